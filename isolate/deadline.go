@@ -1,0 +1,108 @@
+package isolate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+
+	"github.com/edged/edged/isolate/internal/wasmrw"
+)
+
+// How deadlines are enforced (RATIONALE.md has the long form).
+//
+// wazero's WithCloseOnContextDone starts a watcher goroutine for every call and
+// makes every loop back-edge exit to Go: tens of µs per warm call and a large
+// slowdown of loops. Without any check, a guest spinning in native code cannot
+// be preempted, and the next stop-the-world GC waits for it forever.
+//
+// edged instead rewrites each module at load time (internal/wasmrw): every
+// function entry and loop header decrements a fuel counter held in a wasm
+// global, and when it runs out the guest calls edged_rt.yield. yield is Go
+// code, so the goroutine can be preempted there (GC proceeds), and it compares
+// the monotonic clock with the invocation's deadline: past it, the guest is
+// aborted with errInterrupted. The fuel handed out adapts so that yields come
+// about every yieldTarget, whatever the cost of the guest's loop body. Per
+// warm call this costs two field writes; per loop iteration a few instructions.
+
+const (
+	rtModule     = "edged_rt"
+	rtYield      = "yield"
+	initialFuel  = 4096
+	minFuel      = 16
+	maxFuel      = 1 << 24
+	yieldTarget  = int64(100 * time.Microsecond)
+	sleepQuantum = 10 * time.Millisecond
+)
+
+// errInterrupted aborts a guest from inside a host function.
+var errInterrupted = errors.New("interrupted at deadline")
+
+// instrument adds the fuel counter and the yield import to a module.
+func instrument(bin []byte) ([]byte, error) {
+	res, err := wasmrw.Rewrite(bin, wasmrw.Options{
+		YieldModule: rtModule,
+		YieldName:   rtYield,
+		InitialFuel: initialFuel,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("instrument: %w", err)
+	}
+	return res.Binary, nil
+}
+
+func (r *Runtime) instantiateRT(ctx context.Context) error {
+	_, err := r.rt.NewHostModuleBuilder(rtModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(r.yield), nil, []api.ValueType{api.ValueTypeI32}).
+		Export(rtYield).
+		Instantiate(ctx)
+	if err != nil {
+		return fmt.Errorf("instantiate %s: %w", rtModule, err)
+	}
+	return nil
+}
+
+// yield is called by instrumented guests when their fuel runs out. It returns
+// the next fuel grant or aborts the guest past its deadline.
+func (r *Runtime) yield(ctx context.Context, _ api.Module, stack []uint64) {
+	inst := instanceFrom(ctx)
+	if inst == nil {
+		stack[0] = initialFuel
+		return
+	}
+	now := r.now()
+	if now > inst.deadline {
+		inst.interrupt = ErrDeadline
+		panic(errInterrupted)
+	}
+	switch el := now - inst.lastTick; {
+	case el < yieldTarget/4 && inst.fuel < maxFuel:
+		inst.fuel *= 2
+	case el > yieldTarget && inst.fuel > minFuel:
+		inst.fuel /= 2
+	}
+	inst.lastTick = now
+	stack[0] = uint64(inst.fuel)
+}
+
+// nanosleep backs WASI's clock sleeps: a guest may sleep, but never past its
+// deadline; sleeping into it aborts the guest like a loop would.
+func (inst *instance) nanosleep(ns int64) {
+	rt := inst.fn.rt
+	end := rt.now() + ns
+	for {
+		now := rt.now()
+		if now >= end {
+			return
+		}
+		if now > inst.deadline {
+			inst.interrupt = ErrDeadline
+			panic(errInterrupted)
+		}
+		d := min(end, inst.deadline+1) - now
+		time.Sleep(min(time.Duration(d), sleepQuantum))
+	}
+}

@@ -1,0 +1,315 @@
+package isolate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/edged/edged/limits"
+)
+
+// instanceKey finds the instance behind a host function call: each instance
+// carries a context holding itself, built once, so host functions reach their
+// request state without a lookup table or a per-call allocation.
+type instanceKey struct{}
+
+func instanceFrom(ctx context.Context) *instance {
+	inst, _ := ctx.Value(instanceKey{}).(*instance)
+	return inst
+}
+
+// maxFetchHandles bounds the open fetch responses of one invocation.
+const maxFetchHandles = 8
+
+// instance is one instantiated guest. It serves one invocation at a time.
+type instance struct {
+	fn        *Function
+	mod       api.Module
+	mem       api.Memory
+	handleReq api.Function
+	handleRes api.Function
+	ctx       context.Context // value-only context naming this instance; see instanceKey
+	stack     [2]uint64
+	lastUsed  int64 // runtime.now() when last returned to the pool
+
+	// Deadline enforcement (deadline.go).
+	deadline int64 // runtime.now() past which guest code is interrupted
+	fuel     int32 // fuel handed out per yield, adapted to the guest's loop speed
+	lastTick int64
+
+	// Per-invocation state, reset by begin. callCtx is the caller's context
+	// for this invocation only: host functions that block (fetch) honour its
+	// cancellation. It is cleared by end.
+	callCtx    context.Context
+	req        *Request
+	resp       *Response
+	phase      int // phaseRequest or phaseResponse
+	features   uint32
+	reqRead    int  // read_body offset into req.Body
+	respRead   int  // read_body offset into resp.Body
+	reqWritten bool // the guest has replaced the request body
+	resWritten bool // the guest has replaced the upstream's response body
+	logBytes   int64
+	budget     *limits.Budget
+	fetches    [maxFetchHandles]*fetchHandle
+	interrupt  error // why the guest was stopped from a host function, if it was
+	out        *limits.CappedBuffer
+}
+
+const (
+	phaseInit = iota
+	phaseRequest
+	phaseResponse
+)
+
+// newInstance instantiates the module with this instance's context, memory
+// allocator and captured output, running the guest's _initialize under the
+// function's InitTimeout.
+func (f *Function) newInstance(ctx context.Context) (*instance, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	inst := &instance{
+		fn:     f,
+		fuel:   initialFuel,
+		budget: limits.NewBudget(f.policy.Egress.MaxSubrequests),
+		out:    limits.NewCappedBuffer(f.policy.MaxLogBytes),
+	}
+	inst.ctx = context.WithValue(f.allocCtx, instanceKey{}, inst)
+	inst.callCtx = ctx
+	inst.deadline = f.rt.now() + int64(f.opts.InitTimeout)
+	inst.lastTick = f.rt.now()
+	cfg := f.modCfg.WithStdout(inst.out).WithStderr(inst.out).WithNanosleep(inst.nanosleep)
+	mod, err := f.rt.rt.InstantiateModule(inst.ctx, f.compiled, cfg)
+	inst.callCtx = nil
+	inst.flushOutput("init")
+	if err != nil {
+		kind := inst.classify(err)
+		inst.count(kind)
+		return nil, &InvokeError{Function: f.name, Phase: "instantiate", Kind: kind, Cause: err}
+	}
+	inst.mod = mod
+	inst.mem = mod.Memory()
+	inst.handleReq = mod.ExportedFunction("handle_request")
+	inst.handleRes = mod.ExportedFunction("handle_response")
+	return inst, nil
+}
+
+func (inst *instance) close(ctx context.Context) {
+	if inst.mod != nil {
+		_ = inst.mod.Close(ctx)
+	}
+}
+
+// Handle runs the guest on req and writes its answer into resp. If the guest
+// returns "next", Handle calls next with the (possibly modified) request and
+// resp, then runs the guest's handle_response on the result. resp is reset
+// first. The deadline covers guest code only, not next.
+//
+// Errors: ErrBodyTooLarge (request or response body over the cap),
+// ErrPoolExhausted, ErrDeadline, ErrMemoryLimit, ErrTrap, ErrNoNext,
+// ErrClosed, the error of next, or ctx's error. Guest failures come as
+// *InvokeError. An instance that failed is discarded, never reused.
+func (f *Function) Handle(ctx context.Context, req *Request, resp *Response, next Next) error {
+	var inv Invocation
+	err := f.handle(ctx, req, resp, next, &inv)
+	if f.opts.OnInvoke != nil {
+		inv.Function = f.name
+		inv.Err = err
+		f.opts.OnInvoke(&inv)
+	}
+	return err
+}
+
+// Next continues a request the guest passed on: it must fill resp (the
+// upstream's answer) or return an error, which the guest's handle_response
+// sees as is_error = 1.
+type Next func(ctx context.Context, req *Request, resp *Response) error
+
+func (f *Function) handle(ctx context.Context, req *Request, resp *Response, next Next, inv *Invocation) error {
+	f.c.invocations.Add(1)
+	if int64(len(req.Body)) > int64(f.policy.MaxRequestBody) {
+		f.c.tooLarge.Add(1)
+		return &InvokeError{Function: f.name, Phase: phaseReadRequest, Kind: ErrBodyTooLarge,
+			Cause: fmt.Errorf("request body of %d bytes over the cap of %d", len(req.Body), f.policy.MaxRequestBody)}
+	}
+	inst, err := f.acquire(ctx, inv)
+	if err != nil {
+		if errors.Is(err, ErrPoolExhausted) {
+			f.c.exhausted.Add(1)
+			return &InvokeError{Function: f.name, Phase: "acquire", Kind: ErrPoolExhausted}
+		}
+		return err
+	}
+	if inv.Cold {
+		f.c.cold.Add(1)
+	} else {
+		f.c.warm.Add(1)
+	}
+	resp.Reset()
+	inst.begin(ctx, req, resp)
+	healthy := false
+	defer func() {
+		inv.Subrequests = inst.budget.Used()
+		inst.end()
+		f.release(inst, healthy)
+	}()
+
+	start := time.Now()
+	ret, err := inst.call(ctx, inst.handleReq, phaseRequest)
+	inv.Exec = time.Since(start)
+	if err != nil {
+		return err
+	}
+	if uint32(ret) == 0 { // the guest answered
+		healthy = true
+		return nil
+	}
+	inv.Next = true
+	if next == nil {
+		return ErrNoNext
+	}
+	nextErr := next(ctx, req, resp)
+	if inst.handleRes != nil {
+		isErr := uint64(0)
+		if nextErr != nil {
+			isErr = 1
+		}
+		inst.stack[0] = uint64(uint32(ret >> 32)) // reqCtx chosen by the guest
+		inst.stack[1] = isErr
+		start = time.Now()
+		_, err = inst.call(ctx, inst.handleRes, phaseResponse)
+		inv.Exec += time.Since(start)
+		if err != nil {
+			return err
+		}
+	}
+	healthy = true
+	return nextErr
+}
+
+// call runs one guest export under the execution limiter and the deadline.
+// Arguments are in inst.stack already.
+func (inst *instance) call(ctx context.Context, fn api.Function, phase int) (uint64, error) {
+	f := inst.fn
+	if err := f.rt.conc.Acquire(ctx); err != nil {
+		return 0, err
+	}
+	inst.phase = phase
+	now := f.rt.now()
+	inst.deadline = now + int64(f.policy.Timeout)
+	inst.lastTick = now
+	err := fn.CallWithStack(inst.ctx, inst.stack[:])
+	f.rt.conc.Release()
+	name := "handle_request"
+	if phase == phaseResponse {
+		name = "handle_response"
+	}
+	inst.flushOutput(name)
+	if err != nil {
+		kind := inst.classify(err)
+		inst.count(kind)
+		return 0, &InvokeError{Function: f.name, Phase: name, Kind: kind, Cause: err}
+	}
+	return inst.stack[0], nil
+}
+
+// begin prepares the per-invocation state.
+func (inst *instance) begin(ctx context.Context, req *Request, resp *Response) {
+	inst.callCtx = ctx
+	inst.req = req
+	inst.resp = resp
+	inst.reqRead, inst.respRead = 0, 0
+	inst.reqWritten, inst.resWritten = false, false
+	inst.logBytes = 0
+	inst.interrupt = nil
+	inst.budget.Reset(inst.fn.policy.Egress.MaxSubrequests)
+}
+
+// end drops references to the caller's objects and closes open fetches.
+func (inst *instance) end() {
+	for i, h := range inst.fetches {
+		if h != nil {
+			h.close()
+			inst.fetches[i] = nil
+		}
+	}
+	inst.callCtx = nil
+	inst.req = nil
+	inst.resp = nil
+}
+
+// classify maps an error from wazero to one of the sentinel kinds.
+func (inst *instance) classify(err error) error {
+	if inst.interrupt != nil {
+		return inst.interrupt
+	}
+	switch {
+	case errors.Is(err, errInterrupted):
+		return ErrDeadline
+	case errors.Is(err, ErrBodyTooLarge):
+		return ErrBodyTooLarge
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return ErrDeadline
+	}
+	if inst.mod != nil {
+		if mem := inst.mod.Memory(); mem != nil && uint64(mem.Size())+65536 > inst.fn.memCap {
+			return ErrMemoryLimit
+		}
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded {
+		return ErrDeadline
+	}
+	return ErrTrap
+}
+
+func (inst *instance) count(kind error) {
+	c := &inst.fn.c
+	switch kind {
+	case ErrDeadline:
+		c.deadlines.Add(1)
+	case ErrMemoryLimit:
+		c.memory.Add(1)
+	case ErrBodyTooLarge:
+		c.tooLarge.Add(1)
+	default:
+		c.traps.Add(1)
+	}
+}
+
+// flushOutput logs what the guest wrote to stdout/stderr, at most
+// MaxLogBytes per invocation.
+func (inst *instance) flushOutput(phase string) {
+	if len(inst.out.Bytes()) == 0 {
+		return
+	}
+	inst.fn.log.LogAttrs(context.Background(), slog.LevelInfo, "guest output",
+		slog.String("phase", phase),
+		slog.String("output", string(inst.out.Bytes())),
+		slog.Bool("truncated", inst.out.Truncated()))
+	inst.out.Reset()
+}
+
+// Ensure the per-invocation writer satisfies what WASI needs.
+var _ io.Writer = (*limits.CappedBuffer)(nil)
+
+// fetchHandle is one open response of edged.fetch.
+type fetchHandle struct {
+	resp *http.Response
+	body io.ReadCloser
+	eof  bool
+}
+
+func (h *fetchHandle) close() {
+	if h.body != nil {
+		_ = h.body.Close()
+	}
+}
