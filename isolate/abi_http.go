@@ -151,9 +151,12 @@ func (inst *instance) header(kind uint32) (h *Header, writable bool) {
 
 // --- functions -------------------------------------------------------------
 
+// hEnableFeatures records the requested features and answers with every
+// feature edged supports: edged always buffers bodies and carries trailers,
+// so all of them are in effect whether or not a guest asks.
 func hEnableFeatures(inst *instance, stack []uint64) {
 	inst.features |= uint32(stack[0]) & featuresSupported
-	stack[0] = uint64(inst.features)
+	stack[0] = featuresSupported
 }
 
 func hGetConfig(inst *instance, stack []uint64) {

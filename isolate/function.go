@@ -55,8 +55,9 @@ type FunctionOptions struct {
 	// Logger receives this function's guest logs; nil uses the Runtime's.
 	Logger *slog.Logger
 	// OnInvoke, when set, is called synchronously after every invocation
-	// with its outcome. It must be cheap and must not retain the value.
-	OnInvoke func(*Invocation)
+	// with its outcome. It must be cheap. It takes a value so that the
+	// invocation record never escapes to the heap.
+	OnInvoke func(Invocation)
 }
 
 // Invocation is the outcome of one Handle call, for metrics.

@@ -123,7 +123,7 @@ func (f *Function) Handle(ctx context.Context, req *Request, resp *Response, nex
 	if f.opts.OnInvoke != nil {
 		inv.Function = f.name
 		inv.Err = err
-		f.opts.OnInvoke(&inv)
+		f.opts.OnInvoke(inv)
 	}
 	return err
 }
