@@ -103,7 +103,7 @@ type Stats struct {
 
 type counters struct {
 	invocations, cold, warm, deadlines, memory, traps, tooLarge, exhausted, denied, budget atomic.Uint64
-	instantiateNanos                                                                      atomic.Int64
+	instantiateNanos                                                                       atomic.Int64
 }
 
 // Function is a loaded, compiled guest with its instance pool. Handle is safe

@@ -109,9 +109,13 @@ func TestConformance(t *testing.T) {
 			header: map[string][]string{"x-body-len": {"20"}, "x-features": {"7"}, "x-config": {"cfg=1"}},
 		},
 		{
-			name:   "trailers",
-			guest:  tdTrailers,
-			req:    func() *Request { r := newRequest("POST", "/t", "x"); r.Trailer.AddString("X-Req-Trailer", "t1"); return r }(),
+			name:  "trailers",
+			guest: tdTrailers,
+			req: func() *Request {
+				r := newRequest("POST", "/t", "x")
+				r.Trailer.AddString("X-Req-Trailer", "t1")
+				return r
+			}(),
 			status: 200,
 			body:   "trailers ok\n",
 			header: map[string][]string{"x-request-trailer-count": {"1"}, "x-req-trailer": {"t1"}},
