@@ -1,0 +1,6 @@
+//go:build race
+
+package strangler
+
+// raceEnabled skips allocation tests: the race detector's instrumentation allocates.
+const raceEnabled = true
