@@ -1,0 +1,158 @@
+package config
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/edged/edged/limits"
+)
+
+// Defaults that are not limits.Policy's. The struct doc comments repeat them
+// for users; this is the one place that applies them.
+const (
+	defaultListen          = ":8080"
+	defaultReadTimeout     = 30 * time.Second
+	defaultWriteTimeout    = 30 * time.Second
+	defaultServerIdle      = 60 * time.Second
+	defaultShutdownTimeout = 15 * time.Second
+	defaultMaxRequestBody  = 4 * limits.MiB
+	defaultMaxHeaderSize   = 8 * limits.KiB
+	defaultForwardedFor    = "overwrite"
+
+	defaultAdminListen = "127.0.0.1:9901"
+	defaultCacheDir    = ".edged/cache"
+	defaultStateDir    = ".edged/state"
+
+	defaultMaxConns        = 512
+	defaultMaxConnWait     = time.Second
+	defaultConnectTimeout  = 2 * time.Second
+	defaultResponseTimeout = 30 * time.Second
+	defaultUpstreamIdle    = 60 * time.Second
+
+	defaultMaxInstances = 16
+	defaultFunctionIdle = 60 * time.Second
+	defaultMaxWait      = time.Second
+
+	defaultShadowConcurrent = 16
+	defaultShadowMaxBody    = limits.MiB
+	defaultShadowSamples    = 20
+
+	defaultMigrationStart  = StageCanary
+	defaultInterval        = time.Minute
+	defaultMinRequests     = 100
+	defaultMaxErrorRate    = 0.01
+	defaultMaxLatencyRatio = 1.5
+	defaultMaxMismatchRate = 0.01
+	defaultOnFailure       = "rollback"
+)
+
+// applyDefaults fills every key the file did not write. set holds the key
+// paths that were written (see definedKeys): a key written as 0 or "" is
+// left alone so that validation can refuse it or honour it (an explicit
+// max_error_rate = 0 means "no errors at all", not "the default").
+func applyDefaults(c *Config, set map[string]bool) {
+	unset := func(path string) bool { return !set[path] }
+	str := func(p *string, path, def string) {
+		if unset(path) {
+			*p = def
+		}
+	}
+	dur := func(p *limits.Duration, path string, def time.Duration) {
+		if unset(path) {
+			*p = limits.Duration(def)
+		}
+	}
+	size := func(p *limits.Size, path string, def limits.Size) {
+		if unset(path) {
+			*p = def
+		}
+	}
+	num := func(p *int, path string, def int) {
+		if unset(path) {
+			*p = def
+		}
+	}
+	float := func(p *float64, path string, def float64) {
+		if unset(path) {
+			*p = def
+		}
+	}
+
+	s := &c.Server
+	str(&s.Listen, "server.listen", defaultListen)
+	dur(&s.ReadTimeout, "server.read_timeout", defaultReadTimeout)
+	dur(&s.WriteTimeout, "server.write_timeout", defaultWriteTimeout)
+	dur(&s.IdleTimeout, "server.idle_timeout", defaultServerIdle)
+	dur(&s.ShutdownTimeout, "server.shutdown_timeout", defaultShutdownTimeout)
+	size(&s.MaxRequestBody, "server.max_request_body", defaultMaxRequestBody)
+	size(&s.MaxHeaderSize, "server.max_header_size", defaultMaxHeaderSize)
+	str(&s.ForwardedFor, "server.forwarded_for", defaultForwardedFor)
+
+	str(&c.Admin.Listen, "admin.listen", defaultAdminListen)
+	str(&c.Runtime.CacheDir, "runtime.cache_dir", defaultCacheDir)
+	str(&c.Runtime.StateDir, "runtime.state_dir", defaultStateDir)
+
+	for name, u := range c.Upstreams {
+		p := "upstreams." + keyPart(name) + "."
+		num(&u.MaxConns, p+"max_conns", defaultMaxConns)
+		dur(&u.MaxConnWait, p+"max_conn_wait", defaultMaxConnWait)
+		dur(&u.ConnectTimeout, p+"connect_timeout", defaultConnectTimeout)
+		dur(&u.ResponseTimeout, p+"response_timeout", defaultResponseTimeout)
+		dur(&u.IdleTimeout, p+"idle_timeout", defaultUpstreamIdle)
+		c.Upstreams[name] = u
+	}
+
+	// The limit defaults belong to limits.Policy; copying them here makes
+	// the Config show the values that will be enforced.
+	pol := limits.Policy{}.WithDefaults()
+	for name, f := range c.Functions {
+		p := "functions." + keyPart(name) + "."
+		dur(&f.Timeout, p+"timeout", pol.Timeout)
+		size(&f.Memory, p+"memory", pol.Memory)
+		size(&f.MaxRequestBody, p+"max_request_body", pol.MaxRequestBody)
+		size(&f.MaxResponseBody, p+"max_response_body", pol.MaxResponseBody)
+		size(&f.MaxLogBytes, p+"max_log_bytes", pol.MaxLogBytes)
+		num(&f.MaxInstances, p+"max_instances", defaultMaxInstances)
+		dur(&f.IdleTimeout, p+"idle_timeout", defaultFunctionIdle)
+		dur(&f.MaxWait, p+"max_wait", defaultMaxWait)
+		// limits.Egress gives no subrequests to a function with no egress
+		// allowed, and DefaultMaxSubrequests otherwise.
+		if len(f.AllowedHosts) > 0 {
+			num(&f.MaxSubrequests, p+"max_subrequests", limits.DefaultMaxSubrequests)
+		}
+		dur(&f.SubrequestTimeout, p+"subrequest_timeout", pol.Egress.SubrequestTimeout)
+		size(&f.MaxSubrequestBody, p+"max_subrequest_body", pol.Egress.MaxSubrequestBody)
+		c.Functions[name] = f
+	}
+
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		p := "routes[" + strconv.Itoa(i) + "]."
+		str(&r.Sticky, p+"sticky", "ip")
+		if r.Fallback == nil {
+			t := true
+			r.Fallback = &t
+		}
+		if r.Migration != nil {
+			m := r.Migration
+			mp := p + "migration."
+			str(&m.Start, mp+"start", defaultMigrationStart)
+			dur(&m.Interval, mp+"interval", defaultInterval)
+			num(&m.MinRequests, mp+"min_requests", defaultMinRequests)
+			float(&m.MaxErrorRate, mp+"max_error_rate", defaultMaxErrorRate)
+			float(&m.MaxLatencyRatio, mp+"max_latency_ratio", defaultMaxLatencyRatio)
+			float(&m.MaxMismatchRate, mp+"max_mismatch_rate", defaultMaxMismatchRate)
+			str(&m.OnFailure, mp+"on_failure", defaultOnFailure)
+		}
+		if r.Shadow == nil && (r.Stage == StageShadow || (r.Migration != nil && r.Migration.Start == StageShadow)) {
+			r.Shadow = &Shadow{}
+		}
+		if r.Shadow != nil {
+			sh := r.Shadow
+			sp := p + "shadow."
+			num(&sh.MaxConcurrent, sp+"max_concurrent", defaultShadowConcurrent)
+			size(&sh.MaxBody, sp+"max_body", defaultShadowMaxBody)
+			num(&sh.SampleSize, sp+"sample_size", defaultShadowSamples)
+		}
+	}
+}
