@@ -1,0 +1,56 @@
+package abi
+
+// Error codes of the edged host module (version 1), as returned by fetch,
+// fetch_status, fetch_headers and fetch_read. They are negative so that every
+// success value (a handle, a status, a length) is >= 0.
+const (
+	CodeEgressDenied   int32 = -1
+	CodeBudget         int32 = -2
+	CodeTimeout        int32 = -3
+	CodeTooLarge       int32 = -4
+	CodeNetwork        int32 = -5
+	CodeInvalid        int32 = -6
+	CodeBadHandle      int32 = -7
+	CodeTooManyHandles int32 = -8
+)
+
+// MaxHandles is how many fetch handles may be open at once in one invocation.
+const MaxHandles = 8
+
+// ABIVersion is the version of the edged host module this package encodes.
+const ABIVersion = 1
+
+// CodeKind returns the stable snake_case name of an edged error code, for
+// logs and JSON error bodies: "egress_denied", "budget", "timeout",
+// "too_large", "network", "invalid", "bad_handle", "too_many_handles", or
+// "unknown" for any other value.
+func CodeKind(code int32) string {
+	switch code {
+	case CodeEgressDenied:
+		return "egress_denied"
+	case CodeBudget:
+		return "budget"
+	case CodeTimeout:
+		return "timeout"
+	case CodeTooLarge:
+		return "too_large"
+	case CodeNetwork:
+		return "network"
+	case CodeInvalid:
+		return "invalid"
+	case CodeBadHandle:
+		return "bad_handle"
+	case CodeTooManyHandles:
+		return "too_many_handles"
+	}
+	return "unknown"
+}
+
+// FetchReadError reports whether a fetch_read result is an error code (a
+// negative i64) and returns that code.
+func FetchReadError(v int64) (code int32, isErr bool) {
+	if v < 0 {
+		return int32(v), true
+	}
+	return 0, false
+}
