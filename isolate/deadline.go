@@ -40,17 +40,19 @@ const (
 // errInterrupted aborts a guest from inside a host function.
 var errInterrupted = errors.New("interrupted at deadline")
 
-// instrument adds the fuel counter and the yield import to a module.
-func instrument(bin []byte) ([]byte, error) {
+// instrument adds the fuel counter and the yield import to a module, and
+// exports its mutable globals for snapshots. It returns those globals.
+func instrument(bin []byte) ([]byte, []wasmrw.GlobalExport, error) {
 	res, err := wasmrw.Rewrite(bin, wasmrw.Options{
-		YieldModule: rtModule,
-		YieldName:   rtYield,
-		InitialFuel: initialFuel,
+		YieldModule:          rtModule,
+		YieldName:            rtYield,
+		InitialFuel:          initialFuel,
+		ExportMutableGlobals: true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("instrument: %w", err)
+		return nil, nil, fmt.Errorf("instrument: %w", err)
 	}
-	return res.Binary, nil
+	return res.Binary, res.MutableGlobals, nil
 }
 
 func (r *Runtime) instantiateRT(ctx context.Context) error {
@@ -77,6 +79,14 @@ func (r *Runtime) yield(ctx context.Context, _ api.Module, stack []uint64) {
 	if now > inst.deadline {
 		inst.interrupt = ErrDeadline
 		panic(errInterrupted)
+	}
+	// A caller that gave up (client gone, server shutting down) stops the
+	// guest too: its answer would be thrown away.
+	if inst.callCtx != nil {
+		if err := inst.callCtx.Err(); err != nil {
+			inst.interrupt = ErrCanceled
+			panic(errInterrupted)
+		}
 	}
 	switch el := now - inst.lastTick; {
 	case el < yieldTarget/4 && inst.fuel < maxFuel:

@@ -13,6 +13,9 @@ var (
 	// ErrDeadline means the guest ran past its wall-clock limit and was
 	// interrupted. Clients should see 504.
 	ErrDeadline = errors.New("isolate: deadline exceeded")
+	// ErrCanceled means the caller's context was cancelled while the guest
+	// ran, and the guest was interrupted.
+	ErrCanceled = errors.New("isolate: canceled by the caller")
 	// ErrMemoryLimit means the guest failed after its memory reached the cap.
 	ErrMemoryLimit = errors.New("isolate: memory limit reached")
 	// ErrTrap means the guest trapped (unreachable, out-of-bounds access,

@@ -11,8 +11,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/experimental"
 
+	"github.com/edged/edged/isolate/internal/wasmrw"
 	"github.com/edged/edged/limits"
 )
 
@@ -45,6 +45,10 @@ type FunctionOptions struct {
 	// InitTimeout bounds instantiation including the guest's _initialize
 	// (the Go runtime's start-up). Default 10 × Policy.Timeout, at least 1s.
 	InitTimeout time.Duration
+	// DisableSnapshot makes every new instance run the guest's _initialize
+	// instead of starting from the state recorded at load (see snapshot.go
+	// for what a snapshot shares between instances).
+	DisableSnapshot bool
 	// Config is returned to the guest by get_config.
 	Config []byte
 	// Env is the guest's entire WASI environment.
@@ -116,12 +120,18 @@ type Function struct {
 	policy   limits.Policy
 	log      *slog.Logger
 	modCfg   wazero.ModuleConfig
-	allocCtx context.Context // carries the capped memory allocator into InstantiateModule
 	egress   *limits.Client
 	memCap   uint64
 	hasResp  bool // exports handle_response
-	compile  time.Duration
-	c        counters
+	snap     *snapshot
+	// globals lists the module's mutable globals and their exports, for
+	// snapshots.
+	globals []wasmrw.GlobalExport
+	// data holds the active data segments stripped from the module; each
+	// instance that does not start from a snapshot lays them out itself.
+	data []wasmrw.DataSegment
+	compile time.Duration
+	c       counters
 
 	mu      sync.Mutex
 	idle    []*instance // LIFO: the most recently used instance is the warmest
@@ -166,7 +176,11 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
 	}
-	bin, err = instrument(bin)
+	bin, globals, err := instrument(bin)
+	if err != nil {
+		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
+	}
+	bin, data, _, err := wasmrw.StripData(bin)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
 	}
@@ -185,6 +199,9 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 		memCap:   uint64(policy.MemoryPages()) * 65536,
 		compile:  time.Since(start),
 		stop:     make(chan struct{}),
+
+		globals: globals,
+		data:    data,
 	}
 	if f.log == nil {
 		f.log = r.log
@@ -196,8 +213,16 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	}
 	f.opts.Secrets = maps.Clone(opts.Secrets)
 	f.modCfg = moduleConfig(opts.Env)
-	f.allocCtx = experimental.WithMemoryAllocator(context.Background(), r.mem.allocator(f.memCap))
 	f.egress = limits.NewClient(policy.Egress, r.opts.Resolver)
+	if _, ok := compiled.ExportedFunctions()["_initialize"]; ok && !opts.DisableSnapshot {
+		snap, err := f.takeSnapshot(ctx)
+		if err != nil {
+			_ = f.Close(ctx)
+			return nil, fmt.Errorf("function %q: initialise: %w", opts.Name, err)
+		}
+		f.snap = snap
+		f.data = nil // the snapshot holds them
+	}
 
 	for i := 0; i < opts.MinInstances; i++ {
 		inst, err := f.newInstance(ctx)
@@ -303,6 +328,7 @@ func (f *Function) Close(ctx context.Context) error {
 		inst.close(ctx)
 	}
 	f.wg.Wait()
+	f.snap.close()
 	if f.egress != nil {
 		f.egress.Close()
 	}

@@ -69,6 +69,8 @@ func StatusOf(err error) int {
 			return http.StatusRequestEntityTooLarge
 		}
 		return http.StatusBadGateway
+	case errors.Is(err, ErrCanceled), errors.Is(err, context.Canceled):
+		return 499 // the client closed the request; nobody reads this status
 	case errors.Is(err, ErrPoolExhausted), errors.Is(err, ErrClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, ErrTrap), errors.Is(err, ErrMemoryLimit), errors.Is(err, ErrNoNext):

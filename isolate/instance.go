@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/edged/edged/limits"
@@ -36,6 +37,7 @@ type instance struct {
 	handleReq api.Function
 	handleRes api.Function
 	ctx       context.Context // value-only context naming this instance; see instanceKey
+	lm        *linearMemory   // the instance's memory, when it is one of ours
 	stack     [2]uint64
 	lastUsed  int64 // runtime.now() when last returned to the pool
 
@@ -82,14 +84,10 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 		budget: limits.NewBudget(f.policy.Egress.MaxSubrequests),
 		out:    limits.NewCappedBuffer(f.policy.MaxLogBytes),
 	}
-	inst.ctx = context.WithValue(f.allocCtx, instanceKey{}, inst)
-	inst.callCtx = ctx
-	inst.deadline = f.rt.now() + int64(f.opts.InitTimeout)
-	inst.lastTick = f.rt.now()
+	alloc := f.rt.mem.allocator(f.memCap, func(lm *linearMemory) { inst.lm = lm })
+	inst.ctx = context.WithValue(experimental.WithMemoryAllocator(context.Background(), alloc), instanceKey{}, inst)
 	cfg := f.modCfg.WithStdout(inst.out).WithStderr(inst.out).WithNanosleep(inst.nanosleep)
 	mod, err := f.rt.rt.InstantiateModule(inst.ctx, f.compiled, cfg)
-	inst.callCtx = nil
-	inst.flushOutput("init")
 	if err != nil {
 		kind := inst.classify(err)
 		inst.count(kind)
@@ -97,9 +95,54 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 	}
 	inst.mod = mod
 	inst.mem = mod.Memory()
+	if f.snap != nil {
+		err = f.snap.restore(inst)
+	} else {
+		err = inst.initialize(ctx)
+	}
+	if err != nil {
+		inst.close(ctx)
+		var ie *InvokeError
+		if errors.As(err, &ie) {
+			return nil, err
+		}
+		return nil, &InvokeError{Function: f.name, Phase: "instantiate", Kind: ErrTrap, Cause: err}
+	}
 	inst.handleReq = mod.ExportedFunction("handle_request")
 	inst.handleRes = mod.ExportedFunction("handle_response")
 	return inst, nil
+}
+
+// initialize lays the module's data segments into memory (the loader
+// stripped them from the module, see wasmrw.StripData) and runs the guest's
+// _initialize, under InitTimeout and the execution limiter.
+func (inst *instance) initialize(ctx context.Context) error {
+	f := inst.fn
+	for _, seg := range f.data {
+		if !inst.mem.Write(seg.Offset, seg.Bytes) {
+			return fmt.Errorf("data segment at %d (%d bytes) is out of bounds", seg.Offset, len(seg.Bytes))
+		}
+	}
+	init := inst.mod.ExportedFunction("_initialize")
+	if init == nil {
+		return nil
+	}
+	if err := f.rt.conc.Acquire(ctx); err != nil {
+		return err
+	}
+	inst.callCtx = ctx
+	inst.deadline = f.rt.now() + int64(f.opts.InitTimeout)
+	inst.lastTick = f.rt.now()
+	err := init.CallWithStack(inst.ctx, inst.stack[:])
+	f.rt.conc.Release()
+	inst.callCtx = nil
+	inst.flushOutput("init")
+	if err != nil {
+		kind := inst.classify(err)
+		inst.count(kind)
+		return &InvokeError{Function: f.name, Phase: "instantiate", Kind: kind, Cause: err}
+	}
+	return nil
 }
 
 func (inst *instance) close(ctx context.Context) {
@@ -276,6 +319,7 @@ func (inst *instance) count(kind error) {
 	switch kind {
 	case ErrDeadline:
 		c.deadlines.Add(1)
+	case ErrCanceled:
 	case ErrMemoryLimit:
 		c.memory.Add(1)
 	case ErrBodyTooLarge:

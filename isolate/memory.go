@@ -27,13 +27,20 @@ func newMemoryPool(keep int) *memoryPool {
 
 // allocator returns an experimental.MemoryAllocator that caps every memory at
 // capBytes: growth past it fails inside the guest (memory.grow returns -1).
-func (p *memoryPool) allocator(capBytes uint64) experimental.MemoryAllocator {
+//
+// got, when not nil, receives the memory handed out, so that its instance can
+// find it (snapshots map their image over it).
+func (p *memoryPool) allocator(capBytes uint64, got func(*linearMemory)) experimental.MemoryAllocator {
 	return experimental.MemoryAllocatorFunc(func(_, max uint64) experimental.LinearMemory {
 		reserve := capBytes
 		if max < reserve {
 			reserve = max
 		}
-		return p.get(reserve)
+		m := p.get(reserve)
+		if lm, ok := m.(*linearMemory); ok && got != nil {
+			got(lm)
+		}
+		return m
 	})
 }
 

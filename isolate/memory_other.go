@@ -6,8 +6,10 @@ import "errors"
 
 // linearMemory is unused off Linux: memories live on the Go heap.
 type linearMemory struct {
-	reserved uint64
-	pool     *memoryPool
+	mem        []byte
+	reserved   uint64
+	pool       *memoryPool
+	fileBacked bool
 }
 
 func mapMemory(uint64) (*linearMemory, error) { return nil, errors.New("no mmap") }

@@ -12,6 +12,9 @@ type linearMemory struct {
 	size     uint64 // bytes handed to wazero so far (high-water mark)
 	reserved uint64
 	pool     *memoryPool
+	// fileBacked is set once a snapshot image is mapped over the memory:
+	// discarding its pages would bring back the image, not zeroes.
+	fileBacked bool
 }
 
 func mapMemory(reserve uint64) (*linearMemory, error) {
@@ -41,7 +44,7 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 // Free implements experimental.LinearMemory: the mapping goes back to the
 // pool with its touched pages discarded.
 func (m *linearMemory) Free() {
-	if m.pool != nil {
+	if m.pool != nil && !m.fileBacked {
 		m.pool.put(m)
 		return
 	}

@@ -137,7 +137,9 @@ func moduleConfig(env map[string]string) wazero.ModuleConfig {
 		WithSysNanotime().
 		WithSysNanosleep().
 		WithRandSource(rand.Reader).
-		WithStartFunctions("_initialize")
+		// _initialize runs after the data segments are laid out (see
+		// instance.initialize), not as a wazero start function.
+		WithStartFunctions()
 	for k, v := range env {
 		cfg = cfg.WithEnv(k, v)
 	}
