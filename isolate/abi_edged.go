@@ -37,8 +37,21 @@ const (
 	fetchErrTooManyHandles = -8
 )
 
-// maxFetchURL bounds the URL a guest may pass.
-const maxFetchURL = 8 << 10
+// Bounds on what a guest may pass to fetch.
+const (
+	maxFetchURL     = 8 << 10
+	maxFetchHeaders = 64 << 10
+)
+
+// isHopByHop reports whether name is a connection-level header (RFC 9110).
+func isHopByHop(name []byte) bool {
+	for _, h := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		if equalFold(name, []byte(h)) {
+			return true
+		}
+	}
+	return false
+}
 
 func (r *Runtime) instantiateEdged(ctx context.Context) error {
 	return r.instantiateHost(ctx, edgedModule, []hostFunc{
@@ -65,19 +78,38 @@ func eSecretGet(inst *instance, stack []uint64) {
 	stack[0] = uint64(inst.writeIfFits(uint32(stack[2]), uint32(stack[3]), v))
 }
 
+// maxLogRecord caps one guest log record (message and fields).
+const maxLogRecord = 16 << 10
+
 func eLogFields(inst *instance, stack []uint64) {
 	lvl, ok := logLevel(uint32(stack[0]))
 	msg := inst.bytes(uint32(stack[1]), uint32(stack[2]))
 	fields := inst.bytes(uint32(stack[3]), uint32(stack[4]))
-	if !ok || !inst.chargeLog(len(msg)+len(fields)) {
+	if !ok || !inst.fn.log.Enabled(context.Background(), lvl) || !inst.chargeLog(len(msg)+len(fields)) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 8)
-	attrs = append(attrs, slog.String("source", "guest"))
-	for k, v := range nulPairs(fields) {
-		attrs = append(attrs, slog.String("guest."+string(k), string(v)))
+	if len(msg) > maxLogRecord {
+		msg = msg[:maxLogRecord]
 	}
-	inst.fn.log.LogAttrs(context.Background(), lvl, string(msg), attrs...)
+	if len(fields) > maxLogRecord-len(msg) {
+		fields = fields[:maxLogRecord-len(msg)]
+	}
+	// Guest keys live in their own group so they cannot pose as the host's
+	// (function, route, trace id).
+	var guest []any
+	if validPairs(fields) {
+		for k, v := range nulPairs(fields) {
+			guest = append(guest, slog.String(string(k), string(v)))
+		}
+	} else {
+		guest = append(guest, slog.String("fields", string(fields)))
+	}
+	inst.fn.log.LogAttrs(context.Background(), lvl, string(msg), slog.String("source", "guest"), slog.Group("guest", guest...))
+}
+
+// validPairs reports whether b is a complete "k\0v\0..." list.
+func validPairs(b []byte) bool {
+	return bytes.Count(b, []byte{0})%2 == 0 && (len(b) == 0 || b[len(b)-1] == 0)
 }
 
 // nulPairs iterates over "k\0v\0k\0v\0"; a trailing odd element is ignored.
@@ -150,13 +182,25 @@ func eFetch(inst *instance, stack []uint64) {
 		ret32(stack, fetchErrInvalid)
 		return
 	}
+	if len(hdrs) > maxFetchHeaders || !validPairs(hdrs) {
+		cancel()
+		ret32(stack, fetchErrInvalid)
+		return
+	}
 	for k, v := range nulPairs(hdrs) {
 		if len(k) == 0 || !isToken(k) || !validFieldValue(v) {
 			cancel()
 			ret32(stack, fetchErrInvalid)
 			return
 		}
-		req.Header.Add(string(k), string(v))
+		switch {
+		case equalFold(k, []byte("Host")):
+			req.Host = string(v)
+		case isHopByHop(k):
+			// The transport manages the connection; a guest does not.
+		default:
+			req.Header.Add(string(k), string(v))
+		}
 	}
 
 	// A guest waiting on the network does not use a core: give its execution
@@ -252,8 +296,12 @@ func eFetchRead(inst *instance, stack []uint64) {
 		return
 	}
 	buf, limit := uint32(stack[1]), uint32(stack[2])
-	if h.eof || limit == 0 {
-		stack[0] = boolBit(h.eof)<<32 | 0
+	if int32(limit) <= 0 {
+		stack[0] = i64Code(fetchErrInvalid)
+		return
+	}
+	if h.eof {
+		stack[0] = 1 << 32
 		return
 	}
 	dst := inst.bytes(buf, limit)

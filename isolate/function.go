@@ -129,7 +129,7 @@ type Function struct {
 	globals []wasmrw.GlobalExport
 	// data holds the active data segments stripped from the module; each
 	// instance that does not start from a snapshot lays them out itself.
-	data []wasmrw.DataSegment
+	data    []wasmrw.DataSegment
 	compile time.Duration
 	c       counters
 
