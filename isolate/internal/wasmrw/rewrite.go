@@ -12,6 +12,11 @@ import (
 // DefaultInitialFuel is the fuel budget used when Options.InitialFuel is 0.
 const DefaultInitialFuel = 10000
 
+// MaxLocals is the most locals a function body may declare (V8's limit).
+// wazero v1.12 preallocates the declared number, so without this bound a
+// few bytes of input could make it allocate gigabytes.
+const MaxLocals = 50000
+
 // maxPages is the number of 64 KiB pages a 32-bit memory can address.
 const maxPages = 65536
 
@@ -140,15 +145,17 @@ func Rewrite(wasm []byte, o Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if o == (Options{}) {
-		// Nothing to change: keep the input's exact encoding.
-		return Result{Binary: bytes.Clone(wasm)}, nil
-	}
 	rw := &rewriter{o: o, fuel: o.YieldModule != ""}
 	if rw.o.InitialFuel == 0 {
 		rw.o.InitialFuel = DefaultInitialFuel
 	}
-	return rw.run(m)
+	res, err := rw.run(m)
+	if err == nil && o == (Options{}) && !rw.changed {
+		// Nothing to change: keep the input's exact encoding (re-encoding
+		// would only normalise over-long LEB128s).
+		res.Binary = bytes.Clone(wasm)
+	}
+	return res, err
 }
 
 func (o Options) check() error {
@@ -210,6 +217,8 @@ type rewriter struct {
 	fuelGlobal     uint32
 	yieldFunc      uint32
 	fuelSeq        []byte // instrumentation inserted at each site
+
+	changed bool // a section was dropped even though o is the zero value
 
 	exportNames    map[string]bool
 	exportedGlobal map[uint32]bool
@@ -413,14 +422,13 @@ func (rw *rewriter) section(id byte, data []byte) ([]byte, error) {
 		return rw.elementSection(data)
 	case secCode:
 		return rw.codeSection(data)
+	case secFunction, secTable, secTag, secData, secDataCount:
+		return data, rw.check(id, data)
 	}
 	return data, nil
 }
 
 func (rw *rewriter) typeSection(data []byte) ([]byte, error) {
-	if !rw.fuel {
-		return data, nil
-	}
 	if data == nil {
 		return []byte{1, 0x60, 0x00, 0x01, 0x7f}, nil
 	}
@@ -445,6 +453,9 @@ func (rw *rewriter) typeSection(data []byte) ([]byte, error) {
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	if !rw.fuel {
+		return data, nil
 	}
 	if n == math.MaxUint32 {
 		return nil, fmt.Errorf("%w: too many types", ErrMalformed)
@@ -477,7 +488,7 @@ func (rw *rewriter) importSection(data []byte) ([]byte, error) {
 
 func (rw *rewriter) memorySection(data []byte) ([]byte, error) {
 	if rw.o.MaxMemoryPages == 0 {
-		return data, nil
+		return data, rw.check(secMemory, data)
 	}
 	r := &reader{buf: data}
 	n := r.count(2)
@@ -663,9 +674,6 @@ func (rw *rewriter) startSection(data []byte) ([]byte, error) {
 }
 
 func (rw *rewriter) elementSection(data []byte) ([]byte, error) {
-	if !rw.fuel {
-		return data, nil
-	}
 	r := &reader{buf: data}
 	n := r.count(2)
 	out := appendU32(make([]byte, 0, len(data)+len(data)/8+8), n)
@@ -719,9 +727,6 @@ func (rw *rewriter) elementSection(data []byte) ([]byte, error) {
 }
 
 func (rw *rewriter) codeSection(data []byte) ([]byte, error) {
-	if !rw.fuel {
-		return data, nil
-	}
 	r := &reader{buf: data}
 	n := r.count(2)
 	out := make([]byte, 0, len(data)+len(data)/4+64)
@@ -747,6 +752,14 @@ func (rw *rewriter) codeSection(data []byte) ([]byte, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	if n != rw.definedFuncs {
+		return nil, fmt.Errorf("%w: %d function bodies for %d functions", ErrMalformed, n, rw.definedFuncs)
+	}
+	if !rw.fuel {
+		// Decoded only to check it; nothing changed.
+		rw.res.Functions, rw.res.Loops = 0, 0
+		return data, nil
+	}
 	return out, nil
 }
 
@@ -754,12 +767,16 @@ func (rw *rewriter) codeSection(data []byte) ([]byte, error) {
 func (rw *rewriter) functionBody(out, b []byte) ([]byte, error) {
 	r := &reader{buf: b}
 	n := r.count(2)
+	var locals uint64
 	for i := uint32(0); i < n && r.err == nil; i++ {
-		r.u32()
+		locals += uint64(r.u32())
 		r.valType()
 	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	if locals > MaxLocals {
+		return nil, fmt.Errorf("%w: %d locals, limit %d", ErrUnsupported, locals, MaxLocals)
 	}
 	out = append(out, b[:r.pos]...)
 	out = append(out, rw.fuelSeq...)
@@ -793,4 +810,57 @@ func (rw *rewriter) functionBody(out, b []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: body does not end with end", ErrMalformed)
 	}
 	return append(out, b[copied:]...), nil
+}
+
+// check decodes a section Rewrite does not change, so that every vector
+// length in the output has been checked against the input's size: wazero
+// v1.12 preallocates by declared counts, and a 30-byte module with a forged
+// count made it allocate 25 GB and crash the process.
+func (rw *rewriter) check(id byte, data []byte) error {
+	r := &reader{buf: data}
+	switch id {
+	case secFunction:
+		n := r.count(1)
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.u32()
+		}
+	case secTable:
+		n := r.count(3)
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.valType()
+			r.limits()
+		}
+	case secMemory:
+		n := r.count(2)
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.limits()
+		}
+	case secTag:
+		n := r.count(2)
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			r.byte()
+			r.u32()
+		}
+	case secDataCount:
+		r.u32()
+	case secData:
+		n := r.count(2)
+		for i := uint32(0); i < n && r.err == nil; i++ {
+			switch flags := r.u32(); flags {
+			case 0:
+				rw.constExpr(nil, r)
+			case 1:
+			case 2:
+				r.u32()
+				rw.constExpr(nil, r)
+			default:
+				r.fail("%w: data segment flags %d", ErrMalformed, flags)
+			}
+			r.bytes(int(r.u32()))
+		}
+	}
+	if r.err == nil && !r.eof() {
+		r.fail("%w: trailing bytes", ErrMalformed)
+	}
+	return r.err
 }
