@@ -123,6 +123,7 @@ type Function struct {
 	egress   *limits.Client
 	memCap   uint64
 	hasResp  bool // exports handle_response
+	hasInit  bool // exports _initialize
 	snap     *snapshot
 	// globals lists the module's mutable globals and their exports, for
 	// snapshots.
@@ -214,7 +215,8 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	f.opts.Secrets = maps.Clone(opts.Secrets)
 	f.modCfg = moduleConfig(opts.Env)
 	f.egress = limits.NewClient(policy.Egress, r.opts.Resolver)
-	if _, ok := compiled.ExportedFunctions()["_initialize"]; ok && !opts.DisableSnapshot {
+	_, f.hasInit = compiled.ExportedFunctions()["_initialize"]
+	if f.hasInit && !opts.DisableSnapshot {
 		snap, err := f.takeSnapshot(ctx)
 		if err != nil {
 			_ = f.Close(ctx)

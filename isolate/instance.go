@@ -109,7 +109,9 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 		return nil, &InvokeError{Function: f.name, Phase: "instantiate", Kind: ErrTrap, Cause: err}
 	}
 	inst.handleReq = mod.ExportedFunction("handle_request")
-	inst.handleRes = mod.ExportedFunction("handle_response")
+	// handle_response is looked up on first use: each exported function
+	// wazero hands out carries its own call stack, and most guests are
+	// endpoints that never return "next".
 	return inst, nil
 }
 
@@ -123,10 +125,10 @@ func (inst *instance) initialize(ctx context.Context) error {
 			return fmt.Errorf("data segment at %d (%d bytes) is out of bounds", seg.Offset, len(seg.Bytes))
 		}
 	}
-	init := inst.mod.ExportedFunction("_initialize")
-	if init == nil {
+	if !f.hasInit {
 		return nil
 	}
+	init := inst.mod.ExportedFunction("_initialize")
 	if err := f.rt.conc.Acquire(ctx); err != nil {
 		return err
 	}
@@ -220,6 +222,9 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 		return ErrNoNext
 	}
 	nextErr := next(ctx, req, resp)
+	if f.hasResp && inst.handleRes == nil {
+		inst.handleRes = inst.mod.ExportedFunction("handle_response")
+	}
 	if inst.handleRes != nil {
 		isErr := uint64(0)
 		if nextErr != nil {

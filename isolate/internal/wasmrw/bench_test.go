@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
 // BenchmarkRewrite measures rewriting throughput on a real standard-Go guest
@@ -95,5 +97,40 @@ func BenchmarkYieldInterval(b *testing.B) {
 	}
 	if intervals > 0 {
 		b.ReportMetric(float64(total.Nanoseconds())/float64(intervals), "ns/yield")
+	}
+}
+
+// BenchmarkCGuest runs the C guest's main (about 11 million Collatz steps,
+// a recursive fib and a qsort) plain and instrumented: a realistic measure
+// of the instrumentation's cost, next to BenchmarkLoop's worst case.
+func BenchmarkCGuest(b *testing.B) {
+	bin := cGuest(b)
+	for _, tc := range []struct {
+		name string
+		fuel int32
+	}{{"plain", 0}, {"fuel", DefaultInitialFuel}} {
+		b.Run(tc.name, func(b *testing.B) {
+			code := bin
+			var y *yielder
+			if tc.fuel != 0 {
+				code = mustRewrite(b, bin, fuelOptions(tc.fuel)).Binary
+				y = &yielder{budget: tc.fuel}
+			}
+			ctx := context.Background()
+			r := newRuntime(b, y)
+			wasi_snapshot_preview1.MustInstantiate(ctx, r)
+			cm, err := r.CompileModule(ctx, code)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				m, err := r.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName(""))
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = m.Close(ctx)
+			}
+		})
 	}
 }

@@ -582,6 +582,19 @@ func (rw *rewriter) constExpr(out []byte, r *reader) []byte {
 	return out
 }
 
+// skipConstExpr decodes a constant expression through its end without
+// copying it.
+func skipConstExpr(r *reader) {
+	for r.err == nil {
+		if op := r.byte(); r.err == nil {
+			r.instr(op)
+			if op == opEnd {
+				return
+			}
+		}
+	}
+}
+
 func (rw *rewriter) exportSection(data []byte) ([]byte, error) {
 	rw.exportNames = map[string]bool{}
 	rw.exportedGlobal = map[uint32]bool{}
@@ -848,11 +861,11 @@ func (rw *rewriter) check(id byte, data []byte) error {
 		for i := uint32(0); i < n && r.err == nil; i++ {
 			switch flags := r.u32(); flags {
 			case 0:
-				rw.constExpr(nil, r)
+				skipConstExpr(r)
 			case 1:
 			case 2:
 				r.u32()
-				rw.constExpr(nil, r)
+				skipConstExpr(r)
 			default:
 				r.fail("%w: data segment flags %d", ErrMalformed, flags)
 			}
