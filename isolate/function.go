@@ -186,7 +186,7 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
 	}
 	start := time.Now()
-	compiled, err := r.rt.CompileModule(ctx, bin)
+	compiled, err := compileSafely(ctx, r, bin)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w: compile: %v", opts.Name, ErrBadModule, err)
 	}
@@ -243,6 +243,18 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 		go f.reapIdle()
 	}
 	return f, nil
+}
+
+// compileSafely compiles bin, turning a panic inside wazero's validator into
+// an error: modules are untrusted input, and fuzzing found inputs that make
+// wazero panic (the rewriter has already refused those it knows of).
+func compileSafely(ctx context.Context, r *Runtime, bin []byte) (c wazero.CompiledModule, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("compiler panic: %v", p)
+		}
+	}()
+	return r.rt.CompileModule(ctx, bin)
 }
 
 // checkExports verifies the http-wasm guest contract before any request

@@ -73,11 +73,13 @@ type Options struct {
 type Result struct {
 	// Binary is the rewritten module. It does not alias the input.
 	Binary []byte
-	// FuelGlobalIndex is the fuel global's index in the global index space;
-	// YieldFuncIndex is the yield import's index in the function index space.
-	// Both are 0 when instrumentation is off.
+	// FuelGlobalIndex is the fuel global's index in the global index space
+	// (after every imported and defined global); 0 when instrumentation is
+	// off.
 	FuelGlobalIndex uint32
-	YieldFuncIndex  uint32
+	// YieldFuncIndex is the yield import's index in the function index space
+	// (after the other imported functions); 0 when instrumentation is off.
+	YieldFuncIndex uint32
 	// Loops and Functions count the instrumented sites: loop headers and
 	// function entries.
 	Loops, Functions int
@@ -131,12 +133,16 @@ type section struct {
 var header = []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
 
 // Rewrite applies o to the binary module wasm and returns the new module.
-// It decodes every section it changes and every instruction of every function
-// body, so it rejects malformed input with an error wrapping ErrMalformed or
-// ErrUnsupported; it does not fully validate (types, stack shapes): the engine
-// does that when it compiles the result, and a module valid before is valid
-// after. Rewrite never panics, does not modify wasm and is safe for concurrent
-// use.
+// It decodes every non-custom section, the name section and every
+// instruction of every function body, whatever the options, and rejects
+// malformed input with an error wrapping ErrMalformed or ErrUnsupported:
+// every vector length is checked against the bytes that remain, which shields
+// wazero v1.12's decoder (it preallocates by declared counts) from forged
+// modules. It does not fully validate (types, stack shapes, index ranges):
+// the engine does that when it compiles the result, and a module it accepted
+// before rewriting it accepts after. With the zero Options the result is a
+// copy of the input, unless a malformed name section had to be dropped.
+// Rewrite never panics, does not modify wasm and is safe for concurrent use.
 func Rewrite(wasm []byte, o Options) (Result, error) {
 	if err := o.check(); err != nil {
 		return Result{}, err

@@ -1,6 +1,7 @@
 package wasmrw
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -414,5 +415,43 @@ func TestLEB(t *testing.T) {
 		if got := r.u32(); got != v || r.err != nil {
 			t.Errorf("u32(appendU32(%d)) = %d, %v", v, got, r.err)
 		}
+	}
+}
+
+func TestNameSection(t *testing.T) {
+	// One imported and two defined functions, named 0 "imp", 1 "a", 2 "b";
+	// local names for function 2.
+	types := appendSection(nil, secType, vec([]byte{0x60, 0, 0}))
+	imports := appendSection(nil, secImport, vec(append(append(appendName(nil, "m"), appendName(nil, "f")...), 0x00, 0)))
+	funcs := appendSection(nil, secFunction, vec([]byte{0}, []byte{0}))
+	code := codeSec(body(0x00, 0x10, 0x02, 0x0b), body(0x00, 0x0b))
+	fnames := vec(append([]byte{0}, appendName(nil, "imp")...), append([]byte{1}, appendName(nil, "a")...),
+		append([]byte{2}, appendName(nil, "b")...))
+	lnames := vec(append([]byte{2}, vec(append([]byte{0}, appendName(nil, "x")...))...))
+	payload := appendName(nil, "name")
+	payload = append(appendU32(append(payload, 1), uint32(len(fnames))), fnames...)
+	payload = append(appendU32(append(payload, 2), uint32(len(lnames))), lnames...)
+	names := appendSection(nil, secCustom, payload)
+	bin := module(types, imports, funcs, code, names)
+
+	res := mustRewrite(t, bin, fuelOptions(10))
+	wantF := vec(append([]byte{0}, appendName(nil, "imp")...), append([]byte{2}, appendName(nil, "a")...),
+		append([]byte{3}, appendName(nil, "b")...))
+	wantL := vec(append([]byte{3}, vec(append([]byte{0}, appendName(nil, "x")...))...))
+	want := appendName(nil, "name")
+	want = append(appendU32(append(want, 1), uint32(len(wantF))), wantF...)
+	want = append(appendU32(append(want, 2), uint32(len(wantL))), wantL...)
+	if !bytes.HasSuffix(res.Binary, appendSection(nil, secCustom, want)) {
+		t.Errorf("Rewrite name section = %x, want suffix %x", res.Binary, appendSection(nil, secCustom, want))
+	}
+	// The call in function 1 must now target function 3.
+	if !bytes.Contains(res.Binary, []byte{0x10, 0x03, 0x0b}) {
+		t.Errorf("Rewrite(%x) lost the shifted call", bin)
+	}
+
+	broken := module(types, imports, funcs, code, appendSection(nil, secCustom, append(appendName(nil, "name"), 1, 5, 9)))
+	res = mustRewrite(t, broken, fuelOptions(10))
+	if bytes.Contains(res.Binary, []byte("name")) {
+		t.Errorf("Rewrite kept a malformed name section: %x", res.Binary)
 	}
 }
