@@ -1,0 +1,57 @@
+package router
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+)
+
+// benchUpstream is an in-memory fasthttp upstream answering ~1 KB, so the benchmark
+// measures the proxy and not the network.
+func benchUpstream(b *testing.B) *Upstream {
+	b.Helper()
+	ln := fasthttputil.NewInmemoryListener()
+	body := bytes.Repeat([]byte("x"), 1000)
+	s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain")
+		ctx.SetBody(body)
+	}, DisableHeaderNamesNormalizing: true}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(ln) }()
+	b.Cleanup(func() { _ = ln.Close(); _ = s.Shutdown(); <-done })
+	u, err := NewUpstream("bench", UpstreamOptions{URL: "http://upstream.invalid:80"}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	u.dialer = func(string, time.Duration) (net.Conn, error) { return ln.Dial() }
+	b.Cleanup(func() { _ = u.Close() })
+	return u
+}
+
+func BenchmarkServe(b *testing.B) {
+	u := benchUpstream(b)
+	var req fasthttp.Request
+	req.Header.DisableNormalizing()
+	req.SetRequestURI("/api/users/42?expand=orders")
+	req.Header.SetHost("app.example")
+	req.Header.Set("User-Agent", "bench")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Request-Id", "0123456789abcdef")
+	remote := &net.TCPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 5000}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var ctx fasthttp.RequestCtx
+		ctx.Init(&req, remote, nil)
+		for pb.Next() {
+			u.Serve(&ctx)
+			if ctx.Response.StatusCode() != 200 || len(ctx.Response.Body()) != 1000 {
+				b.Fatalf("Serve = %d with %d bytes", ctx.Response.StatusCode(), len(ctx.Response.Body()))
+			}
+			ctx.Response.Reset()
+		}
+	})
+}

@@ -1,0 +1,198 @@
+package router
+
+import (
+	"bytes"
+	"net"
+
+	"github.com/valyala/fasthttp"
+)
+
+// hopByHop lists the connection-specific fields of RFC 9110 section 7.6.1 plus the
+// de-facto ones (Keep-Alive, Proxy-Connection) that net/http/httputil also strips.
+// Names are compared case-insensitively: with header-name normalising disabled (trap 1 in
+// PROXY-NOTES.md) fasthttp's Peek/Del are case-sensitive, so "TE: trailers" would slip
+// through a Del("Te").
+var hopByHop = [...][]byte{
+	[]byte("Connection"),
+	[]byte("Proxy-Connection"),
+	[]byte("Keep-Alive"),
+	[]byte("Proxy-Authenticate"),
+	[]byte("Proxy-Authorization"),
+	[]byte("TE"),
+	[]byte("Trailer"),
+	[]byte("Transfer-Encoding"),
+	[]byte("Upgrade"),
+}
+
+var (
+	hdrConnection     = []byte("Connection")
+	hdrContentLength  = []byte("Content-Length")
+	hdrHost           = []byte("Host")
+	hdrXForwardedFor  = []byte("X-Forwarded-For")
+	hdrXForwardedHost = []byte("X-Forwarded-Host")
+	hdrXForwardedProt = []byte("X-Forwarded-Proto")
+	strHTTP           = []byte("http")
+	strHTTPS          = []byte("https")
+	strCommaSpace     = []byte(", ")
+)
+
+// maxConnNames is how many field names listed in Connection are kept without
+// allocating; more go to a heap slice.
+const maxConnNames = 8
+
+// connNames collects the field names listed in every Connection header of a message.
+// The slices alias the header's storage and are valid until that header changes.
+// It must not point into itself, or it would escape to the heap on every request.
+type connNames struct {
+	fixed [maxConnNames][]byte
+	n     int
+	more  [][]byte
+}
+
+func (c *connNames) add(v []byte) {
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		tok = bytes.TrimSpace(tok)
+		switch {
+		case len(tok) == 0:
+		case c.n < maxConnNames:
+			c.fixed[c.n] = tok
+			c.n++
+		default:
+			c.more = append(c.more, tok)
+		}
+	}
+}
+
+// isHopByHop reports whether key must not cross the proxy.
+func (c *connNames) isHopByHop(key []byte) bool {
+	for _, h := range hopByHop {
+		if equalFold(key, h) {
+			return true
+		}
+	}
+	for _, n := range c.fixed[:c.n] {
+		if equalFold(key, n) {
+			return true
+		}
+	}
+	for _, n := range c.more {
+		if equalFold(key, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// isXForwarded reports whether key is one of the X-Forwarded-* fields the proxy sets.
+func isXForwarded(key []byte) bool {
+	return equalFold(key, hdrXForwardedFor) || equalFold(key, hdrXForwardedHost) ||
+		equalFold(key, hdrXForwardedProt)
+}
+
+// copyRequestHeader fills dst (a reset header) from src without hop-by-hop fields, without
+// Content-Length (the outbound body re-derives framing) and, when xff is set, without the
+// X-Forwarded-* fields the caller rewrites. Repeated fields keep their order: nothing is
+// ever deleted from dst, since fasthttp's Del swaps with the last entry (trap 2).
+// It returns the existing X-Forwarded-For values joined by ", ", appended to xffBuf.
+func copyRequestHeader(dst, src *fasthttp.RequestHeader, xff bool, xffBuf []byte) []byte {
+	var cn connNames
+	for k, v := range src.All() {
+		if equalFold(k, hdrConnection) {
+			cn.add(v)
+		}
+	}
+	// The protocol stays HTTP/1.1 whatever the client spoke, so upstream connections are
+	// kept alive for HTTP/1.0 clients too.
+	dst.SetMethodBytes(src.Method())
+	for k, v := range src.All() {
+		switch {
+		case cn.isHopByHop(k), equalFold(k, hdrContentLength):
+			continue
+		case equalFold(k, hdrHost):
+			dst.SetHostBytes(v)
+			continue
+		case xff && isXForwarded(k):
+			if equalFold(k, hdrXForwardedFor) && len(v) > 0 {
+				if len(xffBuf) > 0 {
+					xffBuf = append(xffBuf, strCommaSpace...)
+				}
+				xffBuf = append(xffBuf, v...)
+			}
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+	// The client's "Connection: close" concerns the client's connection only (trap 4).
+	dst.ResetConnectionClose()
+	return xffBuf
+}
+
+// copyResponseHeader fills dst from src without hop-by-hop fields and without framing
+// (Content-Length is set from the body by the caller), preserving order and case.
+func copyResponseHeader(dst, src *fasthttp.ResponseHeader) {
+	var cn connNames
+	for k, v := range src.All() {
+		if equalFold(k, hdrConnection) {
+			cn.add(v)
+		}
+	}
+	dst.SetStatusCode(src.StatusCode())
+	// An upstream that sends no Content-Type must not get fasthttp's default one.
+	dst.SetNoDefaultContentType(true)
+	for k, v := range src.All() {
+		if cn.isHopByHop(k) || equalFold(k, hdrContentLength) {
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+	dst.ResetConnectionClose()
+}
+
+// setForwarded sets X-Forwarded-For/-Proto/-Host on dst for a request that arrived on ctx.
+// buf holds the X-Forwarded-For values the client sent (see copyRequestHeader); append
+// mode keeps them, overwrite mode drops them. It returns buf for reuse.
+func setForwarded(dst *fasthttp.RequestHeader, ctx *fasthttp.RequestCtx, appendMode bool, buf []byte) []byte {
+	if !appendMode {
+		buf = buf[:0]
+	} else if len(buf) > 0 {
+		buf = append(buf, strCommaSpace...)
+	}
+	buf = appendRemoteIP(buf, ctx.RemoteAddr())
+	dst.SetBytesKV(hdrXForwardedFor, buf)
+	if ctx.IsTLS() {
+		dst.SetBytesKV(hdrXForwardedProt, strHTTPS)
+	} else {
+		dst.SetBytesKV(hdrXForwardedProt, strHTTP)
+	}
+	if h := ctx.Request.Header.Host(); len(h) > 0 {
+		dst.SetBytesKV(hdrXForwardedHost, h)
+	}
+	return buf
+}
+
+func appendRemoteIP(dst []byte, a net.Addr) []byte {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap().AppendTo(dst)
+	case nil:
+		return dst
+	default:
+		s := a.String()
+		if h, _, err := net.SplitHostPort(s); err == nil {
+			s = h
+		}
+		return append(dst, s...)
+	}
+}
+
+// equalFold is bytes.EqualFold for ASCII field names, rejecting different lengths first:
+// most comparisons on the hot path are between names of different lengths.
+func equalFold(a, b []byte) bool {
+	return len(a) == len(b) && bytes.EqualFold(a, b)
+}
