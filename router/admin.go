@@ -1,0 +1,466 @@
+package router
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edged/edged/strangler"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// AdminConfig configures the admin API. Table and Token are required.
+type AdminConfig struct {
+	// Table is the routing table the API reads and changes.
+	Table *strangler.Table
+	// Server supplies route statistics; nil leaves them out.
+	Server *Server
+	// Token is the bearer token every /v1/ request must carry. It is compared in
+	// constant time (of its SHA-256, so not even its length leaks).
+	Token []byte
+	// Reload serves POST /v1/reload; nil answers 501.
+	Reload func(ctx context.Context) error
+	// Ready serves GET /readyz; nil means always ready.
+	Ready func() bool
+	// Registry serves GET /metrics; nil answers 404.
+	Registry *prometheus.Registry
+	// Logger receives the admin actions taken (at Info) and failures; nil discards.
+	Logger *slog.Logger
+	// Controller, when set, supplies each route's migration plan (promote and
+	// rollback follow its steps) and the judgement of its gates, shown by
+	// GET /v1/routes/{name} and the dashboard.
+	Controller *strangler.Controller
+}
+
+// ActorAdmin is the Event.Actor of changes made through the admin API.
+const ActorAdmin = "admin"
+
+// Admin is the admin API: a net/http handler meant for its own loopback listener (see
+// DESIGN.md, "CLI and admin API"). Every /v1/ endpoint needs "Authorization: Bearer
+// TOKEN"; /healthz, /readyz and /metrics do not. Answers are JSON; errors are
+// {"error": "..."} with 400 (bad body), 401 (token), 404 (route or path), 405 (method,
+// with Allow), 409 (the action does not apply to the route's stage). Admin is safe for
+// concurrent use.
+type Admin struct {
+	c     AdminConfig
+	token [sha256.Size]byte
+	log   *slog.Logger
+	mux   *http.ServeMux
+}
+
+var _ http.Handler = (*Admin)(nil)
+
+// NewAdmin validates c and returns the API.
+func NewAdmin(c AdminConfig) (*Admin, error) {
+	if c.Table == nil {
+		return nil, errors.New("router: AdminConfig.Table is required")
+	}
+	if len(c.Token) == 0 {
+		return nil, errors.New("router: AdminConfig.Token is required")
+	}
+	a := &Admin{c: c, token: sha256.Sum256(c.Token), log: c.Logger}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", a.method(http.MethodGet, a.healthz))
+	mux.HandleFunc("/readyz", a.method(http.MethodGet, a.readyz))
+	mux.HandleFunc("/metrics", a.method(http.MethodGet, a.metrics))
+	mux.HandleFunc("/dashboard", a.method(http.MethodGet, serveDashboard))
+	mux.HandleFunc("/v1/routes", a.auth(a.method(http.MethodGet, a.listRoutes)))
+	mux.HandleFunc("/v1/routes/{name}", a.auth(a.method(http.MethodGet, a.getRoute)))
+	mux.HandleFunc("/v1/routes/{name}/{action}", a.auth(a.method(http.MethodPost, a.routeAction)))
+	mux.HandleFunc("/v1/reload", a.auth(a.method(http.MethodPost, a.reload)))
+	mux.HandleFunc("/v1/events", a.auth(a.method(http.MethodGet, a.events)))
+	mux.HandleFunc("/", a.auth(func(w http.ResponseWriter, r *http.Request) {
+		writeJSONError(w, http.StatusNotFound, "not found")
+	}))
+	a.mux = mux
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// auth checks the bearer token before anything else, so that an unauthenticated
+// caller learns nothing, not even which routes or methods exist.
+func (a *Admin) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], a.token[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edged"`)
+			writeJSONError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// method answers 405 with Allow for any other method (HEAD is allowed with GET).
+func (a *Admin) method(m string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != m && !(m == http.MethodGet && r.Method == http.MethodHead) {
+			w.Header().Set("Allow", m)
+			writeJSONError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
+	if a.c.Ready != nil && !a.c.Ready() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (a *Admin) metrics(w http.ResponseWriter, r *http.Request) {
+	if a.c.Registry == nil {
+		writeJSONError(w, http.StatusNotFound, "metrics are not enabled")
+		return
+	}
+	promhttp.HandlerFor(a.c.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// routeJSON is a route as the API shows it.
+type routeJSON struct {
+	Name         string   `json:"name"`
+	Host         string   `json:"host,omitempty"`
+	Path         string   `json:"path"`
+	Methods      []string `json:"methods,omitempty"`
+	Upstream     string   `json:"upstream,omitempty"`
+	Function     string   `json:"function,omitempty"`
+	Stage        string   `json:"stage"`
+	Weight       int      `json:"weight"`
+	Sticky       string   `json:"sticky,omitempty"`
+	MirrorUnsafe bool     `json:"mirror_unsafe,omitempty"`
+	Step         int      `json:"step"`
+	Paused       bool     `json:"paused"`
+}
+
+func toRouteJSON(r strangler.Route) routeJSON {
+	return routeJSON{Name: r.Name, Host: r.Host, Path: r.Path, Methods: r.Methods, Upstream: r.Upstream,
+		Function: r.Function, Stage: r.Stage.String(), Weight: r.Weight, Sticky: r.Sticky,
+		MirrorUnsafe: r.MirrorUnsafe, Step: r.Step, Paused: r.Paused}
+}
+
+type targetJSON struct {
+	Requests      uint64  `json:"requests"`
+	Errors5xx     uint64  `json:"errors_5xx"`
+	LimitBreaches uint64  `json:"limit_breaches"`
+	Fallbacks     uint64  `json:"fallbacks"`
+	P50Ms         float64 `json:"p50_ms"`
+	P99Ms         float64 `json:"p99_ms"`
+}
+
+type mismatchJSON struct {
+	Time    time.Time `json:"time"`
+	Method  string    `json:"method"`
+	Path    string    `json:"path"`
+	Field   string    `json:"field"`
+	Legacy  string    `json:"legacy"`
+	Isolate string    `json:"isolate"`
+}
+
+type statsJSON struct {
+	Legacy           targetJSON     `json:"legacy"`
+	Isolate          targetJSON     `json:"isolate"`
+	ShadowCompared   uint64         `json:"shadow_compared"`
+	ShadowMismatches uint64         `json:"shadow_mismatches"`
+	ShadowSkipped    uint64         `json:"shadow_skipped"`
+	Mismatches       []mismatchJSON `json:"mismatches"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func toTargetJSON(t TargetStats) targetJSON {
+	return targetJSON{Requests: t.Requests, Errors5xx: t.Errors5xx, LimitBreaches: t.LimitBreaches,
+		Fallbacks: t.Fallbacks, P50Ms: ms(t.P50), P99Ms: ms(t.P99)}
+}
+
+func toStatsJSON(s RouteStats) statsJSON {
+	out := statsJSON{Legacy: toTargetJSON(s.Legacy), Isolate: toTargetJSON(s.Isolate),
+		ShadowCompared: s.ShadowCompared, ShadowMismatches: s.ShadowMismatches, ShadowSkipped: s.ShadowSkipped,
+		Mismatches: []mismatchJSON{}}
+	for _, m := range s.Mismatches {
+		out.Mismatches = append(out.Mismatches, mismatchJSON(m))
+	}
+	return out
+}
+
+type eventJSON struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	Route  string    `json:"route,omitempty"`
+	Kind   string    `json:"kind"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Weight int       `json:"weight"`
+	Step   int       `json:"step"`
+	Actor  string    `json:"actor"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+func toEventJSON(e strangler.Event) eventJSON {
+	return eventJSON{Seq: e.Seq, Time: e.Time, Route: e.Route, Kind: e.Kind, From: e.From.String(),
+		To: e.To.String(), Weight: e.Weight, Step: e.Step, Actor: e.Actor, Reason: e.Reason}
+}
+
+func (a *Admin) listRoutes(w http.ResponseWriter, _ *http.Request) {
+	routes := a.c.Table.Routes()
+	out := make([]routeJSON, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, toRouteJSON(r))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"routes": out})
+}
+
+// plan returns the route's migration plan, or nil.
+func (a *Admin) plan(name string) *strangler.Plan {
+	if a.c.Controller == nil {
+		return nil
+	}
+	if p, ok := a.c.Controller.Plan(name); ok {
+		return &p
+	}
+	return nil
+}
+
+// routeEvents is how many of a route's newest events GET /v1/routes/{name} shows.
+const routeEvents = 20
+
+func (a *Admin) getRoute(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	route, ok := a.c.Table.Route(name)
+	if !ok {
+		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("route %q not found", name))
+		return
+	}
+	var stats RouteStats
+	if a.c.Server != nil {
+		stats, _ = a.c.Server.RouteStats(name)
+	}
+	evs := []eventJSON{}
+	all := a.c.Table.LatestEvents(0)
+	for i := len(all) - 1; i >= 0 && len(evs) < routeEvents; i-- {
+		if all[i].Route == name {
+			evs = append(evs, toEventJSON(all[i]))
+		}
+	}
+	slices.Reverse(evs)
+	out := map[string]any{"route": toRouteJSON(route), "stats": toStatsJSON(stats), "events": evs}
+	if p := a.plan(name); p != nil {
+		out["plan"] = toPlanJSON(*p)
+		if g, ok := a.c.Controller.Gates(name); ok {
+			out["gates"] = toGatesJSON(g)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// planJSON is a migration plan as the API shows it.
+type planJSON struct {
+	Start           string  `json:"start"`
+	Steps           []int   `json:"steps"`
+	Interval        string  `json:"interval"`
+	MinRequests     int     `json:"min_requests"`
+	MaxErrorRate    float64 `json:"max_error_rate"`
+	MaxLatencyRatio float64 `json:"max_latency_ratio"`
+	MaxMismatchRate float64 `json:"max_mismatch_rate"`
+	OnFailure       string  `json:"on_failure"`
+}
+
+func toPlanJSON(p strangler.Plan) planJSON {
+	onFail := "rollback"
+	if p.OnFailure == strangler.FailPause {
+		onFail = "pause"
+	}
+	return planJSON{Start: p.Start.String(), Steps: p.Steps, Interval: p.Interval.String(), MinRequests: p.MinRequests,
+		MaxErrorRate: p.MaxErrorRate, MaxLatencyRatio: p.MaxLatencyRatio, MaxMismatchRate: p.MaxMismatchRate, OnFailure: onFail}
+}
+
+// gatesJSON is the controller's judgement of a route's current step.
+type gatesJSON struct {
+	Stage            string    `json:"stage"`
+	Weight           int       `json:"weight"`
+	Step             int       `json:"step"`
+	Since            time.Time `json:"since"`
+	ElapsedSeconds   float64   `json:"elapsed_seconds"`
+	Requests         uint64    `json:"requests"`
+	IsolateErrorRate float64   `json:"isolate_error_rate"`
+	LegacyErrorRate  float64   `json:"legacy_error_rate"`
+	IsolateP99Ms     float64   `json:"isolate_p99_ms"`
+	LegacyP99Ms      float64   `json:"legacy_p99_ms"`
+	LatencyRatio     float64   `json:"latency_ratio"`
+	ShadowCompared   uint64    `json:"shadow_compared"`
+	ShadowMismatches uint64    `json:"shadow_mismatches"`
+	MismatchRate     float64   `json:"mismatch_rate"`
+	Verdict          string    `json:"verdict"`
+	Reason           string    `json:"reason"`
+}
+
+func toGatesJSON(g strangler.Gates) gatesJSON {
+	return gatesJSON{Stage: g.Stage.String(), Weight: g.Weight, Step: g.Step, Since: g.Since,
+		ElapsedSeconds: g.Elapsed.Seconds(), Requests: g.Requests, IsolateErrorRate: g.IsolateErrorRate,
+		LegacyErrorRate: g.LegacyErrorRate, IsolateP99Ms: ms(g.IsolateP99), LegacyP99Ms: ms(g.LegacyP99),
+		LatencyRatio: g.LatencyRatio, ShadowCompared: g.ShadowCompared, ShadowMismatches: g.ShadowMismatches,
+		MismatchRate: g.MismatchRate, Verdict: string(g.Verdict), Reason: g.Reason}
+}
+
+// actionBody is the optional body of the route actions.
+type actionBody struct {
+	Reason string `json:"reason"`
+	Weight *int   `json:"weight"`
+}
+
+func (a *Admin) routeAction(w http.ResponseWriter, r *http.Request) {
+	name, action := r.PathValue("name"), r.PathValue("action")
+	var kind string
+	switch action {
+	case "promote":
+		kind = strangler.KindPromote
+	case "rollback":
+		kind = strangler.KindRollback
+	case "pause":
+		kind = strangler.KindPause
+	case "resume":
+		kind = strangler.KindResume
+	case "weight":
+		kind = strangler.KindSetWeight
+	default:
+		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q", action))
+		return
+	}
+	var body actionBody
+	data, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	if len(strings.TrimSpace(string(data))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			writeJSONError(w, http.StatusBadRequest, "body: "+err.Error())
+			return
+		}
+	}
+	if body.Weight != nil && (*body.Weight < 0 || *body.Weight > 100) {
+		writeJSONError(w, http.StatusBadRequest, "weight: must be 0..100")
+		return
+	}
+	if action != "weight" && body.Weight != nil {
+		writeJSONError(w, http.StatusBadRequest, "weight: only POST /v1/routes/{name}/weight takes a weight")
+		return
+	}
+	if action == "weight" && body.Weight == nil {
+		writeJSONError(w, http.StatusBadRequest, `weight: required, as {"weight": N}`)
+		return
+	}
+	act := strangler.Action{Actor: ActorAdmin, Reason: body.Reason}
+	plan := a.plan(name)
+	var route strangler.Route
+	switch {
+	case action == "weight":
+		route, err = a.c.Table.SetWeight(name, *body.Weight, act)
+	case action == "promote":
+		route, err = a.c.Table.Promote(name, plan, act)
+	case action == "rollback":
+		route, err = a.c.Table.Rollback(name, plan, act)
+	default:
+		route, err = a.c.Table.SetPaused(name, kind == strangler.KindPause, act)
+	}
+	switch {
+	case errors.Is(err, strangler.ErrNotFound):
+		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("route %q not found", name))
+		return
+	case errors.Is(err, strangler.ErrNoTransition), errors.Is(err, strangler.ErrInvalidRoute):
+		writeJSONError(w, http.StatusConflict, err.Error())
+		return
+	case err != nil:
+		writeJSONError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	a.log.Info("admin action", slog.String("route", name), slog.String("action", action),
+		slog.String("stage", route.Stage.String()), slog.Int("weight", route.Weight),
+		slog.String("reason", body.Reason))
+	writeJSON(w, http.StatusOK, map[string]any{"route": toRouteJSON(route)})
+}
+
+func (a *Admin) reload(w http.ResponseWriter, r *http.Request) {
+	if a.c.Reload == nil {
+		writeJSONError(w, http.StatusNotImplemented, "reload is not available")
+		return
+	}
+	if err := a.c.Reload(r.Context()); err != nil {
+		a.log.Warn("admin reload failed", slog.Any("err", err))
+		writeJSONError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}
+
+// Default and maximum page size of GET /v1/events.
+const (
+	defaultEventsLimit = 100
+	maxEventsLimit     = 1000
+)
+
+func (a *Admin) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var since uint64
+	if s := q.Get("since"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("since: %q is not a sequence number", s))
+			return
+		}
+		since = n
+	}
+	limit := defaultEventsLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			writeJSONError(w, http.StatusBadRequest, fmt.Sprintf("limit: %q is not a positive number", s))
+			return
+		}
+		limit = min(n, maxEventsLimit)
+	}
+	evs := a.c.Table.Events(since, limit)
+	out := make([]eventJSON, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, toEventJSON(e))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

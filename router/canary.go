@@ -1,0 +1,86 @@
+package router
+
+import (
+	"github.com/edged/edged/strangler"
+	"github.com/valyala/fasthttp"
+)
+
+// FNV-1a, 64 bit.
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
+}
+
+func fnvBytes(h uint64, b []byte) uint64 {
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= fnvPrime
+	}
+	return h
+}
+
+// stickyBucket places a sticky key in one of 100 buckets. The route name salts the
+// hash so that a user's side in one route's canary says nothing about another's; the
+// key alone decides within a route, so raising the weight only adds buckets and a user
+// once on the isolate stays there. The final mix (splitmix64's) spreads FNV's weak low
+// bits before the modulo.
+func stickyBucket(route string, key []byte) int {
+	h := fnvString(fnvOffset, route)
+	h ^= 0xff // separator: route "ab"+key "c" differs from "a"+"bc"
+	h *= fnvPrime
+	h = fnvBytes(h, key)
+	h ^= h >> 30
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 27
+	h *= 0x94d049bb133111eb
+	h ^= h >> 31
+	return int(h % 100)
+}
+
+// stickyKey returns the bytes that keep ctx's user on one side of r's canary: the
+// configured header or cookie, or the client IP when that is empty or configured.
+// It does not allocate; the slice is valid until the handler returns.
+func stickyKey(ctx *fasthttp.RequestCtx, r *strangler.Route) []byte {
+	kind, name, err := strangler.ParseSticky(r.Sticky)
+	var key []byte
+	if err == nil {
+		switch kind {
+		case strangler.StickyHeader:
+			key = ctx.Request.Header.Peek(name)
+		case strangler.StickyCookie:
+			key = ctx.Request.Header.Cookie(name)
+		}
+	}
+	if len(key) == 0 {
+		key = clientIP(ctx)
+	}
+	return key
+}
+
+// clientIP returns the client's address bytes, 4 bytes for IPv4.
+func clientIP(ctx *fasthttp.RequestCtx) []byte {
+	ip := ctx.RemoteIP()
+	if v4 := ip.To4(); v4 != nil {
+		return v4
+	}
+	return []byte(ip.To16())
+}
+
+// canaryPicksIsolate reports whether ctx's request goes to the isolate at r's weight.
+func canaryPicksIsolate(ctx *fasthttp.RequestCtx, r *strangler.Route) bool {
+	switch {
+	case r.Weight <= 0:
+		return false
+	case r.Weight >= 100:
+		return true
+	}
+	return stickyBucket(r.Name, stickyKey(ctx, r)) < r.Weight
+}

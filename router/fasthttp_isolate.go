@@ -1,0 +1,145 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"net"
+
+	"github.com/edged/edged/isolate"
+	"github.com/valyala/fasthttp"
+)
+
+// exchange is the per-request scratch space of the pipeline: the normalised path, the
+// isolate's view of the request and its answer, and the fasthttp objects the guest's
+// "next" sends upstream. Exchanges are pooled on the Server; nothing in one outlives
+// the request it was acquired for.
+type exchange struct {
+	path   []byte
+	req    isolate.Request
+	resp   isolate.Response
+	upReq  fasthttp.Request
+	upResp fasthttp.Response
+
+	// Set per request for next.
+	fctx    *fasthttp.RequestCtx
+	up      *Upstream
+	maxBody int64
+	next    isolate.Next // x.sendNext, bound once so the hot path does not allocate it
+}
+
+func (s *Server) acquireExchange() *exchange {
+	if x, ok := s.xpool.Get().(*exchange); ok {
+		return x
+	}
+	x := &exchange{}
+	x.next = x.sendNext
+	return x
+}
+
+func (s *Server) releaseExchange(x *exchange) {
+	x.fctx, x.up = nil, nil
+	// Do not let one huge request pin its buffers in the pool forever.
+	if cap(x.req.Body) > 1<<20 || cap(x.resp.Body) > 1<<20 {
+		return
+	}
+	x.upReq.Reset()
+	x.upResp.Reset()
+	s.xpool.Put(x)
+}
+
+// requestFromCtx fills dst with ctx's request: method, the raw request target,
+// protocol, headers in the order fasthttp keeps them, body and client address.
+func requestFromCtx(dst *isolate.Request, ctx *fasthttp.RequestCtx) {
+	dst.Reset()
+	h := &ctx.Request.Header
+	dst.Method = append(dst.Method, h.Method()...)
+	dst.URI = append(dst.URI, h.RequestURI()...)
+	dst.Protocol = append(dst.Protocol, h.Protocol()...)
+	for k, v := range h.All() {
+		dst.Header.Add(k, v)
+	}
+	dst.Body = append(dst.Body, ctx.Request.Body()...)
+	dst.RemoteAddr = appendRemoteAddr(dst.RemoteAddr, ctx)
+}
+
+// appendRemoteAddr appends the client's "ip:port" without allocating for TCP clients.
+func appendRemoteAddr(dst []byte, ctx *fasthttp.RequestCtx) []byte {
+	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().AppendTo(dst)
+	}
+	return append(dst, ctx.RemoteAddr().String()...)
+}
+
+// framing lists the fields that describe how a message is framed on the wire. The
+// pipeline sets them itself from the body it sends, so copies drop them.
+var framing = [][]byte{[]byte("Content-Length"), []byte("Transfer-Encoding"), []byte("Connection"),
+	[]byte("Keep-Alive")}
+
+func isFraming(name []byte) bool {
+	for _, f := range framing {
+		if bytes.EqualFold(name, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// sendNext is the isolate.Next of the pipeline: it sends the request the guest
+// continued (possibly modified) to the route's upstream and hands back the answer,
+// which the guest's handle_response then sees.
+func (x *exchange) sendNext(_ context.Context, req *isolate.Request, resp *isolate.Response) error {
+	if x.up == nil {
+		return isolate.ErrNoNext
+	}
+	u := &x.upReq
+	u.Reset()
+	u.Header.DisableNormalizing()
+	u.Header.SetNoDefaultContentType(true)
+	u.Header.SetMethodBytes(req.Method)
+	u.SetRequestURIBytes(req.URI)
+	for i := range req.Header.Len() {
+		k, v := req.Header.At(i)
+		if isFraming(k) {
+			continue
+		}
+		u.Header.AddBytesKV(k, v)
+	}
+	// req outlives the call to Do, so the body need not be copied.
+	u.SetBodyRaw(req.Body)
+	if err := x.up.Do(x.fctx, u, &x.upResp, x.maxBody); err != nil {
+		return err
+	}
+	responseFromFast(resp, &x.upResp)
+	return nil
+}
+
+// responseFromFast copies a buffered fasthttp response into an isolate.Response.
+func responseFromFast(dst *isolate.Response, src *fasthttp.Response) {
+	dst.Reset()
+	dst.Status = src.StatusCode()
+	for k, v := range src.Header.All() {
+		if isFraming(k) {
+			continue
+		}
+		dst.Header.Add(k, v)
+	}
+	dst.Body = append(dst.Body, src.Body()...)
+}
+
+// writeResponse writes an isolate.Response as ctx's answer. Framing fields the guest
+// set are dropped; fasthttp frames the body itself.
+func writeResponse(ctx *fasthttp.RequestCtx, src *isolate.Response) {
+	r := &ctx.Response
+	r.Reset()
+	r.Header.DisableNormalizing()
+	r.Header.SetNoDefaultContentType(true)
+	r.SetStatusCode(src.Status)
+	for i := range src.Header.Len() {
+		k, v := src.Header.At(i)
+		if isFraming(k) {
+			continue
+		}
+		r.Header.AddBytesKV(k, v)
+	}
+	r.SetBody(src.Body)
+}

@@ -1,0 +1,153 @@
+package router
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/strangler"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+// benchEdge is a Server whose Handler is driven with in-memory RequestCtx values, in
+// front of a fasthttp upstream on loopback that answers a fixed 1 KiB.
+func benchEdge(tb testing.TB, routes []strangler.Route, fns map[string]*isolate.Function) *Server {
+	tb.Helper()
+	payload := make([]byte, 1024)
+	for i := range payload {
+		payload[i] = 'a' + byte(i%26)
+	}
+	ln := startUpstream(tb, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain")
+		ctx.SetBody(payload)
+	})
+	up := newUpstream(tb, ln.Addr().String(), UpstreamOptions{})
+	table, err := strangler.NewTable(routes)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := NewServer(Config{Table: table, Registry: prometheus.NewRegistry()},
+		&World{Upstreams: map[string]*Upstream{"up": up}, Functions: fns})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func newCtx(method, uri string) *fasthttp.RequestCtx {
+	var req fasthttp.Request
+	req.Header.SetMethod(method)
+	req.SetRequestURI(uri)
+	req.Header.SetHost("edge.example")
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 4242}, nil)
+	return ctx
+}
+
+func benchHandler(b *testing.B, s *Server, uri string, want string) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := newCtx("GET", uri)
+		n := 0
+		for pb.Next() {
+			n++
+			ctx.Response.Reset()
+			s.Handler(ctx)
+			if ctx.Response.StatusCode() != 200 {
+				b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		}
+		if got := string(ctx.Response.Body()); n > 0 && !strings.HasPrefix(got, want) {
+			b.Errorf("body %q, want prefix %q", got, want)
+		}
+	})
+}
+
+func BenchmarkHandlerLegacy(b *testing.B) {
+	s := benchEdge(b, []strangler.Route{
+		{Name: "legacy", Path: "/api", Upstream: "up", Step: -1},
+	}, nil)
+	benchHandler(b, s, "/api/users?id=1", "abcdef")
+}
+
+func BenchmarkHandlerIsolate(b *testing.B) {
+	hello := loadFunction(b, guestHelloC, isolate.FunctionOptions{MinInstances: 4})
+	s := benchEdge(b, []strangler.Route{
+		{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired, Step: -1},
+	}, map[string]*isolate.Function{"hello": hello})
+	benchHandler(b, s, "/fast/hello", "Hello from C\n")
+}
+
+// BenchmarkMatch measures the normalise+lookup+dispatch decision alone.
+func BenchmarkMatch(b *testing.B) {
+	s := benchEdge(b, []strangler.Route{
+		{Name: "legacy", Path: "/api", Upstream: "up", Step: -1},
+	}, nil)
+	ctx := newCtx("GET", "/api/users/42?x=1")
+	x := s.acquireExchange()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !dispatchDecision(s, ctx, x) {
+			b.Fatal("no route")
+		}
+	}
+}
+
+// dispatchDecision is what Handler does before it proxies a legacy request.
+func dispatchDecision(s *Server, ctx *fasthttp.RequestCtx, x *exchange) bool {
+	ws := s.world.Load()
+	r, _ := s.match(ctx, x)
+	if r == nil {
+		return false
+	}
+	rs := s.state(r.Name)
+	opts := ws.options(r.Name)
+	up := ws.w.Upstreams[r.Upstream]
+	return rs != nil && opts != nil && up != nil && r.Stage == strangler.StageLegacy &&
+		!canaryPicksIsolate(ctx, r)
+}
+
+func TestDispatchDecisionAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	s := benchEdge(t, []strangler.Route{
+		{Name: "legacy", Path: "/api", Upstream: "up", Step: -1},
+		{Name: "canary", Path: "/c", Upstream: "up", Function: "f", Stage: strangler.StageCanary, Weight: 30,
+			Sticky: "header:X-User", Step: -1},
+	}, map[string]*isolate.Function{"f": nil})
+	ctx := newCtx("GET", "/api/a/../users/%7E42?x=1")
+	ctx2 := newCtx("GET", "/c/x")
+	ctx2.Request.Header.Set("X-User", "alice")
+	x := s.acquireExchange()
+	dispatchDecision(s, ctx, x) // warm: first use creates the route state
+	s.match(ctx2, x)
+	s.state("canary")
+	allocs := testing.AllocsPerRun(1000, func() {
+		if !dispatchDecision(s, ctx, x) {
+			t.Fatal("no legacy route")
+		}
+		r, _ := s.match(ctx2, x)
+		_ = canaryPicksIsolate(ctx2, r)
+		_ = s.state(r.Name)
+	})
+	if allocs != 0 {
+		t.Errorf("match and dispatch decision: %v allocations per request, want 0", allocs)
+	}
+}
+
+func TestCanaryHashAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	ctx := newCtx("GET", "/")
+	ctx.Request.Header.Set("Cookie", "sid=abc; other=1")
+	for _, sticky := range []string{"", "ip", "header:Host", "cookie:sid"} {
+		r := &strangler.Route{Name: "r", Weight: 50, Sticky: sticky}
+		if a := testing.AllocsPerRun(100, func() { canaryPicksIsolate(ctx, r) }); a != 0 {
+			t.Errorf("canaryPicksIsolate(sticky %q): %v allocations, want 0", sticky, a)
+		}
+	}
+}

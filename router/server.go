@@ -1,0 +1,354 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/strangler"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+// World is one configuration generation: the functions and upstreams a reload builds
+// off to the side and swaps in at once with Server.Swap. Maps are keyed by the names
+// routes use (strangler.Route.Upstream, .Function, .Name). A World is read-only once
+// given to the Server; the caller owns its Functions and Upstreams and closes them.
+type World struct {
+	Functions map[string]*isolate.Function
+	Upstreams map[string]*Upstream
+	// Routes holds per-route options that are not in the strangler table. A route
+	// missing from it gets DefaultRouteOptions.
+	Routes map[string]RouteOptions
+}
+
+// RouteOptions are a route's request-path options. The zero value of each numeric
+// field is its documented default; Fallback has no such default in the zero value
+// (false means off), so callers set it explicitly; DefaultRouteOptions has it on.
+type RouteOptions struct {
+	// Fallback, at the isolate and canary stages, answers from legacy when the isolate
+	// traps, runs out of time, memory or pool, or writes too big a body, provided the
+	// method is idempotent (GET, HEAD, OPTIONS, PUT, DELETE) and the route has an
+	// upstream. Request bodies are always buffered, so they are replayable.
+	Fallback bool
+	// CompareHeaders lists response headers a shadow comparison checks besides
+	// status and body (names compare case-insensitively).
+	CompareHeaders []string
+	// IgnoreFields lists JSON paths left out of a shadow body comparison:
+	// "$.generated_at", "$.items[*].id", "$.meta.*", "$.list[0]". A bad path makes
+	// NewServer and Swap fail.
+	IgnoreFields []string
+	// ShadowMaxConcurrent bounds the mirrors in flight for the route; beyond it a
+	// request is not mirrored and counts as skipped. Default 16.
+	ShadowMaxConcurrent int
+	// ShadowMaxBody bounds the legacy response body buffered for comparison, in
+	// bytes; bigger answers are passed through uncompared. Default 1 MiB.
+	ShadowMaxBody int64
+	// MaxRequestBody caps the request body for the route in bytes; larger requests get
+	// 413. 0 means the server's cap (ServerOptions.MaxRequestBody) only.
+	MaxRequestBody int64
+}
+
+// Defaults of RouteOptions.
+const (
+	DefaultShadowMaxConcurrent = 16
+	DefaultShadowMaxBody       = 1 << 20
+)
+
+// DefaultRouteOptions returns the options of a route that World.Routes does not list:
+// fallback on, other fields at their defaults.
+func DefaultRouteOptions() RouteOptions { return RouteOptions{Fallback: true} }
+
+// Config configures a Server. Table is required; the other fields may be zero.
+type Config struct {
+	// Table is the routing table; the Server reads its current snapshot per request,
+	// so table changes (admin actions, the migration controller) apply at once.
+	Table *strangler.Table
+	// Logger receives the server's logs; nil discards.
+	Logger *slog.Logger
+	// Registry receives the server's metrics; nil keeps them unexported.
+	Registry *prometheus.Registry
+	// Server configures the fasthttp server that Serve runs.
+	Server ServerOptions
+	// Now stamps shadow mismatches; nil means time.Now. Latencies always use the
+	// monotonic clock.
+	Now func() time.Time
+}
+
+// Server is edged's front end: it matches each request against the routing table and
+// answers it from the legacy upstream, the isolate, or both (see DESIGN.md, "The
+// request path"). It is safe for concurrent use. Create it with NewServer, run it with
+// Serve or mount Handler in a fasthttp server of your own, and stop it with Shutdown.
+type Server struct {
+	table *strangler.Table
+	log   *slog.Logger
+	now   func() time.Time
+	m     *metrics
+	srv   *fasthttp.Server
+
+	world atomic.Pointer[worldState]
+
+	statesMu sync.Mutex
+	states   atomic.Pointer[map[string]*routeState]
+
+	// base carries the isolate counters of Functions swapped out, so that
+	// edged_isolate_* counters do not go back on a reload.
+	baseMu sync.Mutex
+	base   map[string]isolate.Stats
+
+	xpool  sync.Pool // *exchange
+	shpool sync.Pool // *mirror
+
+	// Background mirrors are owned by the Server: bg counts them, bgCtx stops them,
+	// bgClosed (under bgMu) refuses new ones once Shutdown has begun.
+	bgMu     sync.Mutex
+	bgClosed bool
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+
+	// onMirror, set by tests before serving, is called when a mirror has recorded
+	// its comparison, so tests wait on a channel instead of sleeping.
+	onMirror func(route string)
+}
+
+// worldState is a World with its route options compiled.
+type worldState struct {
+	w    *World
+	opts map[string]*routeOpts
+}
+
+// routeOpts is RouteOptions with defaults applied and ignore paths parsed.
+type routeOpts struct {
+	RouteOptions
+	ignore []jsonPath
+}
+
+var defaultOpts = mustCompileOpts(DefaultRouteOptions())
+
+func mustCompileOpts(o RouteOptions) *routeOpts {
+	ro, err := compileOpts(o)
+	if err != nil {
+		panic(err)
+	}
+	return ro
+}
+
+func compileOpts(o RouteOptions) (*routeOpts, error) {
+	if o.ShadowMaxConcurrent <= 0 {
+		o.ShadowMaxConcurrent = DefaultShadowMaxConcurrent
+	}
+	if o.ShadowMaxBody <= 0 {
+		o.ShadowMaxBody = DefaultShadowMaxBody
+	}
+	ro := &routeOpts{RouteOptions: o}
+	var errs []error
+	for _, p := range o.IgnoreFields {
+		jp, err := parseJSONPath(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ro.ignore = append(ro.ignore, jp)
+	}
+	return ro, errors.Join(errs...)
+}
+
+func compileWorld(w *World) (*worldState, error) {
+	if w == nil {
+		w = &World{}
+	}
+	ws := &worldState{w: w, opts: make(map[string]*routeOpts, len(w.Routes))}
+	var errs []error
+	for name, o := range w.Routes {
+		ro, err := compileOpts(o)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("route %q: ignore_fields: %w", name, err))
+			continue
+		}
+		ws.opts[name] = ro
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return ws, nil
+}
+
+func (ws *worldState) options(route string) *routeOpts {
+	if o, ok := ws.opts[route]; ok {
+		return o
+	}
+	return defaultOpts
+}
+
+// NewServer returns a Server for c serving w. w may be nil (every route then answers
+// 502 until a Swap). Metrics are registered with c.Registry; registering twice with one
+// registry is an error.
+func NewServer(c Config, w *World) (*Server, error) {
+	if c.Table == nil {
+		return nil, errors.New("router: Config.Table is required")
+	}
+	ws, err := compileWorld(w)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	s := &Server{
+		table: c.Table,
+		log:   c.Logger,
+		now:   c.Now,
+		base:  make(map[string]isolate.Stats),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var reg prometheus.Registerer = c.Registry
+	if c.Registry == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if s.m, err = newMetrics(reg, s); err != nil {
+		return nil, fmt.Errorf("router: register metrics: %w", err)
+	}
+	empty := map[string]*routeState{}
+	s.states.Store(&empty)
+	s.world.Store(ws)
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.srv = &fasthttp.Server{Handler: s.Handler, Name: "edged", Logger: fastLogger{s.log}}
+	ConfigureServer(s.srv, c.Server)
+	return s, nil
+}
+
+// Swap atomically installs w and returns the World it replaces. Requests already in
+// flight finish with the World they started with, so the caller should close the
+// previous World's Functions and Upstreams after a grace period (both let in-flight
+// calls finish on Close). If w's route options are invalid (a bad ignore path), Swap
+// keeps the current World, logs the error and returns nil.
+func (s *Server) Swap(w *World) *World {
+	ws, err := compileWorld(w)
+	if err != nil {
+		s.log.Error("swap world", slog.Any("err", err))
+		return nil
+	}
+	old := s.world.Swap(ws)
+	if old == nil {
+		return nil
+	}
+	// Keep the outgoing functions' counters so Prometheus counters stay monotonic; a
+	// Function carried over into the new World keeps counting itself.
+	kept := make(map[*isolate.Function]bool, len(ws.w.Functions))
+	for _, f := range ws.w.Functions {
+		kept[f] = true
+	}
+	s.baseMu.Lock()
+	for name, f := range old.w.Functions {
+		if f != nil && !kept[f] {
+			s.base[name] = addStats(s.base[name], f.Stats())
+		}
+	}
+	s.baseMu.Unlock()
+	return old.w
+}
+
+// RouteStats returns the counters of the route called name, and false if the Server
+// has not served that route yet. It is safe for concurrent use.
+func (s *Server) RouteStats(name string) (RouteStats, bool) {
+	rs, ok := (*s.states.Load())[name]
+	if !ok {
+		return RouteStats{}, false
+	}
+	return rs.stats(), true
+}
+
+// Sample returns the route's cumulative outcomes for the migration controller;
+// it implements strangler.Sampler. A route not served yet reads as zero.
+func (s *Server) Sample(name string) (strangler.Sample, bool) {
+	rs, ok := (*s.states.Load())[name]
+	if !ok {
+		return strangler.Sample{}, true
+	}
+	return strangler.Sample{
+		Legacy:           rs.targets[targetLegacy].sample(),
+		Isolate:          rs.targets[targetIsolate].sample(),
+		ShadowCompared:   rs.compared.Load(),
+		ShadowMismatches: rs.mismatched.Load(),
+	}, true
+}
+
+var _ strangler.Sampler = (*Server)(nil)
+
+// state returns the route's live state, creating it on first use. The common path is
+// one map read of an immutable map.
+func (s *Server) state(name string) *routeState {
+	if rs, ok := (*s.states.Load())[name]; ok {
+		return rs
+	}
+	s.statesMu.Lock()
+	defer s.statesMu.Unlock()
+	cur := *s.states.Load()
+	if rs, ok := cur[name]; ok {
+		return rs
+	}
+	next := make(map[string]*routeState, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	rs := s.m.newRouteState(name)
+	next[name] = rs
+	s.states.Store(&next)
+	return rs
+}
+
+// Serve accepts connections on ln and serves them until Shutdown. It returns nil
+// after a Shutdown, or the listener's error.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.srv.Serve(ln)
+}
+
+// Shutdown stops accepting connections, waits for in-flight requests and background
+// mirrors to finish until ctx is done, then cancels the mirrors still running. It
+// returns ctx's error if draining did not finish in time.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.ShutdownWithContext(ctx)
+	s.bgMu.Lock()
+	s.bgClosed = true
+	s.bgMu.Unlock()
+	done := make(chan struct{})
+	go func() { s.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.bgCancel()
+		<-done
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	s.bgCancel()
+	return err
+}
+
+// startBackground reserves a slot for a background mirror; false once Shutdown began.
+func (s *Server) startBackground() bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgClosed {
+		return false
+	}
+	s.bg.Add(1)
+	return true
+}
+
+// fastLogger sends fasthttp's own messages (accept errors and the like) to slog.
+type fastLogger struct{ l *slog.Logger }
+
+func (f fastLogger) Printf(format string, args ...any) {
+	f.l.Warn("fasthttp", slog.String("msg", fmt.Sprintf(format, args...)))
+}

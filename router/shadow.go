@@ -1,0 +1,243 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/strangler"
+	"github.com/valyala/fasthttp"
+)
+
+// mirror is one shadow comparison in flight: a copy of the request for the isolate,
+// the legacy answer the client got, and the isolate's answer. Pooled on the Server.
+type mirror struct {
+	req    isolate.Request
+	resp   isolate.Response
+	legacy fasthttp.Response
+	head   bool
+	next   isolate.Next
+}
+
+func (s *Server) acquireMirror() *mirror {
+	if m, ok := s.shpool.Get().(*mirror); ok {
+		return m
+	}
+	m := &mirror{}
+	m.next = m.sendNext
+	return m
+}
+
+func (s *Server) releaseMirror(m *mirror) {
+	m.legacy.Reset()
+	if cap(m.req.Body) > 1<<20 || cap(m.resp.Body) > 1<<20 {
+		return
+	}
+	s.shpool.Put(m)
+}
+
+// sendNext answers a shadow guest's "next" with the legacy response the client got,
+// instead of calling the upstream a second time: a middleware guest is compared on
+// what it does to the real answer, and legacy sees each request once.
+func (m *mirror) sendNext(_ context.Context, _ *isolate.Request, resp *isolate.Response) error {
+	responseFromFast(resp, &m.legacy)
+	return nil
+}
+
+// serveShadow answers from legacy and, when the request may be mirrored and the
+// route's mirror semaphore has room, compares the isolate's answer in the background.
+// Nothing the mirror does delays or changes the client's answer.
+func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *strangler.Route, rs *routeState,
+	opts *routeOpts) {
+	up := ws.w.Upstreams[route.Upstream]
+	f := ws.w.Functions[route.Function]
+	safe := safeMethod(ctx.Method())
+	if up == nil || f == nil || !(safe || route.MirrorUnsafe) {
+		s.serveLegacy(ctx, ws, route, rs)
+		return
+	}
+	if rs.shadowInFlight.Add(1) > int64(opts.ShadowMaxConcurrent) {
+		rs.shadowInFlight.Add(-1)
+		rs.skip()
+		s.serveLegacy(ctx, ws, route, rs)
+		return
+	}
+	if !s.startBackground() {
+		rs.shadowInFlight.Add(-1)
+		rs.skip()
+		s.serveLegacy(ctx, ws, route, rs)
+		return
+	}
+	abandon := func(m *mirror) {
+		s.releaseMirror(m)
+		rs.shadowInFlight.Add(-1)
+		rs.skip()
+		s.bg.Done()
+	}
+
+	m := s.acquireMirror()
+	requestFromCtx(&m.req, ctx)
+	m.head = ctx.IsHead()
+	// A safe request whose answer is over the comparison cap is simply sent again,
+	// streamed; an unsafe one must not be, so its answer is buffered up to the
+	// upstream's own cap.
+	limit := opts.ShadowMaxBody
+	if !safe {
+		limit = 0
+	}
+	start := time.Now()
+	err := up.Do(ctx, &ctx.Request, &m.legacy, limit)
+	switch {
+	case err != nil && safe && errors.Is(err, ErrUpstreamBodyTooLarge):
+		abandon(m)
+		ctx.Response.Reset()
+		up.Serve(ctx)
+		rs.targets[targetLegacy].record(ctx.Response.StatusCode(), time.Since(start))
+		return
+	case err != nil:
+		abandon(m)
+		writeError(ctx, err)
+		rs.targets[targetLegacy].record(ctx.Response.StatusCode(), time.Since(start))
+		return
+	}
+	m.legacy.CopyTo(&ctx.Response)
+	rs.targets[targetLegacy].record(ctx.Response.StatusCode(), time.Since(start))
+	if int64(len(m.legacy.Body())) > opts.ShadowMaxBody {
+		abandon(m)
+		return
+	}
+	go s.runMirror(f, rs, opts, m)
+}
+
+func (rs *routeState) skip() {
+	rs.skipped.Add(1)
+	rs.shadowSkip.Inc()
+}
+
+// runMirror invokes the isolate on the mirrored request and records the comparison.
+func (s *Server) runMirror(f *isolate.Function, rs *routeState, opts *routeOpts, m *mirror) {
+	defer s.bg.Done()
+	if s.onMirror != nil {
+		defer s.onMirror(rs.name)
+	}
+	defer rs.shadowInFlight.Add(-1)
+	defer s.releaseMirror(m)
+
+	start := time.Now()
+	err := f.Handle(s.bgCtx, &m.req, &m.resp, m.next)
+	d := time.Since(start)
+	it := &rs.targets[targetIsolate]
+	if err != nil {
+		if errors.Is(err, isolate.ErrClosed) || s.bgCtx.Err() != nil {
+			// The World was swapped out or the server is stopping: nothing to learn.
+			rs.skip()
+			return
+		}
+		if isLimitBreach(err) {
+			it.breaches.Add(1)
+		}
+		status := statusFor(err)
+		m.resp.Reset()
+		m.resp.Status = status
+		it.record(status, d)
+	} else {
+		it.record(m.resp.Status, d)
+	}
+	rs.compared.Add(1)
+	field, lv, iv, same := compareResponses(&m.legacy, &m.resp, opts, m.head)
+	if same {
+		rs.shadowMatch.Inc()
+		return
+	}
+	rs.mismatched.Add(1)
+	rs.shadowMis.Inc()
+	path, _, _ := strings.Cut(string(m.req.URI), "?")
+	mm := Mismatch{Time: s.now(), Method: string(m.req.Method), Path: path, Field: field, Legacy: lv, Isolate: iv}
+	rs.addMismatch(mm)
+	s.log.Debug("shadow mismatch", slog.String("route", rs.name), slog.String("path", path),
+		slog.String("field", field))
+}
+
+// compareResponses compares legacy's answer and the isolate's: status, then the
+// route's CompareHeaders, then the body (JSON structurally with the ignore paths when
+// both bodies are JSON, bytes otherwise; not for HEAD). It returns the first
+// difference.
+func compareResponses(legacy *fasthttp.Response, iso *isolate.Response, opts *routeOpts, head bool) (
+	field, lv, iv string, same bool) {
+	if ls := legacy.StatusCode(); ls != iso.Status {
+		return "status", strconv.Itoa(ls), strconv.Itoa(iso.Status), false
+	}
+	for _, name := range opts.CompareHeaders {
+		a, b := legacyHeader(legacy, name), isolateHeader(iso, name)
+		if a != b {
+			if sensitive(name) {
+				a, b = redact(a), redact(b)
+			}
+			return "header:" + name, truncate(a), truncate(b), false
+		}
+	}
+	if head {
+		return "", "", "", true
+	}
+	p, a, b, eq := compareBodies(legacy.Body(), iso.Body, opts.ignore)
+	if eq {
+		return "", "", "", true
+	}
+	return "body:" + p, a, b, false
+}
+
+// legacyHeader joins every value of name in h with ", ", matching names in any case.
+func legacyHeader(r *fasthttp.Response, name string) string {
+	var sb strings.Builder
+	for k, v := range r.Header.All() {
+		if strings.EqualFold(string(k), name) {
+			if sb.Len() > 0 {
+				sb.WriteString(", ")
+			}
+			sb.Write(v)
+		}
+	}
+	return sb.String()
+}
+
+func isolateHeader(r *isolate.Response, name string) string {
+	var sb strings.Builder
+	for i := range r.Header.Len() {
+		k, v := r.Header.At(i)
+		if bytes.EqualFold(k, []byte(name)) {
+			if sb.Len() > 0 {
+				sb.WriteString(", ")
+			}
+			sb.Write(v)
+		}
+	}
+	return sb.String()
+}
+
+// sensitive lists headers whose values never go into a Mismatch.
+func sensitive(name string) bool {
+	return strings.EqualFold(name, "Authorization") || strings.EqualFold(name, "Cookie") ||
+		strings.EqualFold(name, "Set-Cookie") || strings.EqualFold(name, "Proxy-Authorization")
+}
+
+func redact(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// maxMismatchValue bounds each value kept in a Mismatch.
+const maxMismatchValue = 256
+
+func truncate(s string) string {
+	if len(s) <= maxMismatchValue {
+		return s
+	}
+	return s[:maxMismatchValue] + "…"
+}
