@@ -116,9 +116,12 @@ func TestTransitions(t *testing.T) {
 		{"rollback canary of a shadow plan", migRoute(StageCanary, 50), &shadowPlan, rollback, want{StageShadow, 0}, nil},
 		{"rollback retired", migRoute(StageRetired, 100), nil, rollback, want{StageIsolate, 100}, nil},
 		{"rollback legacy", migRoute(StageLegacy, 0), nil, rollback, want{}, ErrNoTransition},
-		{"set weight", migRoute(StageShadow, 0), nil, func(tb *Table, _ *Plan) (Route, error) {
+		{"set weight", migRoute(StageCanary, 5), nil, func(tb *Table, _ *Plan) (Route, error) {
 			return tb.SetWeight("users", 40, Action{Actor: "admin"})
 		}, want{StageCanary, 40}, nil},
+		{"set weight outside canary", migRoute(StageShadow, 0), nil, func(tb *Table, _ *Plan) (Route, error) {
+			return tb.SetWeight("users", 40, Action{Actor: "admin"})
+		}, want{}, ErrNoTransition},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -115,19 +115,18 @@ func (t *Table) SetPaused(name string, paused bool, a Action) (Route, error) {
 	})
 }
 
-// SetWeight sets a canary's weight (0..100). A route in legacy or shadow
-// becomes a canary.
+// SetWeight sets a canary's weight (0..100). Other stages refuse it with
+// ErrNoTransition: a weight means nothing outside the canary stage, and
+// jumping a legacy route to a canary by accident would expose users.
 func (t *Table) SetWeight(name string, weight int, a Action) (Route, error) {
 	return t.Update(name, Event{Kind: KindSetWeight, Actor: a.Actor, Reason: a.Reason}, func(r *Route) error {
 		if weight < 0 || weight > 100 {
 			return fmt.Errorf("weight %d must be between 0 and 100", weight)
 		}
-		switch r.Stage {
-		case StageLegacy, StageShadow, StageCanary:
-			r.Stage, r.Weight, r.Step = StageCanary, weight, -1
-		default:
+		if r.Stage != StageCanary {
 			return fmt.Errorf("set weight in %s: %w", r.Stage, ErrNoTransition)
 		}
+		r.Weight, r.Step = weight, -1
 		return nil
 	})
 }
