@@ -2,8 +2,13 @@ package isolate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
@@ -40,9 +45,29 @@ const (
 // errInterrupted aborts a guest from inside a host function.
 var errInterrupted = errors.New("interrupted at deadline")
 
+// instrumentVersion names the rewriter's output format in the instrumented
+// module cache: bump it whenever instrument's output changes.
+const instrumentVersion = "1"
+
+// instrumented is instrument's result: the module and its mutable globals.
+type instrumented struct {
+	Binary  []byte                `json:"-"`
+	Globals []wasmrw.GlobalExport `json:"globals"`
+}
+
 // instrument adds the fuel counter and the yield import to a module, and
-// exports its mutable globals for snapshots. It returns those globals.
-func instrument(bin []byte) ([]byte, []wasmrw.GlobalExport, error) {
+// exports its mutable globals for snapshots. With a cache directory the
+// result is kept under the input's digest, so that a restarted daemon skips
+// the rewrite (tens of ms for a Go guest).
+func (r *Runtime) instrument(bin []byte) (instrumented, error) {
+	var path string
+	if r.opts.CacheDir != "" {
+		sum := sha256.Sum256(bin)
+		path = filepath.Join(r.opts.CacheDir, "instrumented", hex.EncodeToString(sum[:])+"-v"+instrumentVersion)
+		if out, ok := readInstrumented(path); ok {
+			return out, nil
+		}
+	}
 	res, err := wasmrw.Rewrite(bin, wasmrw.Options{
 		YieldModule:          rtModule,
 		YieldName:            rtYield,
@@ -50,9 +75,33 @@ func instrument(bin []byte) ([]byte, []wasmrw.GlobalExport, error) {
 		ExportMutableGlobals: true,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("instrument: %w", err)
+		return instrumented{}, fmt.Errorf("instrument: %w", err)
 	}
-	return res.Binary, res.MutableGlobals, nil
+	out := instrumented{Binary: res.Binary, Globals: res.MutableGlobals}
+	if path != "" {
+		// Best effort: a cache that cannot be written costs a rewrite.
+		if meta, err := json.Marshal(out); err == nil && writeFileAtomic(path+".json", meta) == nil {
+			_ = writeFileAtomic(path+".wasm", out.Binary)
+		}
+	}
+	return out, nil
+}
+
+// readInstrumented reads a cached rewrite; anything missing or unreadable is
+// a miss.
+func readInstrumented(path string) (instrumented, bool) {
+	meta, err := os.ReadFile(path + ".json")
+	if err != nil {
+		return instrumented{}, false
+	}
+	var out instrumented
+	if json.Unmarshal(meta, &out) != nil {
+		return instrumented{}, false
+	}
+	if out.Binary, err = readFileCapped(path + ".wasm"); err != nil {
+		return instrumented{}, false
+	}
+	return out, true
 }
 
 func (r *Runtime) instantiateRT(ctx context.Context) error {

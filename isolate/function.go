@@ -177,11 +177,12 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
 	}
-	bin, globals, err := instrument(bin)
+	ins, err := r.instrument(bin)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
 	}
-	bin, data, _, err := wasmrw.StripData(bin)
+	globals := ins.Globals
+	bin, data, _, err := wasmrw.StripData(ins.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
 	}
