@@ -289,13 +289,17 @@ type Migration struct {
 	// Interval is the least time spent at each step. Default "1m"; if set,
 	// must be > 0.
 	Interval limits.Duration `toml:"interval"`
-	// MinRequests is the least number of requests at a step before its
-	// gates are judged. Default 100; must not be negative.
+	// MinRequests is the least number of isolate requests (shadow
+	// comparisons in the shadow stage) at a step before its gates are
+	// judged; a failing gate acts as soon as they are in, a passing one
+	// waits for the interval too. Default 100; 0 counts as 1.
 	MinRequests int `toml:"min_requests"`
-	// MaxErrorRate is the highest tolerated fraction (0..1) of 5xx answers
-	// from the function. Default 0.01.
+	// MaxErrorRate is the highest tolerated error rate (0..1: 5xx answers
+	// and limit breaches) of the function above legacy's own rate on the
+	// same route in the same step: 0.01 lets the isolate fail one request in
+	// a hundred more often than the monolith. Default 0.01.
 	MaxErrorRate float64 `toml:"max_error_rate"`
-	// MaxLatencyRatio is the highest tolerated ratio of the function's
+	// MaxLatencyRatio is the highest tolerated ratio of the function's p99
 	// latency to legacy's (> 0). Default 1.5.
 	MaxLatencyRatio float64 `toml:"max_latency_ratio"`
 	// MaxMismatchRate is the highest tolerated fraction (0..1) of shadow

@@ -1,0 +1,347 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/edged/edged/internal/config"
+)
+
+const defaultAdminURL = "http://127.0.0.1:9901"
+
+// adminFlags are the flags every client command shares.
+type adminFlags struct {
+	admin, tokenFile, config string
+	timeout                  time.Duration
+}
+
+func (a *adminFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+}) {
+	fs.StringVar(&a.admin, "admin", "", "admin API base URL (default from -config, else "+defaultAdminURL+")")
+	fs.StringVar(&a.tokenFile, "token-file", "", "file holding the admin bearer token (default from -config)")
+	fs.StringVar(&a.config, "config", "", "router.toml to take [admin] listen and token_file from (default ./router.toml if it exists)")
+	fs.DurationVar(&a.timeout, "timeout", 2*time.Minute, "how long to wait for the admin API")
+}
+
+// client resolves the flags into an adminClient: explicit flags win, then the [admin]
+// table of -config (or ./router.toml when present and no -admin was given).
+func (a *adminFlags) client() (*adminClient, error) {
+	base, tokenFile := a.admin, a.tokenFile
+	cfgPath := a.config
+	if cfgPath == "" && (base == "" || tokenFile == "") {
+		if _, err := os.Stat("router.toml"); err == nil {
+			cfgPath = "router.toml"
+		}
+	}
+	if cfgPath != "" && (base == "" || tokenFile == "") {
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return nil, err
+		}
+		if base == "" {
+			base = "http://" + cfg.Admin.Listen
+		}
+		if tokenFile == "" {
+			tokenFile = cfg.Admin.TokenFile
+		}
+	}
+	if base == "" {
+		base = defaultAdminURL
+	}
+	if tokenFile == "" {
+		return nil, errors.New("no admin token: give -token-file or -config")
+	}
+	tok, err := readToken(tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	return &adminClient{
+		base:  strings.TrimSuffix(base, "/"),
+		token: string(tok),
+		hc:    &http.Client{Timeout: a.timeout},
+	}, nil
+}
+
+// adminClient calls the admin API with a bearer token.
+type adminClient struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// apiError is an admin API answer other than 2xx.
+type apiError struct {
+	Status  int
+	Message string
+}
+
+func (e *apiError) Error() string {
+	msg := e.Message
+	if msg == "" {
+		msg = http.StatusText(e.Status)
+	}
+	if e.Status == http.StatusUnauthorized {
+		msg += " (check the token file)"
+	}
+	return fmt.Sprintf("admin API: %d %s", e.Status, msg)
+}
+
+// do sends a JSON request (in may be nil) and decodes a 2xx JSON answer into out
+// (which may be nil). Other answers become an *apiError carrying the API's message.
+func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return fmt.Errorf("admin request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("admin API: read answer: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(data))
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return &apiError{Status: resp.StatusCode, Message: msg}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("admin API: decode %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+// The admin API's JSON, as the client reads it (router/admin.go writes it).
+type (
+	routeInfo struct {
+		Name     string   `json:"name"`
+		Host     string   `json:"host"`
+		Path     string   `json:"path"`
+		Methods  []string `json:"methods"`
+		Upstream string   `json:"upstream"`
+		Function string   `json:"function"`
+		Stage    string   `json:"stage"`
+		Weight   int      `json:"weight"`
+		Step     int      `json:"step"`
+		Paused   bool     `json:"paused"`
+	}
+	targetInfo struct {
+		Requests      uint64  `json:"requests"`
+		Errors5xx     uint64  `json:"errors_5xx"`
+		LimitBreaches uint64  `json:"limit_breaches"`
+		Fallbacks     uint64  `json:"fallbacks"`
+		P50Ms         float64 `json:"p50_ms"`
+		P99Ms         float64 `json:"p99_ms"`
+	}
+	statsInfo struct {
+		Legacy           targetInfo `json:"legacy"`
+		Isolate          targetInfo `json:"isolate"`
+		ShadowCompared   uint64     `json:"shadow_compared"`
+		ShadowMismatches uint64     `json:"shadow_mismatches"`
+	}
+	routeList struct {
+		Routes []routeInfo `json:"routes"`
+	}
+	routeDetail struct {
+		Route routeInfo `json:"route"`
+		Stats statsInfo `json:"stats"`
+	}
+)
+
+// cmdStatus prints one line per route: where it stands and how each side is doing.
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("status", stderr)
+	var af adminFlags
+	af.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "edged status: unexpected arguments %s\n", strings.Join(pos, " "))
+		return errUsage
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	var list routeList
+	if err := c.do(ctx, http.MethodGet, "/v1/routes", nil, &list); err != nil {
+		return err
+	}
+	details := make([]routeDetail, 0, len(list.Routes))
+	for _, r := range list.Routes {
+		var d routeDetail
+		if err := c.do(ctx, http.MethodGet, "/v1/routes/"+url.PathEscape(r.Name), nil, &d); err != nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+				continue // removed by a reload in between
+			}
+			return err
+		}
+		details = append(details, d)
+	}
+	printStatus(stdout, details)
+	return nil
+}
+
+// printStatus writes the status table.
+func printStatus(w io.Writer, routes []routeDetail) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROUTE\tPATH\tSTAGE\tWEIGHT\tLEGACY REQ\tLEGACY 5XX\tISOLATE REQ\tISOLATE 5XX\tFALLBACKS\tMISMATCHES")
+	for _, d := range routes {
+		r, s := d.Route, d.Stats
+		stage := r.Stage
+		if r.Paused {
+			stage += " (paused)"
+		}
+		weight := "-"
+		if r.Stage == "canary" {
+			weight = strconv.Itoa(r.Weight) + "%"
+		}
+		mism := "-"
+		if s.ShadowCompared > 0 {
+			mism = fmt.Sprintf("%d/%d", s.ShadowMismatches, s.ShadowCompared)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%d\t%s\n", r.Name, r.Host+r.Path, stage, weight,
+			s.Legacy.Requests, rate(s.Legacy.Errors5xx, s.Legacy.Requests),
+			s.Isolate.Requests, rate(s.Isolate.Errors5xx, s.Isolate.Requests),
+			s.Isolate.Fallbacks, mism)
+	}
+	tw.Flush()
+}
+
+// rate formats n/total as a percentage, "-" when there is nothing to divide.
+func rate(n, total uint64) string {
+	if total == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(100*float64(n)/float64(total), 'f', 1, 64) + "%"
+}
+
+// cmdAction runs promote, rollback, pause, resume (ROUTE) and weight (ROUTE N).
+func cmdAction(action string, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(action, stderr)
+	var af adminFlags
+	af.register(fs)
+	reason := fs.String("reason", "", "why, recorded in the route's event history")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	want := 1
+	if action == "weight" {
+		want = 2
+	}
+	if len(pos) != want {
+		if action == "weight" {
+			fmt.Fprintln(stderr, "usage: edged weight ROUTE N [-reason TEXT] [admin flags]")
+		} else {
+			fmt.Fprintf(stderr, "usage: edged %s ROUTE [-reason TEXT] [admin flags]\n", action)
+		}
+		return errUsage
+	}
+	body := map[string]any{}
+	if *reason != "" {
+		body["reason"] = *reason
+	}
+	if action == "weight" {
+		n, err := strconv.Atoi(pos[1])
+		if err != nil || n < 0 || n > 100 {
+			fmt.Fprintf(stderr, "edged weight: %q is not a percentage from 0 to 100\n", pos[1])
+			return errUsage
+		}
+		body["weight"] = n
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	name := pos[0]
+	var before routeDetail
+	if err := c.do(ctx, http.MethodGet, "/v1/routes/"+url.PathEscape(name), nil, &before); err != nil {
+		return err
+	}
+	var after struct {
+		Route routeInfo `json:"route"`
+	}
+	if err := c.do(ctx, http.MethodPost, "/v1/routes/"+url.PathEscape(name)+"/"+action, body, &after); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %s -> %s\n", name, describe(before.Route), describe(after.Route))
+	return nil
+}
+
+// describe renders a route's position: "canary 25%", "isolate (paused)".
+func describe(r routeInfo) string {
+	s := r.Stage
+	if r.Stage == "canary" {
+		s += " " + strconv.Itoa(r.Weight) + "%"
+	}
+	if r.Paused {
+		s += " (paused)"
+	}
+	return s
+}
+
+// cmdReload asks the daemon to reload its configuration file.
+func cmdReload(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("reload", stderr)
+	var af adminFlags
+	af.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "edged reload: unexpected arguments %s\n", strings.Join(pos, " "))
+		return errUsage
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	if err := c.do(context.Background(), http.MethodPost, "/v1/reload", nil, nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "reloaded")
+	return nil
+}

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+
+	"github.com/edged/edged/internal/config"
+	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/router"
+)
+
+// errSecretMissing is wrapped by readSecrets when a secret's env variable is unset or
+// its file does not exist.
+var errSecretMissing = errors.New("secret not available")
+
+// buildWorld loads every function and opens every upstream of cfg into a new World,
+// off to the side of the running one. Functions load in parallel: compiling Go guests
+// is the slow part of a start or reload. On error everything built so far is closed
+// and every problem is returned joined.
+//
+// With lenientSecrets (edged dev), a secret that is not available is logged and left
+// out, so the function sees it as absent; otherwise it is an error.
+func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, lenientSecrets bool, log *slog.Logger) (*router.World, error) {
+	secrets, err := readSecrets(cfg, lenientSecrets, log)
+	if err != nil {
+		return nil, err
+	}
+	w := &router.World{
+		Functions: make(map[string]*isolate.Function, len(cfg.Functions)),
+		Upstreams: make(map[string]*router.Upstream, len(cfg.Upstreams)),
+		Routes:    make(map[string]router.RouteOptions, len(cfg.Routes)),
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
+		u, err := router.NewUpstream(name, upstreamOptions(cfg, cfg.Upstreams[name]), log.With("upstream", name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("upstreams.%s: %w", name, err))
+			continue
+		}
+		w.Upstreams[name] = u
+	}
+
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
+		fc := cfg.Functions[name]
+		src, opts, err := functionOptions(name, fc, secrets, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("functions.%s: %w", name, err))
+			continue
+		}
+		wg.Go(func() {
+			f, err := rt.Load(ctx, src, opts)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("functions.%s: load %s: %w", name, src, err))
+				return
+			}
+			w.Functions[name] = f
+		})
+	}
+	wg.Wait()
+
+	for _, r := range cfg.Routes {
+		w.Routes[r.Name] = routeOptions(r)
+	}
+	if len(errs) > 0 {
+		closeWorld(context.WithoutCancel(ctx), w)
+		return nil, errors.Join(errs...)
+	}
+	return w, nil
+}
+
+// closeWorld closes every function and upstream of w. Requests still running in them
+// finish (isolate.Function.Close and Upstream.Close both let in-flight work end), but
+// new ones fail, so call it only once w is no longer installed and the grace period
+// for requests that had already picked it up is over.
+func closeWorld(ctx context.Context, w *router.World) {
+	if w == nil {
+		return
+	}
+	for _, f := range w.Functions {
+		_ = f.Close(ctx)
+	}
+	for _, u := range w.Upstreams {
+		_ = u.Close()
+	}
+}
+
+// upstreamOptions converts [upstreams.NAME] (and [server] forwarded_for).
+func upstreamOptions(cfg *config.Config, u config.Upstream) router.UpstreamOptions {
+	return router.UpstreamOptions{
+		URL:             u.URL,
+		MaxConns:        u.MaxConns,
+		MaxConnWait:     u.MaxConnWait.Std(),
+		ConnectTimeout:  u.ConnectTimeout.Std(),
+		ResponseTimeout: u.ResponseTimeout.Std(),
+		IdleTimeout:     u.IdleTimeout.Std(),
+		MaxResponseBody: int64(u.MaxResponseBody),
+		ForwardedFor:    cfg.Server.ForwardedFor,
+	}
+}
+
+// functionOptions converts [functions.NAME], granting it only the secrets it lists.
+func functionOptions(name string, f config.Function, secrets map[string][]byte, log *slog.Logger) (isolate.Source, isolate.FunctionOptions, error) {
+	pol, err := f.Policy()
+	if err != nil {
+		return isolate.Source{}, isolate.FunctionOptions{}, err
+	}
+	src := isolate.Source{Path: f.Module, URL: f.URL, SHA256: f.SHA256}
+	var granted map[string][]byte
+	for _, s := range f.Secrets {
+		if v, ok := secrets[s]; ok {
+			if granted == nil {
+				granted = make(map[string][]byte, len(f.Secrets))
+			}
+			granted[s] = v
+		}
+	}
+	var cfgBytes []byte
+	if f.Config != "" {
+		cfgBytes = []byte(f.Config)
+	}
+	return src, isolate.FunctionOptions{
+		Name:         name,
+		Policy:       pol,
+		MinInstances: f.MinInstances,
+		MaxInstances: f.MaxInstances,
+		MaxWait:      f.MaxWait.Std(),
+		IdleTimeout:  f.IdleTimeout.Std(),
+		Fresh:        f.Fresh,
+		Config:       cfgBytes,
+		Env:          maps.Clone(f.Env),
+		Secrets:      granted,
+		Logger:       log.With("function", name),
+	}, nil
+}
+
+// routeOptions converts the parts of a [[routes]] entry that the strangler table does
+// not hold.
+func routeOptions(r config.Route) router.RouteOptions {
+	// MaxRequestBody stays 0, the server's cap: a function's own max_request_body is
+	// enforced by the isolate and must not cap what legacy receives on the same route.
+	o := router.RouteOptions{Fallback: r.Fallback == nil || *r.Fallback}
+	if s := r.Shadow; s != nil {
+		o.CompareHeaders = slices.Clone(s.CompareHeaders)
+		o.IgnoreFields = slices.Clone(s.Ignore)
+		o.ShadowMaxConcurrent = s.MaxConcurrent
+		o.ShadowMaxBody = int64(s.MaxBody)
+	}
+	return o
+}
+
+// readSecrets reads the value of every [secrets.NAME] that some function is granted.
+// A file's one trailing newline is stripped, since editors add it. Secrets that no
+// function lists are not read at all.
+func readSecrets(cfg *config.Config, lenient bool, log *slog.Logger) (map[string][]byte, error) {
+	wanted := make(map[string]bool)
+	for _, f := range cfg.Functions {
+		for _, s := range f.Secrets {
+			wanted[s] = true
+		}
+	}
+	out := make(map[string][]byte, len(wanted))
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(wanted)) {
+		s := cfg.Secrets[name] // config validation guarantees it is defined
+		v, err := readSecret(s)
+		if err != nil {
+			if lenient && errors.Is(err, errSecretMissing) {
+				log.Warn("secret not available; functions granted it will not see it", "secret", name, "err", err)
+				continue
+			}
+			errs = append(errs, fmt.Errorf("secrets.%s: %w", name, err))
+			continue
+		}
+		out[name] = v
+	}
+	return out, errors.Join(errs...)
+}
+
+// readSecret reads one secret's value from its env variable or file.
+func readSecret(s config.Secret) ([]byte, error) {
+	if s.Env != "" {
+		v, ok := os.LookupEnv(s.Env)
+		if !ok {
+			return nil, fmt.Errorf("environment variable %s is not set: %w", s.Env, errSecretMissing)
+		}
+		return []byte(v), nil
+	}
+	b, err := os.ReadFile(s.File)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read %q: %w", s.File, errSecretMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read secret: %w", err)
+	}
+	return trimNewline(b), nil
+}
+
+// trimNewline strips one trailing "\n" or "\r\n".
+func trimNewline(b []byte) []byte {
+	if bytes.HasSuffix(b, []byte("\r\n")) {
+		return b[:len(b)-2]
+	}
+	return bytes.TrimSuffix(b, []byte("\n"))
+}
