@@ -37,6 +37,11 @@ type AdminConfig struct {
 	Registry *prometheus.Registry
 	// Logger receives the admin actions taken (at Info) and failures; nil discards.
 	Logger *slog.Logger
+	// Durable, when set, is called after a route action succeeded and must
+	// return once the change is on disk (strangler.Persister.WaitSaved): a
+	// 200 then means the change survives a crash. An error answers 500 (the
+	// change is applied but may not survive a crash).
+	Durable func(ctx context.Context) error
 	// Controller, when set, supplies each route's migration plan (promote and
 	// rollback follow its steps) and the judgement of its gates, shown by
 	// GET /v1/routes/{name} and the dashboard.
@@ -398,6 +403,13 @@ func (a *Admin) routeAction(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeJSONError(w, http.StatusInternalServerError, err.Error())
 		return
+	}
+	if a.c.Durable != nil {
+		if err := a.c.Durable(r.Context()); err != nil {
+			a.log.Error("admin action applied but not saved", slog.String("route", name), slog.Any("err", err))
+			writeJSONError(w, http.StatusInternalServerError, "applied, but not saved: "+err.Error())
+			return
+		}
 	}
 	a.log.Info("admin action", slog.String("route", name), slog.String("action", action),
 		slog.String("stage", route.Stage.String()), slog.Int("weight", route.Weight),

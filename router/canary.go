@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
 )
@@ -54,15 +55,73 @@ func stickyKey(ctx *fasthttp.RequestCtx, r *strangler.Route) []byte {
 	if err == nil {
 		switch kind {
 		case strangler.StickyHeader:
-			key = ctx.Request.Header.Peek(name)
+			key = peekFold(&ctx.Request.Header, name)
 		case strangler.StickyCookie:
-			key = ctx.Request.Header.Cookie(name)
+			key = cookieFold(&ctx.Request.Header, name)
 		}
 	}
 	if len(key) == 0 {
 		key = clientIP(ctx)
 	}
 	return key
+}
+
+// peekFold returns the first value of the header called name, compared
+// case-insensitively: the server keeps header names as clients spelled them
+// (DisableHeaderNamesNormalizing), so Peek would miss "X-User" for "x-user"
+// and every user would share one canary bucket.
+func peekFold(h *fasthttp.RequestHeader, name string) []byte {
+	for k, v := range h.All() {
+		if equalFoldString(k, name) {
+			return v
+		}
+	}
+	return nil
+}
+
+// cookieFold returns the value of the cookie called name from the Cookie
+// headers, whatever their spelling. Cookie names themselves are
+// case-sensitive.
+func cookieFold(h *fasthttp.RequestHeader, name string) []byte {
+	for k, v := range h.All() {
+		if !equalFoldString(k, "Cookie") {
+			continue
+		}
+		for len(v) > 0 {
+			var pair []byte
+			if i := bytes.IndexByte(v, ';'); i >= 0 {
+				pair, v = v[:i], v[i+1:]
+			} else {
+				pair, v = v, nil
+			}
+			pair = bytes.TrimSpace(pair)
+			if eq := bytes.IndexByte(pair, '='); eq >= 0 && string(pair[:eq]) == name {
+				return pair[eq+1:]
+			}
+		}
+	}
+	return nil
+}
+
+// equalFoldString is ASCII case folding of a header name against a string,
+// without allocating.
+func equalFoldString(a []byte, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
 }
 
 // clientIP returns the client's address bytes, 4 bytes for IPv4.

@@ -411,3 +411,31 @@ func TestPersist(t *testing.T) {
 		t.Errorf("saved = %+v, want users at 25 with its plan hash", st.Routes)
 	}
 }
+
+func TestPersisterWaitSaved(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, _ := NewTable([]Route{migRoute(StageCanary, 5)})
+	p := NewPersister(tb, s, func() map[string]Plan { return nil }, func(err error) { t.Error(err) })
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { p.Run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+	for range 20 {
+		if _, err := tb.SetWeight("users", 7, Action{Actor: "admin"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitSaved(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		st, err := s.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Events) != len(tb.LatestEvents(0)) {
+			t.Fatalf("after WaitSaved the file has %d events, the table %d", len(st.Events), len(tb.LatestEvents(0)))
+		}
+	}
+}

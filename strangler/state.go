@@ -197,22 +197,78 @@ func (t *Table) CurrentState(plans map[string]Plan) State {
 	return st
 }
 
-// Persist saves the table's state after every change until ctx ends, then
-// once more. plans is called for the current plans at each save. Errors are
-// passed to onErr (the daemon logs them) and retried at the next change.
-func (t *Table) Persist(ctx context.Context, s *Store, plans func() map[string]Plan, onErr func(error)) {
+// Persister saves a table's state after every change. Callers that must not
+// answer before a change is durable (the admin API) wait with WaitSaved.
+type Persister struct {
+	t     *Table
+	s     *Store
+	plans func() map[string]Plan
+	onErr func(error)
+
+	mu    sync.Mutex
+	saved uint64        // Table.Changes count covered by the last good save
+	wake  chan struct{} // closed and replaced after each save
+}
+
+// NewPersister returns a persister of t into s. plans is called for the
+// current plans at each save; onErr receives save errors (which are retried
+// at the next change) and may be nil.
+func NewPersister(t *Table, s *Store, plans func() map[string]Plan, onErr func(error)) *Persister {
+	if onErr == nil {
+		onErr = func(error) {}
+	}
+	return &Persister{t: t, s: s, plans: plans, onErr: onErr, wake: make(chan struct{})}
+}
+
+// Run saves after every change until ctx ends, then once more.
+func (p *Persister) Run(ctx context.Context) {
 	for {
-		ch := t.Watch()
-		if err := s.Save(t.CurrentState(plans())); err != nil && onErr != nil {
-			onErr(err)
-		}
+		ch := p.t.Watch()
+		p.save()
 		select {
 		case <-ctx.Done():
-			if err := s.Save(t.CurrentState(plans())); err != nil && onErr != nil {
-				onErr(err)
-			}
+			p.save()
 			return
 		case <-ch:
 		}
 	}
+}
+
+func (p *Persister) save() {
+	n := p.t.Changes()
+	if err := p.s.Save(p.t.CurrentState(p.plans())); err != nil {
+		p.onErr(err)
+		return
+	}
+	p.mu.Lock()
+	if n > p.saved {
+		p.saved = n
+	}
+	close(p.wake)
+	p.wake = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// WaitSaved blocks until every change made to the table before the call is
+// on disk, or ctx ends.
+func (p *Persister) WaitSaved(ctx context.Context) error {
+	want := p.t.Changes()
+	for {
+		p.mu.Lock()
+		done, wake := p.saved >= want, p.wake
+		p.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("migration state not saved yet: %w", ctx.Err())
+		case <-wake:
+		}
+	}
+}
+
+// Persist runs a Persister without waiters until ctx ends: see Persister.
+func (t *Table) Persist(ctx context.Context, s *Store, plans func() map[string]Plan, onErr func(error)) {
+	NewPersister(t, s, plans, onErr).Run(ctx)
 }

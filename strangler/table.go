@@ -38,6 +38,7 @@ type Table struct {
 	db        *memdb.MemDB
 	snap      atomic.Pointer[Snapshot]
 	watch     atomic.Pointer[chan struct{}]
+	changes   atomic.Uint64 // counts notify calls: every change of routes or events
 	maxEvents int
 	now       func() time.Time
 
@@ -97,8 +98,13 @@ func (t *Table) Routes() []Route { return t.Snapshot().Routes() }
 // RestoreEvents. Take a new channel after each wake-up, then read the state, so that no change is missed.
 func (t *Table) Watch() <-chan struct{} { return *t.watch.Load() }
 
+// Changes counts the changes made to the table so far (routes or events). A
+// Persister reports which count it has saved.
+func (t *Table) Changes() uint64 { return t.changes.Load() }
+
 // notify wakes the current watchers and arms a new channel. Called with mu held, after the new state is visible.
 func (t *Table) notify() {
+	t.changes.Add(1)
 	ch := make(chan struct{})
 	close(*t.watch.Swap(&ch))
 }

@@ -156,10 +156,12 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var bgDone sync.WaitGroup
 	bgDone.Go(func() { ctrl.Run(bg, controllerTick(ps)) })
-	bgDone.Go(func() { d.persist(bg, store) })
+	persister := d.newPersister(store)
+	bgDone.Go(func() { persister.Run(bg) })
 	defer func() { stopBG(); bgDone.Wait() }()
 	admin, err := router.NewAdmin(router.AdminConfig{
 		Controller: ctrl,
+		Durable:    durable(persister),
 		Table:      table,
 		Server:     srv,
 		Token:      token,

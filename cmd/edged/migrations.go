@@ -73,11 +73,21 @@ func loadState(store *strangler.Store, routes []strangler.Route, ps map[string]s
 	return strangler.ApplyState(routes, ps, st, false), st, nil, nil
 }
 
-// persist saves migration progress on every table change until ctx ends.
-func (d *daemon) persist(ctx context.Context, store *strangler.Store) {
-	d.table.Persist(ctx, store, func() map[string]strangler.Plan {
+// newPersister saves migration progress on every table change, with the
+// plans as last applied.
+func (d *daemon) newPersister(store *strangler.Store) *strangler.Persister {
+	return strangler.NewPersister(d.table, store, func() map[string]strangler.Plan {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		return d.plans
 	}, func(err error) { d.log.Error("saving migration state", "err", err) })
+}
+
+// durable waits until the table's changes are saved, for at most 5s.
+func durable(p *strangler.Persister) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return p.WaitSaved(ctx)
+	}
 }
