@@ -1,9 +1,13 @@
-// Command loadproxy serves only router.Upstream.Serve on a port, so scripts/loadtest.sh
-// can compare edged's legacy proxy path with a direct upstream and with nginx before the
-// daemon exists. With -mode upstream it is instead the fixed ~1 KB upstream under test.
+// Command loadproxy serves one of edged's paths alone on a port, for the load scripts:
+// scripts/loadtest.sh compares the legacy proxy path (router.Upstream.Serve) with a
+// direct upstream and with nginx; scripts/loadtest-isolate.sh compares an isolate route
+// (the full router pipeline invoking the hello-c guest) with a native fasthttp handler
+// giving the same answer.
 //
 //	loadproxy -mode upstream -listen 127.0.0.1:18081
 //	loadproxy -mode proxy -listen 127.0.0.1:18082 -upstream http://127.0.0.1:18081
+//	loadproxy -mode native -listen 127.0.0.1:18083
+//	loadproxy -mode isolate -listen 127.0.0.1:18084 -guest examples/guests/hello-c/hello-c.wasm
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/edged/edged/router"
@@ -27,7 +32,29 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:18082", "address to listen on (loopback)")
 	upstream := flag.String("upstream", "http://127.0.0.1:18081", "upstream URL for -mode proxy")
 	maxConns := flag.Int("max-conns", 512, "upstream connection cap")
+	guest := flag.String("guest", "examples/guests/hello-c/hello-c.wasm", "guest for -mode isolate")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here until the process stops")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadproxy:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "loadproxy:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *mode == "isolate" || *mode == "native" {
+		if err := runIsolate(*mode, *listen, *guest); err != nil {
+			fmt.Fprintln(os.Stderr, "loadproxy:", err)
+			pprof.StopCPUProfile()
+			os.Exit(1)
+		}
+		return
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := run(*mode, *listen, *upstream, *maxConns, log); err != nil {
 		log.Error("loadproxy", "err", err)

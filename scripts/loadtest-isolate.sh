@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# loadtest-isolate.sh: compare an isolate route (the full router pipeline: match, invoke
+# the hello-c guest from a warm pool with deadlines enforced, write the answer) with a
+# native fasthttp handler giving the same answer, in the same run, on loopback. DESIGN.md's
+# target: the isolate route reaches >= 80% of the native handler's requests/s.
+#
+# Usage: scripts/loadtest-isolate.sh    (DURATION=10s CONNS="64 256" ROUNDS=3 by default)
+# Needs: go, wrk (Debian: apt-get install wrk). Pins wrk to core 0 and the servers to core 1
+# with taskset when there are >= 2 cores. Prints req/s, p99 and server CPU µs per request.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-"64 256"}
+ROUNDS=${ROUNDS:-3}
+REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
+NATIVE_PORT=${NATIVE_PORT:-18093}
+ISO_PORT=${ISO_PORT:-18094}
+
+for tool in go wrk; do
+	command -v "$tool" >/dev/null || { echo "loadtest-isolate: $tool not found" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+WRK_CPU=() SRV_CPU=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+	WRK_CPU=(taskset -c 0) SRV_CPU=(taskset -c 1)
+fi
+
+(cd "$REPO" && go build -o "$TMP/loadproxy" ./scripts/loadproxy)
+
+wait_port() {
+	for _ in $(seq 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.05
+	done
+	echo "loadtest-isolate: nothing listening on 127.0.0.1:$1" >&2
+	exit 1
+}
+
+GOMAXPROCS=1 "${SRV_CPU[@]}" "$TMP/loadproxy" -mode native -listen "127.0.0.1:$NATIVE_PORT" &
+PIDS+=($!)
+NATIVE_PID=$!
+(cd "$REPO" && GOMAXPROCS=1 "${SRV_CPU[@]}" "$TMP/loadproxy" -mode isolate -listen "127.0.0.1:$ISO_PORT" \
+	-guest examples/guests/hello-c/hello-c.wasm) &
+PIDS+=($!)
+wait_port "$NATIVE_PORT"; wait_port "$ISO_PORT"
+ISO_PID=$(pgrep -f "loadproxy -mode isolate -listen 127.0.0.1:$ISO_PORT" | head -1)
+
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+
+printf '%-8s %6s %10s %10s %12s\n' target conns "req/s" p99 "cpu_us/req"
+for round in $(seq "$ROUNDS"); do
+	for c in $CONNS; do
+		declare -A rps
+		for target in native isolate; do
+			case $target in
+			native) port=$NATIVE_PORT; pid=$NATIVE_PID ;;
+			isolate) port=$ISO_PORT; pid=$ISO_PID ;;
+			esac
+			before=$(cpu_ticks "$pid")
+			out=$("${WRK_CPU[@]}" wrk -t1 -c"$c" -d"$DURATION" --latency "http://127.0.0.1:$port/fast")
+			after=$(cpu_ticks "$pid")
+			rps[$target]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+			p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+			reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+			errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
+			cpu=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
+				'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "-" }')
+			printf '%-8s %6s %10s %10s %12s %s\n' "$target" "$c" "${rps[$target]}" "$p99" "$cpu" "$errs"
+		done
+		awk -v a="${rps[isolate]}" -v b="${rps[native]}" 'BEGIN { printf "ratio isolate/native: %.2f\n", a / b }'
+	done
+done
