@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/edged/edged/strangler"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // AdminConfig configures the admin API. Table and Token are required.
@@ -33,8 +31,6 @@ type AdminConfig struct {
 	Reload func(ctx context.Context) error
 	// Ready serves GET /readyz; nil means always ready.
 	Ready func() bool
-	// Registry serves GET /metrics; nil answers 404.
-	Registry *prometheus.Registry
 	// Logger receives the admin actions taken (at Info) and failures; nil discards.
 	Logger *slog.Logger
 	// Durable, when set, is called after a route action succeeded and must
@@ -73,6 +69,11 @@ func NewAdmin(c AdminConfig) (*Admin, error) {
 	}
 	if len(c.Token) == 0 {
 		return nil, errors.New("router: AdminConfig.Token is required")
+	}
+	if c.Controller != nil && c.Server != nil {
+		if err := c.Server.reg.Register(newMigrationCollector(c.Table, c.Controller)); err != nil {
+			return nil, fmt.Errorf("router: migration metrics: %w", err)
+		}
 	}
 	a := &Admin{c: c, token: sha256.Sum256(c.Token), log: c.Logger}
 	if a.log == nil {
@@ -138,11 +139,11 @@ func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *Admin) metrics(w http.ResponseWriter, r *http.Request) {
-	if a.c.Registry == nil {
-		writeJSONError(w, http.StatusNotFound, "metrics are not enabled")
+	if a.c.Server == nil {
+		writeJSONError(w, http.StatusNotFound, "no metrics")
 		return
 	}
-	promhttp.HandlerFor(a.c.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	a.c.Server.MetricsHandler().ServeHTTP(w, r)
 }
 
 // routeJSON is a route as the API shows it.

@@ -4,15 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 const adminToken = "t0ken"
@@ -34,14 +35,13 @@ func startAdmin(t *testing.T, reloadErr error) *adminEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	srv, err := NewServer(Config{Table: table, Registry: reg}, nil)
+	srv, err := NewServer(Config{Table: table}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := &adminEnv{table: table, srv: srv, ready: true}
 	a, err := NewAdmin(AdminConfig{
-		Table: table, Server: srv, Token: []byte(adminToken), Registry: reg,
+		Table: table, Server: srv, Token: []byte(adminToken),
 		Reload: func(context.Context) error { env.reloads++; return reloadErr },
 		Ready:  func() bool { return env.ready },
 	})
@@ -238,7 +238,7 @@ func TestMetricsFamilies(t *testing.T) {
 	send(t, "GET", "http://"+e.addr+"/hello", nil, "")
 	send(t, "GET", "http://"+e.addr+"/fast", nil, "")
 	e.waitMirror(t, 1)
-	a, err := NewAdmin(AdminConfig{Table: e.table, Server: e.srv, Token: []byte(adminToken), Registry: e.reg})
+	a, err := NewAdmin(AdminConfig{Table: e.table, Server: e.srv, Token: []byte(adminToken)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,5 +263,53 @@ func TestMetricsFamilies(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("metrics:\n%s", r.body)
+	}
+}
+
+// TestMigrationMetrics checks that a route with a plan exports its step and
+// the controller's judgement on /metrics, and that the dashboard's data comes
+// with gates.
+func TestMigrationMetrics(t *testing.T) {
+	table, err := strangler.NewTable([]strangler.Route{
+		{Name: "users", Path: "/api/users", Upstream: "mono", Function: "api", Stage: strangler.StageCanary, Weight: 5, Step: 0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(Config{Table: table}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrl := strangler.NewController(table, srv, strangler.ControllerOptions{})
+	ctrl.SetPlans(map[string]strangler.Plan{"users": {Start: strangler.StageCanary, Steps: []int{5, 100},
+		Interval: time.Minute, MinRequests: 10, MaxErrorRate: 0.01, MaxLatencyRatio: 1.5, MaxMismatchRate: 0.01}})
+	ctrl.Tick()
+	a, err := NewAdmin(AdminConfig{Table: table, Server: srv, Token: []byte(adminToken), Controller: ctrl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(a)
+	defer hs.Close()
+	r := send(t, "GET", hs.URL+"/metrics", nil, "")
+	for _, want := range []string{
+		`edged_migration_step{route="users"} 0`,
+		`edged_migration_verdict{route="users",verdict="waiting"} 1`,
+		`edged_migration_step_requests{route="users"} 0`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	r = send(t, "GET", hs.URL+"/v1/routes/users", map[string]string{"Authorization": "Bearer " + adminToken}, "")
+	var got struct {
+		Plan  struct{ Steps []int }
+		Gates struct{ Verdict string }
+	}
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Gates.Verdict != "waiting" || fmt.Sprint(got.Plan.Steps) != "[5 100]" {
+		t.Errorf("GET /v1/routes/users = %s, want plan and gates", r.body)
 	}
 }

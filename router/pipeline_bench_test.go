@@ -7,7 +7,6 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
 
@@ -28,7 +27,7 @@ func benchEdge(tb testing.TB, routes []strangler.Route, fns map[string]*isolate.
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := NewServer(Config{Table: table, Registry: prometheus.NewRegistry()},
+	s, err := NewServer(Config{Table: table},
 		&World{Upstreams: map[string]*Upstream{"up": up}, Functions: fns})
 	if err != nil {
 		tb.Fatal(err)

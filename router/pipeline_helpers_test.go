@@ -100,12 +100,11 @@ func startEdge(t testing.TB, routes []strangler.Route, w *World) *edge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	srv, err := NewServer(Config{Table: table, Registry: reg}, w)
+	srv, err := NewServer(Config{Table: table}, w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &edge{srv: srv, table: table, reg: reg, mirrored: make(chan string, 1024)}
+	e := &edge{srv: srv, table: table, reg: srv.reg, mirrored: make(chan string, 1024)}
 	srv.onMirror = func(route string) { e.mirrored <- route }
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

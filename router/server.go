@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 )
 
@@ -72,8 +75,6 @@ type Config struct {
 	Table *strangler.Table
 	// Logger receives the server's logs; nil discards.
 	Logger *slog.Logger
-	// Registry receives the server's metrics; nil keeps them unexported.
-	Registry *prometheus.Registry
 	// Server configures the fasthttp server that Serve runs.
 	Server ServerOptions
 	// Now stamps shadow mismatches; nil means time.Now. Latencies always use the
@@ -90,6 +91,7 @@ type Server struct {
 	log   *slog.Logger
 	now   func() time.Time
 	m     *metrics
+	reg   *prometheus.Registry
 	srv   *fasthttp.Server
 
 	world atomic.Pointer[worldState]
@@ -188,8 +190,8 @@ func (ws *worldState) options(route string) *routeOpts {
 }
 
 // NewServer returns a Server for c serving w. w may be nil (every route then answers
-// 502 until a Swap). Metrics are registered with c.Registry; registering twice with one
-// registry is an error.
+// 502 until a Swap). The Server keeps its own Prometheus registry (with the Go and
+// process collectors); MetricsHandler serves it.
 func NewServer(c Config, w *World) (*Server, error) {
 	if c.Table == nil {
 		return nil, errors.New("router: Config.Table is required")
@@ -210,11 +212,9 @@ func NewServer(c Config, w *World) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	var reg prometheus.Registerer = c.Registry
-	if c.Registry == nil {
-		reg = prometheus.NewRegistry()
-	}
-	if s.m, err = newMetrics(reg, s); err != nil {
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.m, err = newMetrics(s.reg, s); err != nil {
 		return nil, fmt.Errorf("router: register metrics: %w", err)
 	}
 	empty := map[string]*routeState{}
@@ -265,6 +265,12 @@ func (s *Server) RouteStats(name string) (RouteStats, bool) {
 		return RouteStats{}, false
 	}
 	return rs.stats(), true
+}
+
+// MetricsHandler serves the Server's Prometheus metrics in the text
+// exposition format.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 }
 
 // Sample returns the route's cumulative outcomes for the migration controller;

@@ -16,9 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
@@ -133,13 +130,10 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	if corrupt != nil {
 		table.Record(strangler.Event{Kind: "state_corrupt", Actor: strangler.ActorConfig, Reason: corrupt.Error()})
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := router.NewServer(router.Config{
-		Table:    table,
-		Logger:   log.With("component", "router"),
-		Registry: reg,
-		Server:   serverOptions(cfg),
+		Table:  table,
+		Logger: log.With("component", "router"),
+		Server: serverOptions(cfg),
 	}, world)
 	if err != nil {
 		closeWorld(ctx, world)
@@ -167,7 +161,6 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 		Token:      token,
 		Reload:     d.reload,
 		Ready:      d.ready.Load,
-		Registry:   reg,
 		Logger:     log.With("component", "admin"),
 	})
 	if err != nil {

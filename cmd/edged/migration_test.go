@@ -46,6 +46,9 @@ module = %[4]q
 [functions.hello]
 module = %[5]q
 
+[functions.slow]
+module = %[8]q
+
 # A healthy isolate: the Go guest answers /api/users like the monolith.
 [[routes]]
 name = "users"
@@ -88,6 +91,21 @@ steps = [10, 100]
 interval = "1h"
 min_requests = 10
 
+# A slow isolate: correct answers, but far slower than legacy.
+[[routes]]
+name = "slowpoke"
+path = "/slowpoke"
+stage = "canary"
+weight = 50
+sticky = "header:x-user"
+function = "slow"
+upstream = "monolith"
+[routes.migration]
+steps = [50, 100]
+interval = "1h"
+min_requests = 10
+max_latency_ratio = 1.5
+
 [[routes]]
 name = "root"
 path = "/"
@@ -97,7 +115,8 @@ upstream = "monolith"
 		repoPath(t, "examples/guests/jsonapi/jsonapi.wasm"),
 		repoPath(t, "isolate/testdata/trap.wasm"),
 		repoPath(t, "examples/guests/hello/hello.wasm"),
-		usersSteps, usersInterval)
+		usersSteps, usersInterval,
+		repoPath(t, "isolate/testdata/slow.wasm"))
 }
 
 type migRoute struct {
@@ -222,6 +241,21 @@ func TestMigrations(t *testing.T) {
 			t.Errorf("%d user-visible failures, want 0 (fallback)", failed)
 		}
 		t.Logf("failing canary: rolled back after %d requests, %d user-visible failures", sent, failed)
+	})
+
+	t.Run("a slow canary rolls back on latency", func(t *testing.T) {
+		sent, failed := drive(t, e, "/slowpoke", 2000, func() bool { return migGet(t, e, "slowpoke").Route.Stage == "legacy" })
+		r := migGet(t, e, "slowpoke")
+		if r.Route.Stage != "legacy" {
+			t.Fatalf("slowpoke = %s after %d requests, want legacy", r.Route.Stage, sent)
+		}
+		if ev := r.Events[len(r.Events)-1]; ev.Kind != "rollback" || !strings.Contains(ev.Reason, "p99") {
+			t.Errorf("last event = %+v, want a rollback naming p99", ev)
+		}
+		if failed != 0 {
+			t.Errorf("%d user-visible failures, want 0 (slow is not failing)", failed)
+		}
+		t.Logf("slow canary: rolled back after %d requests, %d user-visible failures", sent, failed)
 	})
 
 	t.Run("a shadow with wrong bodies rolls back", func(t *testing.T) {

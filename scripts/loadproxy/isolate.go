@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/edged/edged/isolate"
@@ -50,7 +49,7 @@ func runIsolate(mode, listen, guest string) error {
 		if err != nil {
 			return err
 		}
-		srv, err := router.NewServer(router.Config{Table: table, Registry: prometheus.NewRegistry()},
+		srv, err := router.NewServer(router.Config{Table: table},
 			&router.World{Functions: map[string]*isolate.Function{"fast": fn}})
 		if err != nil {
 			return err
