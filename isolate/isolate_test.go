@@ -605,3 +605,43 @@ func TestHTTPHandler(t *testing.T) {
 		})
 	}
 }
+
+// TestGoGuestFetch drives the Go SDK's Transport end to end: the fetch
+// example guest fetches from an allowed loopback server, and is refused a
+// destination outside its allow-list.
+func TestGoGuestFetch(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("from the origin"))
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	p, err := limits.ParsePattern("http://127.0.0.1:" + port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := newRuntime(t, RuntimeOptions{})
+	f := load(t, rt, "../examples/guests/fetch/fetch.wasm", FunctionOptions{Policy: limits.Policy{Egress: limits.Egress{Allow: []limits.Pattern{p}}}})
+	tests := []struct {
+		name, url string
+		status    int
+		body      string
+	}{
+		{"allowed", srv.URL + "/x", 200, `"body":"from the origin"`},
+		{"not allow-listed", "http://127.0.0.2:" + port + "/x", 502, `"error":"egress_denied"`},
+		{"metadata address", "http://169.254.169.254/latest/meta-data/", 502, `"error":"egress_denied"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var resp Response
+			if err := f.Handle(context.Background(), newRequest("GET", "/fetch?url="+tc.url, ""), &resp, nil); err != nil {
+				t.Fatal(err)
+			}
+			if resp.Status != tc.status || !strings.Contains(string(resp.Body), tc.body) {
+				t.Errorf("GET /fetch?url=%s = %d %s, want %d containing %s", tc.url, resp.Status, resp.Body, tc.status, tc.body)
+			}
+		})
+	}
+	if st := f.Stats(); st.EgressDenied != 2 {
+		t.Errorf("Stats().EgressDenied = %d, want 2", st.EgressDenied)
+	}
+}
