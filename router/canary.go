@@ -71,8 +71,9 @@ func stickyKey(ctx *fasthttp.RequestCtx, r *strangler.Route) []byte {
 // (DisableHeaderNamesNormalizing), so Peek would miss "X-User" for "x-user"
 // and every user would share one canary bucket.
 func peekFold(h *fasthttp.RequestHeader, name string) []byte {
+	nb := []byte(name) // does not escape: stays on the stack
 	for k, v := range h.All() {
-		if equalFoldString(k, name) {
+		if equalFold(k, nb) {
 			return v
 		}
 	}
@@ -83,8 +84,9 @@ func peekFold(h *fasthttp.RequestHeader, name string) []byte {
 // headers, whatever their spelling. Cookie names themselves are
 // case-sensitive.
 func cookieFold(h *fasthttp.RequestHeader, name string) []byte {
+	cookie := []byte("Cookie")
 	for k, v := range h.All() {
-		if !equalFoldString(k, "Cookie") {
+		if !equalFold(k, cookie) {
 			continue
 		}
 		for len(v) > 0 {
@@ -101,27 +103,6 @@ func cookieFold(h *fasthttp.RequestHeader, name string) []byte {
 		}
 	}
 	return nil
-}
-
-// equalFoldString is ASCII case folding of a header name against a string,
-// without allocating.
-func equalFoldString(a []byte, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		ca, cb := a[i], b[i]
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if 'A' <= cb && cb <= 'Z' {
-			cb += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }
 
 // clientIP returns the client's address bytes, 4 bytes for IPv4.

@@ -184,20 +184,26 @@ type (
 	}
 )
 
-// cmdStatus prints one line per route: where it stands and how each side is doing.
-func cmdStatus(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("status", stderr)
+// clientNoArgs parses the admin flags of a command that takes no positional
+// arguments and returns its admin API client.
+func clientNoArgs(name string, args []string, stderr io.Writer) (*adminClient, error) {
+	fs := newFlagSet(name, stderr)
 	var af adminFlags
 	af.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "edged status: unexpected arguments %s\n", strings.Join(pos, " "))
-		return errUsage
+		fmt.Fprintf(stderr, "edged %s: unexpected arguments %s\n", name, strings.Join(pos, " "))
+		return nil, errUsage
 	}
-	c, err := af.client()
+	return af.client()
+}
+
+// cmdStatus prints one line per route: where it stands and how each side is doing.
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	c, err := clientNoArgs("status", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -324,18 +330,7 @@ func describe(r routeInfo) string {
 
 // cmdReload asks the daemon to reload its configuration file.
 func cmdReload(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("reload", stderr)
-	var af adminFlags
-	af.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "edged reload: unexpected arguments %s\n", strings.Join(pos, " "))
-		return errUsage
-	}
-	c, err := af.client()
+	c, err := clientNoArgs("reload", args, stderr)
 	if err != nil {
 		return err
 	}
