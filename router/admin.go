@@ -193,6 +193,7 @@ type statsJSON struct {
 	ShadowMismatches uint64         `json:"shadow_mismatches"`
 	ShadowSkipped    uint64         `json:"shadow_skipped"`
 	Mismatches       []mismatchJSON `json:"mismatches"`
+	Noise            []string       `json:"noise"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -205,7 +206,10 @@ func toTargetJSON(t TargetStats) targetJSON {
 func toStatsJSON(s RouteStats) statsJSON {
 	out := statsJSON{Legacy: toTargetJSON(s.Legacy), Isolate: toTargetJSON(s.Isolate),
 		ShadowCompared: s.ShadowCompared, ShadowMismatches: s.ShadowMismatches, ShadowSkipped: s.ShadowSkipped,
-		Mismatches: []mismatchJSON{}}
+		Mismatches: []mismatchJSON{}, Noise: s.Noise}
+	if out.Noise == nil {
+		out.Noise = []string{}
+	}
 	for _, m := range s.Mismatches {
 		out.Mismatches = append(out.Mismatches, mismatchJSON(m))
 	}

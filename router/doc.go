@@ -12,7 +12,9 @@
 //     502/503/504 on upstream failure; PROXY-NOTES.md's traps each have a test).
 //   - shadow: legacy answers; a bounded background mirror runs the isolate on
 //     a copy and compares status, chosen headers and bodies (JSON-aware, with
-//     ignore paths). Mirroring never delays or fails the user's request.
+//     ignore paths). A sample of safe requests also goes to legacy twice, and
+//     what differs between the two legacy answers is learned as noise
+//     (Diffy's baseline). Mirroring never delays or fails the user's request.
 //   - canary: the isolate answers a weight's share of users, chosen by a hash
 //     of a sticky key, so a user does not flip as the weight rises.
 //   - isolate and retired: the guest answers; a guest returning "next" sends

@@ -40,6 +40,12 @@ type RouteStats struct {
 	// semaphore was full, the legacy body was over ShadowMaxBody, or legacy failed.
 	ShadowSkipped uint64
 	Mismatches    []Mismatch
+	// Noise lists, sorted, what the noise baseline (RouteOptions.NoiseSample) saw
+	// differ between two answers of legacy to one request, and so no longer counts as
+	// a mismatch: JSON paths with indices as "[*]" ("$.items[*].id"), "header:NAME"
+	// (lower case) and "body" (non-JSON bodies). At most 64 entries; the ones seen
+	// most often are kept.
+	Noise []string
 }
 
 // Mismatch is one difference a shadow comparison found. Field is "status",
@@ -122,6 +128,8 @@ type routeState struct {
 	mismatches [maxMismatches]Mismatch
 	misNext    int // index of the next slot to write
 	misLen     int
+
+	noise noiseSet
 }
 
 func (rs *routeState) addMismatch(m Mismatch) {
@@ -140,6 +148,7 @@ func (rs *routeState) stats() RouteStats {
 		ShadowMismatches: rs.mismatched.Load(),
 		ShadowSkipped:    rs.skipped.Load(),
 	}
+	st.Noise = rs.noise.list()
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	st.Mismatches = make([]Mismatch, 0, rs.misLen)

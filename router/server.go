@@ -56,6 +56,13 @@ type RouteOptions struct {
 	// MaxRequestBody caps the request body for the route in bytes; larger requests get
 	// 413. 0 means the server's cap (ServerOptions.MaxRequestBody) only.
 	MaxRequestBody int64
+	// NoiseSample is the fraction of shadow mirrors of GET, HEAD and OPTIONS requests
+	// that also ask legacy a second time, in the background, to learn which fields
+	// differ between two answers of legacy itself (timestamps, request ids): a
+	// difference there is noise, not a mismatch (RouteStats.Noise). Unsafe methods are
+	// never sent twice. 0 means DefaultNoiseSample (0.1: the first mirror, then every
+	// tenth); a negative value turns the baseline off; 1 or more asks twice every time.
+	NoiseSample float64
 }
 
 // Defaults of RouteOptions.
@@ -148,6 +155,9 @@ func compileOpts(o RouteOptions) (*routeOpts, error) {
 	}
 	if o.ShadowMaxBody <= 0 {
 		o.ShadowMaxBody = DefaultShadowMaxBody
+	}
+	if o.NoiseSample == 0 {
+		o.NoiseSample = DefaultNoiseSample
 	}
 	ro := &routeOpts{RouteOptions: o}
 	var errs []error

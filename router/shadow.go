@@ -15,13 +15,20 @@ import (
 )
 
 // mirror is one shadow comparison in flight: a copy of the request for the isolate,
-// the legacy answer the client got, and the isolate's answer. Pooled on the Server.
+// the legacy answer the client got, and the isolate's answer; for a noise baseline
+// also the second request to legacy and its answer. Pooled on the Server.
 type mirror struct {
 	req    isolate.Request
 	resp   isolate.Response
 	legacy fasthttp.Response
 	head   bool
+	tls    bool
 	next   isolate.Next
+
+	probe   fasthttp.Request  // legacy's second copy of the request (noise baseline)
+	legacy2 fasthttp.Response // legacy's answer to probe
+	xff     []byte            // scratch for probe's X-Forwarded-For
+	keys    []string          // scratch for the noise one baseline finds
 }
 
 func (s *Server) acquireMirror() *mirror {
@@ -35,6 +42,8 @@ func (s *Server) acquireMirror() *mirror {
 
 func (s *Server) releaseMirror(m *mirror) {
 	m.legacy.Reset()
+	m.legacy2.Reset()
+	m.probe.Reset()
 	if cap(m.req.Body) > 1<<20 || cap(m.resp.Body) > 1<<20 {
 		return
 	}
@@ -83,6 +92,7 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 	m := s.acquireMirror()
 	requestFromCtx(&m.req, ctx)
 	m.head = ctx.IsHead()
+	m.tls = ctx.IsTLS()
 	// A safe request whose answer is over the comparison cap is simply sent again,
 	// streamed; an unsafe one must not be, so its answer is buffered up to the
 	// upstream's own cap.
@@ -111,7 +121,7 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 		abandon(m)
 		return
 	}
-	go s.runMirror(f, rs, opts, m)
+	go s.runMirror(f, up, rs, opts, m)
 }
 
 func (rs *routeState) skip() {
@@ -120,7 +130,10 @@ func (rs *routeState) skip() {
 }
 
 // runMirror invokes the isolate on the mirrored request and records the comparison.
-func (s *Server) runMirror(f *isolate.Function, rs *routeState, opts *routeOpts, m *mirror) {
+// For a sampled safe request (RouteOptions.NoiseSample) it also asks legacy a second
+// time once the isolate has answered, and learns what differs between legacy's two
+// answers as noise, which the comparison (this one included) then skips.
+func (s *Server) runMirror(f *isolate.Function, up *Upstream, rs *routeState, opts *routeOpts, m *mirror) {
 	defer s.bg.Done()
 	if s.onMirror != nil {
 		defer s.onMirror(rs.name)
@@ -128,6 +141,12 @@ func (s *Server) runMirror(f *isolate.Function, rs *routeState, opts *routeOpts,
 	defer rs.shadowInFlight.Add(-1)
 	defer s.releaseMirror(m)
 
+	// Never send an unsafe request twice, whatever MirrorUnsafe says. The probe is
+	// built now because the isolate may rewrite m.req.
+	probe := safeMethod(m.req.Method) && rs.noise.sample(opts.NoiseSample)
+	if probe {
+		m.buildProbe(up.xffAppend)
+	}
 	start := time.Now()
 	err := f.Handle(s.bgCtx, &m.req, &m.resp, m.next)
 	d := time.Since(start)
@@ -148,8 +167,11 @@ func (s *Server) runMirror(f *isolate.Function, rs *routeState, opts *routeOpts,
 	} else {
 		it.record(m.resp.Status, d)
 	}
+	if probe {
+		s.learnNoise(up, rs, opts, m)
+	}
 	rs.compared.Add(1)
-	field, lv, iv, same := compareResponses(&m.legacy, &m.resp, opts, m.head)
+	field, lv, iv, same := compareResponses(&m.legacy, &m.resp, opts, m.head, &rs.noise)
 	if same {
 		rs.shadowMatch.Inc()
 		return
@@ -166,15 +188,16 @@ func (s *Server) runMirror(f *isolate.Function, rs *routeState, opts *routeOpts,
 // compareResponses compares legacy's answer and the isolate's: status, then the
 // route's CompareHeaders, then the body (JSON structurally with the ignore paths when
 // both bodies are JSON, bytes otherwise; not for HEAD). It returns the first
-// difference.
-func compareResponses(legacy *fasthttp.Response, iso *isolate.Response, opts *routeOpts, head bool) (
-	field, lv, iv string, same bool) {
+// difference that noise (nil for none) does not hold; a status difference is never
+// noise.
+func compareResponses(legacy *fasthttp.Response, iso *isolate.Response, opts *routeOpts, head bool,
+	noise *noiseSet) (field, lv, iv string, same bool) {
 	if ls := legacy.StatusCode(); ls != iso.Status {
 		return "status", strconv.Itoa(ls), strconv.Itoa(iso.Status), false
 	}
 	for _, name := range opts.CompareHeaders {
 		a, b := legacyHeader(legacy, name), isolateHeader(iso, name)
-		if a != b {
+		if a != b && !noise.hasHeader(name) {
 			if sensitive(name) {
 				a, b = redact(a), redact(b)
 			}
@@ -184,7 +207,7 @@ func compareResponses(legacy *fasthttp.Response, iso *isolate.Response, opts *ro
 	if head {
 		return "", "", "", true
 	}
-	p, a, b, eq := compareBodies(legacy.Body(), iso.Body, opts.ignore)
+	p, a, b, eq := compareBodiesNoise(legacy.Body(), iso.Body, opts.ignore, noise)
 	if eq {
 		return "", "", "", true
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // ErrBadJSONPath is matched by the errors NewServer and Swap give for an ignore path
@@ -123,14 +122,23 @@ func (p jsonPath) matches(at []jstep) bool {
 
 // formatPath renders a concrete position as "$.users[2].name"; member names that are
 // not plain words are quoted: $["a b"].
-func formatPath(at []jstep) string {
-	var sb strings.Builder
-	sb.WriteByte('$')
+func formatPath(at []jstep) string { return string(appendPath(make([]byte, 0, 32), at, false)) }
+
+// appendNoiseKey appends at as formatPath renders it but with every index as "[*]":
+// the key of the position in a noise set (normalizeJSONPath of formatPath).
+func appendNoiseKey(dst []byte, at []jstep) []byte { return appendPath(dst, at, true) }
+
+func appendPath(dst []byte, at []jstep, anyIndex bool) []byte {
+	dst = append(dst, '$')
 	for _, s := range at {
 		if s.kind == stepIndex {
-			sb.WriteByte('[')
-			sb.WriteString(strconv.Itoa(s.index))
-			sb.WriteByte(']')
+			if anyIndex {
+				dst = append(dst, "[*]"...)
+				continue
+			}
+			dst = append(dst, '[')
+			dst = strconv.AppendInt(dst, int64(s.index), 10)
+			dst = append(dst, ']')
 			continue
 		}
 		plain := s.name != ""
@@ -141,15 +149,15 @@ func formatPath(at []jstep) string {
 			}
 		}
 		if plain {
-			sb.WriteByte('.')
-			sb.WriteString(s.name)
+			dst = append(dst, '.')
+			dst = append(dst, s.name...)
 		} else {
-			sb.WriteByte('[')
-			sb.WriteString(strconv.Quote(s.name))
-			sb.WriteByte(']')
+			dst = append(dst, '[')
+			dst = strconv.AppendQuote(dst, s.name)
+			dst = append(dst, ']')
 		}
 	}
-	return sb.String()
+	return dst
 }
 
 // decodeJSON parses b as exactly one JSON value, keeping numbers as written. ok is
@@ -177,19 +185,46 @@ func decodeJSON(b []byte) (v any, ok bool) {
 // are the differing values, truncated; "(missing)" stands for an absent member or
 // element.
 func compareBodies(legacy, iso []byte, ignore []jsonPath) (path, a, b string, equal bool) {
+	return compareBodiesNoise(legacy, iso, ignore, nil)
+}
+
+// compareBodiesNoise is compareBodies that also skips differences at positions the
+// noise set holds (normalised, see appendNoiseKey), and byte differences of a
+// non-JSON legacy body when the set holds "body". noise may be nil.
+func compareBodiesNoise(legacy, iso []byte, ignore []jsonPath, noise *noiseSet) (path, a, b string, equal bool) {
 	lv, lok := decodeJSON(legacy)
 	iv, iok := decodeJSON(iso)
 	if lok && iok {
-		at, x, y, eq := compareJSON(lv, iv, make([]jstep, 0, 8), ignore)
-		if eq {
+		d := differ{ignore: ignore, noise: noise}
+		var buf [8]jstep
+		if d.walk(lv, iv, buf[:0]) {
 			return "", "", "", true
 		}
-		return formatPath(at), truncate(renderJSON(x)), truncate(renderJSON(y)), false
+		return formatPath(d.at), truncate(renderJSON(d.a)), truncate(renderJSON(d.b)), false
 	}
-	if bytes.Equal(legacy, iso) {
+	if bytes.Equal(legacy, iso) || !lok && noise.has([]byte(noiseBody)) {
 		return "", "", "", true
 	}
 	return "", truncate(string(legacy)), truncate(string(iso)), false
+}
+
+// appendBodyNoise appends to keys what differs between two answers of legacy: the
+// normalised path of every JSON difference not covered by ignore (at most
+// maxNoiseDiffs), or "body" when neither is JSON and the bytes differ. A JSON body
+// against a non-JSON one teaches nothing.
+func appendBodyNoise(keys []string, b1, b2 []byte, ignore []jsonPath) []string {
+	v1, ok1 := decodeJSON(b1)
+	v2, ok2 := decodeJSON(b2)
+	switch {
+	case ok1 && ok2:
+		d := differ{ignore: ignore, learn: true, keys: keys}
+		var buf [8]jstep
+		d.walk(v1, v2, buf[:0])
+		return d.keys
+	case !ok1 && !ok2 && !bytes.Equal(b1, b2):
+		return append(keys, noiseBody)
+	}
+	return keys
 }
 
 // missing marks an absent member or element in a difference.
@@ -215,18 +250,51 @@ func ignored(at []jstep, ignore []jsonPath) bool {
 	return false
 }
 
-// compareJSON walks a and b together depth first and returns the first difference
-// not covered by ignore: its position (a fresh slice) and the two values there.
-func compareJSON(a, b any, at []jstep, ignore []jsonPath) ([]jstep, any, any, bool) {
-	if ignored(at, ignore) {
-		return nil, nil, nil, true
+// differ walks two JSON values together, depth first, skipping positions covered by
+// ignore. By default it stops at the first difference whose position is not in noise
+// and keeps it in at, a and b; with learn set it collects the normalised path of
+// every difference into keys instead.
+type differ struct {
+	ignore []jsonPath
+	noise  *noiseSet
+	learn  bool
+	keys   []string
+	key    [96]byte // scratch for noise lookups, so most keys need no allocation
+
+	at   []jstep
+	a, b any
+}
+
+// diff handles a difference at at (valid only during the call) and reports whether
+// the walk goes on.
+func (d *differ) diff(at []jstep, a, b any) bool {
+	if d.learn {
+		if len(d.keys) >= maxNoiseDiffs {
+			return false
+		}
+		d.keys = append(d.keys, normalizeJSONPath(formatPath(at)))
+		return true
 	}
-	diff := func() ([]jstep, any, any, bool) { return slices.Clone(at), a, b, false }
+	if d.noise != nil {
+		if d.noise.has(appendNoiseKey(d.key[:0], at)) {
+			return true
+		}
+	}
+	d.at, d.a, d.b = slices.Clone(at), a, b
+	return false
+}
+
+// walk compares a and b at position at and reports whether the walk goes on (false
+// once diff has stopped it).
+func (d *differ) walk(a, b any, at []jstep) bool {
+	if ignored(at, d.ignore) {
+		return true
+	}
 	switch x := a.(type) {
 	case map[string]any:
 		y, ok := b.(map[string]any)
 		if !ok {
-			return diff()
+			return d.diff(at, a, b)
 		}
 		keys := make([]string, 0, len(x)+len(y))
 		for k := range x {
@@ -243,7 +311,7 @@ func compareJSON(a, b any, at []jstep, ignore []jsonPath) ([]jstep, any, any, bo
 			va, oka := x[k]
 			vb, okb := y[k]
 			if !oka || !okb {
-				if ignored(child, ignore) {
+				if ignored(child, d.ignore) {
 					continue
 				}
 				if !oka {
@@ -252,22 +320,25 @@ func compareJSON(a, b any, at []jstep, ignore []jsonPath) ([]jstep, any, any, bo
 				if !okb {
 					vb = missing{}
 				}
-				return slices.Clone(child), va, vb, false
+				if !d.diff(child, va, vb) {
+					return false
+				}
+				continue
 			}
-			if p, da, db, eq := compareJSON(va, vb, child, ignore); !eq {
-				return p, da, db, false
+			if !d.walk(va, vb, child) {
+				return false
 			}
 		}
-		return nil, nil, nil, true
+		return true
 	case []any:
 		y, ok := b.([]any)
 		if !ok {
-			return diff()
+			return d.diff(at, a, b)
 		}
 		for i := range max(len(x), len(y)) {
 			child := append(at, jstep{kind: stepIndex, index: i})
 			if i >= len(x) || i >= len(y) {
-				if ignored(child, ignore) {
+				if ignored(child, d.ignore) {
 					continue
 				}
 				var va, vb any = missing{}, missing{}
@@ -277,32 +348,35 @@ func compareJSON(a, b any, at []jstep, ignore []jsonPath) ([]jstep, any, any, bo
 				if i < len(y) {
 					vb = y[i]
 				}
-				return slices.Clone(child), va, vb, false
+				if !d.diff(child, va, vb) {
+					return false
+				}
+				continue
 			}
-			if p, da, db, eq := compareJSON(x[i], y[i], child, ignore); !eq {
-				return p, da, db, false
+			if !d.walk(x[i], y[i], child) {
+				return false
 			}
 		}
-		return nil, nil, nil, true
+		return true
 	case json.Number:
 		y, ok := b.(json.Number)
 		if !ok {
-			return diff()
+			return d.diff(at, a, b)
 		}
 		if x == y {
-			return nil, nil, nil, true
+			return true
 		}
 		fx, ex := x.Float64()
 		fy, ey := y.Float64()
 		if ex == nil && ey == nil && fx == fy {
-			return nil, nil, nil, true
+			return true
 		}
-		return diff()
+		return d.diff(at, a, b)
 	case string, bool, nil:
 		if a == b {
-			return nil, nil, nil, true
+			return true
 		}
-		return diff()
+		return d.diff(at, a, b)
 	}
-	return diff()
+	return d.diff(at, a, b)
 }

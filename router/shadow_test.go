@@ -129,7 +129,7 @@ func TestCompareResponsesRedacts(t *testing.T) {
 	iso.Reset()
 	iso.Header.SetString("Set-Cookie", "sid=isolate-secret")
 	opts := mustCompileOpts(RouteOptions{CompareHeaders: []string{"Set-Cookie"}})
-	field, lv, iv, same := compareResponses(&legacy, &iso, opts, false)
+	field, lv, iv, same := compareResponses(&legacy, &iso, opts, false, nil)
 	if same || field != "header:Set-Cookie" || lv != "[redacted]" || iv != "[redacted]" {
 		t.Errorf("compareResponses = %q %q %q %v, want a redacted Set-Cookie mismatch", field, lv, iv, same)
 	}

@@ -157,6 +157,10 @@ func routeOptions(r config.Route) router.RouteOptions {
 		o.IgnoreFields = slices.Clone(s.Ignore)
 		o.ShadowMaxConcurrent = s.MaxConcurrent
 		o.ShadowMaxBody = int64(s.MaxBody)
+		o.NoiseSample = s.NoiseSample
+		if s.NoiseSample == 0 {
+			o.NoiseSample = -1 // the router's zero is its default; the file's 0 means off
+		}
 	}
 	return o
 }

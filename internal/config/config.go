@@ -274,6 +274,12 @@ type Shadow struct {
 	// SampleSize is how many mismatching exchanges are kept for inspection.
 	// Default 20; must not be negative.
 	SampleSize int `toml:"sample_size"`
+	// NoiseSample is the share (0..1) of mirrored safe requests that are
+	// also sent to legacy a second time, so that fields where legacy
+	// differs from itself (timestamps, request ids) are learned as noise
+	// and not counted as mismatches (Diffy's baseline). Default 0.1; 0 turns
+	// the baseline off.
+	NoiseSample float64 `toml:"noise_sample"`
 }
 
 // Migration is [routes.migration]: an automatic plan that raises the canary

@@ -197,7 +197,7 @@ func TestDefaults(t *testing.T) {
 		{"sticky default ip", "[[routes]]\nname = \"r\"\npath = \"/\"\nstage = \"legacy\"\nupstream = \"app\"\n",
 			func(c *Config) any { return c.Routes[0].Sticky }, "ip"},
 		{"shadow stage gets shadow defaults", "[functions.f]\nmodule = \"mod.wasm\"\n[[routes]]\nname = \"r\"\npath = \"/\"\nstage = \"shadow\"\nupstream = \"app\"\nfunction = \"f\"\n",
-			func(c *Config) any { return *c.Routes[0].Shadow }, Shadow{MaxConcurrent: 16, MaxBody: limits.MiB, SampleSize: 20}},
+			func(c *Config) any { return *c.Routes[0].Shadow }, Shadow{MaxConcurrent: 16, MaxBody: limits.MiB, SampleSize: 20, NoiseSample: 0.1}},
 		{"legacy stage gets no shadow", "[[routes]]\nname = \"r\"\npath = \"/\"\nstage = \"legacy\"\nupstream = \"app\"\n",
 			func(c *Config) any { return c.Routes[0].Shadow == nil }, true},
 		{"migration defaults", "[functions.f]\nmodule = \"mod.wasm\"\n[[routes]]\nname = \"r\"\npath = \"/\"\nstage = \"canary\"\nupstream = \"app\"\nfunction = \"f\"\n[routes.migration]\nsteps = [50, 100]\n",

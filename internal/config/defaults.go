@@ -36,6 +36,7 @@ const (
 	defaultShadowConcurrent = 16
 	defaultShadowMaxBody    = limits.MiB
 	defaultShadowSamples    = 20
+	defaultNoiseSample      = 0.1
 
 	defaultMigrationStart  = StageCanary
 	defaultInterval        = time.Minute
@@ -153,6 +154,7 @@ func applyDefaults(c *Config, set map[string]bool) {
 			num(&sh.MaxConcurrent, sp+"max_concurrent", defaultShadowConcurrent)
 			size(&sh.MaxBody, sp+"max_body", defaultShadowMaxBody)
 			num(&sh.SampleSize, sp+"sample_size", defaultShadowSamples)
+			float(&sh.NoiseSample, sp+"noise_sample", defaultNoiseSample)
 		}
 	}
 }

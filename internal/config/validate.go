@@ -415,6 +415,9 @@ func validateShadow(p *problems, path string, s *Shadow) {
 	p.positive(path+".max_concurrent", int64(s.MaxConcurrent))
 	p.positive(path+".max_body", int64(s.MaxBody))
 	p.nonNegative(path+".sample_size", s.SampleSize)
+	if !(s.NoiseSample >= 0 && s.NoiseSample <= 1) {
+		p.add(path+".noise_sample", "must be between 0 and 1")
+	}
 }
 
 func validateMigration(p *problems, path string, r Route) {

@@ -1,0 +1,470 @@
+package router
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/strangler"
+	"github.com/valyala/fasthttp"
+)
+
+// TestNoiseBaseline runs the example monolith against the jsonapi guest: both answer
+// GET /api/users with a fresh generated_at and request_id per call, and the guest's
+// third user differs from the monolith's.
+func TestNoiseBaseline(t *testing.T) {
+	mono := startMonolith(t)
+	api := loadFunction(t, guestJSONAPI, isolate.FunctionOptions{})
+	routes := []strangler.Route{
+		{Name: "users", Path: "/api/users", Methods: []string{"GET"}, Function: "api", Upstream: "mono", Stage: strangler.StageShadow},
+	}
+	world := func(up *Upstream, o RouteOptions) *World {
+		return &World{
+			Upstreams: map[string]*Upstream{"mono": up},
+			Functions: map[string]*isolate.Function{"api": api},
+			Routes:    map[string]RouteOptions{"users": o},
+		}
+	}
+	// "$.users[2]" hides the one real difference, so only the volatile fields remain.
+	sameUsers := []string{"$.users[2]"}
+	up := upstreamFor(t, mono)
+	e := startEdge(t, routes, world(up, RouteOptions{IgnoreFields: sameUsers, NoiseSample: -1}))
+	get := func(wantLegacyHits int64) RouteStats {
+		t.Helper()
+		before := up.Stats().Requests
+		if r := send(t, "GET", "http://"+e.addr+"/api/users", nil, ""); r.status != 200 {
+			t.Fatalf("GET /api/users = %d %q, want 200", r.status, r.body)
+		}
+		e.waitMirror(t, 1)
+		if got := up.Stats().Requests - before; got != wantLegacyHits {
+			t.Errorf("legacy requests for one GET = %d, want %d", got, wantLegacyHits)
+		}
+		st, _ := e.srv.RouteStats("users")
+		return st
+	}
+
+	// Without the baseline the volatile fields are mismatches.
+	st := get(1)
+	if st.ShadowMismatches != 1 || st.Mismatches[0].Field != "body:$.generated_at" || len(st.Noise) != 0 {
+		t.Fatalf("RouteStats(users) without baseline = %+v, want a mismatch at $.generated_at and no noise", st)
+	}
+
+	// With it, legacy is asked twice, learns both fields and the comparison matches.
+	up = upstreamFor(t, mono)
+	e.srv.Swap(world(up, RouteOptions{IgnoreFields: sameUsers, NoiseSample: 1}))
+	st = get(2)
+	if want := []string{"$.generated_at", "$.request_id"}; !slices.Equal(st.Noise, want) {
+		t.Errorf("RouteStats(users).Noise = %q, want %q", st.Noise, want)
+	}
+	if st.ShadowCompared != 2 || st.ShadowMismatches != 1 {
+		t.Errorf("RouteStats(users) = %+v, want the comparison with the baseline to match", st)
+	}
+
+	// What was learnt stays learnt once the baseline is off: the same request matches
+	// and legacy is asked once.
+	e.srv.Swap(world(up, RouteOptions{IgnoreFields: sameUsers, NoiseSample: -1}))
+	if st = get(1); st.ShadowCompared != 3 || st.ShadowMismatches != 1 {
+		t.Errorf("RouteStats(users) = %+v, want the third comparison to match on learnt noise", st)
+	}
+
+	// A real difference is still a mismatch: the comparer steps over the noisy
+	// generated_at and request_id and finds the third user's email.
+	e.srv.Swap(world(up, RouteOptions{NoiseSample: -1}))
+	st = get(1)
+	if st.ShadowMismatches != 2 {
+		t.Fatalf("RouteStats(users) = %+v, want the real difference to mismatch", st)
+	}
+	m := st.Mismatches[len(st.Mismatches)-1]
+	if m.Field != "body:$.users[2].email" || m.Legacy != `"edsger@example.com"` || m.Isolate != `"alan@example.com"` {
+		t.Errorf("mismatch = %+v, want body:$.users[2].email edsger vs alan", m)
+	}
+}
+
+// TestNoiseNeverUnsafe checks that a POST on a MirrorUnsafe route reaches legacy once,
+// while a GET on the same kind of route with the same options reaches it twice.
+func TestNoiseNeverUnsafe(t *testing.T) {
+	mono := startMonolith(t)
+	api := loadFunction(t, guestJSONAPI, isolate.FunctionOptions{})
+	postUp, getUp := upstreamFor(t, mono), upstreamFor(t, mono)
+	e := startEdge(t, []strangler.Route{
+		{Name: "orders", Path: "/api/orders", Function: "api", Upstream: "post", Stage: strangler.StageShadow, MirrorUnsafe: true},
+		{Name: "users", Path: "/api/users", Function: "api", Upstream: "get", Stage: strangler.StageShadow, MirrorUnsafe: true},
+	}, &World{
+		Upstreams: map[string]*Upstream{"post": postUp, "get": getUp},
+		Functions: map[string]*isolate.Function{"api": api},
+		Routes:    map[string]RouteOptions{"orders": {NoiseSample: 1}, "users": {NoiseSample: 1}},
+	})
+	for range 3 {
+		if r := send(t, "POST", "http://"+e.addr+"/api/orders", nil, `{"item":"x","qty":1}`); r.status != 201 {
+			t.Fatalf("POST /api/orders = %d %q, want 201", r.status, r.body)
+		}
+	}
+	send(t, "GET", "http://"+e.addr+"/api/users", nil, "")
+	e.waitMirror(t, 4)
+	if got := postUp.Stats().Requests; got != 3 {
+		t.Errorf("legacy requests for 3 mirrored POSTs = %d, want 3 (never sent twice)", got)
+	}
+	if st, _ := e.srv.RouteStats("orders"); st.ShadowCompared != 3 || len(st.Noise) != 0 {
+		t.Errorf("RouteStats(orders) = %+v, want 3 comparisons and no noise", st)
+	}
+	if got := getUp.Stats().Requests; got != 2 {
+		t.Errorf("legacy requests for 1 mirrored GET = %d, want 2", got)
+	}
+}
+
+// TestNoiseHeadersAndBytes uses a legacy whose X-Request-Id header and text body
+// change per call: both are learnt, and the probe carries the X-Forwarded-* fields of
+// the first request.
+func TestNoiseHeadersAndBytes(t *testing.T) {
+	var (
+		calls atomic.Int64
+		mu    sync.Mutex
+		fwd   []string
+	)
+	legacy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		mu.Lock()
+		fwd = append(fwd, r.Header.Get("X-Forwarded-For")+"|"+r.Header.Get("X-Forwarded-Proto")+"|"+
+			r.Header.Get("X-Forwarded-Host")+"|"+r.Header.Get("X-Test"))
+		mu.Unlock()
+		w.Header().Set("X-Request-Id", strconv.FormatInt(n, 10))
+		fmt.Fprintf(w, "call %d\n", n)
+	}))
+	t.Cleanup(legacy.Close)
+	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{})
+	e := startEdge(t, []strangler.Route{
+		{Name: "hello", Path: "/hello", Function: "hello", Upstream: "legacy", Stage: strangler.StageShadow},
+	}, &World{
+		Upstreams: map[string]*Upstream{"legacy": upstreamFor(t, strings.TrimPrefix(legacy.URL, "http://"))},
+		Functions: map[string]*isolate.Function{"hello": hello},
+		Routes:    map[string]RouteOptions{"hello": {CompareHeaders: []string{"X-Request-Id"}, NoiseSample: 1}},
+	})
+	r := send(t, "GET", "http://"+e.addr+"/hello", map[string]string{"X-Test": "t1", "X-Forwarded-For": "203.0.113.9"}, "")
+	if r.body != "call 1\n" {
+		t.Fatalf("GET /hello = %q, want legacy's first answer", r.body)
+	}
+	e.waitMirror(t, 1)
+	st, _ := e.srv.RouteStats("hello")
+	if want := []string{"body", "header:x-request-id"}; !slices.Equal(st.Noise, want) {
+		t.Errorf("RouteStats(hello).Noise = %q, want %q", st.Noise, want)
+	}
+	if st.ShadowCompared != 1 || st.ShadowMismatches != 0 {
+		t.Errorf("RouteStats(hello) = %+v, want a match: header and body are noise", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(fwd) != 2 || fwd[0] != fwd[1] {
+		t.Errorf("legacy saw X-Forwarded-For|Proto|Host|X-Test = %q, want the same twice", fwd)
+	} else if !strings.HasSuffix(fwd[0], "|http|"+e.addr+"|t1") {
+		t.Errorf("legacy saw X-Forwarded-For|Proto|Host|X-Test = %q, want http, %s and t1", fwd[0], e.addr)
+	}
+}
+
+func TestCompareResponsesNoise(t *testing.T) {
+	var noise noiseSet
+	noise.observe([]string{"header:x-request-id", "$.items[*].seen", "$.generated_at", "body"})
+	opts := mustCompileOpts(RouteOptions{CompareHeaders: []string{"X-Request-ID", "ETag"}})
+	tests := []struct {
+		name          string
+		lStatus       int
+		lHdr, iHdr    [2]string // X-Request-ID, ETag
+		lBody, iBody  string
+		noise         *noiseSet
+		wantField     string
+		wantLegacyVal string
+	}{
+		{"status is never noise", 200, [2]string{}, [2]string{}, "{}", "{}", &noise, "status", "200"},
+		{"noisy header", 201, [2]string{"a", "x"}, [2]string{"b", "x"}, "{}", "{}", &noise, "", ""},
+		{"noisy header without the set", 201, [2]string{"a", "x"}, [2]string{"b", "x"}, "{}", "{}", nil, "header:X-Request-ID", "a"},
+		{"other header after a noisy one", 201, [2]string{"a", "x"}, [2]string{"b", "y"}, "{}", "{}", &noise, "header:ETag", "x"},
+		{"noisy paths skipped", 201, [2]string{}, [2]string{},
+			`{"generated_at":"1","items":[{"id":1,"seen":"a"},{"id":2,"seen":"b"}]}`,
+			`{"generated_at":"2","items":[{"id":1,"seen":"c"},{"id":2,"seen":"d"}]}`, &noise, "", ""},
+		{"real difference after noise", 201, [2]string{}, [2]string{},
+			`{"generated_at":"1","items":[{"id":1,"seen":"a"},{"id":2,"seen":"b"}]}`,
+			`{"generated_at":"2","items":[{"id":1,"seen":"c"},{"id":3,"seen":"d"}]}`, &noise, "body:$.items[1].id", "2"},
+		{"noise does not cover a missing element", 201, [2]string{}, [2]string{},
+			`{"items":[{"seen":"a"}]}`, `{"items":[{"seen":"b"},{"seen":"c"}]}`, &noise, "body:$.items[1]", "(missing)"},
+		{"noisy bytes", 201, [2]string{}, [2]string{}, "call 1", "call 2", &noise, "", ""},
+		{"JSON legacy is not byte noise", 201, [2]string{}, [2]string{}, "{}", "call 2", &noise, "body:", "{}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var legacy fasthttp.Response
+			legacy.SetStatusCode(tc.lStatus)
+			legacy.SetBodyString(tc.lBody)
+			var iso isolate.Response
+			iso.Reset()
+			iso.Status = 201
+			iso.Body = append(iso.Body, tc.iBody...)
+			for i, name := range []string{"X-Request-Id", "Etag"} {
+				if tc.lHdr[i] != "" {
+					legacy.Header.Set(name, tc.lHdr[i])
+				}
+				if tc.iHdr[i] != "" {
+					iso.Header.SetString(name, tc.iHdr[i])
+				}
+			}
+			field, lv, _, same := compareResponses(&legacy, &iso, opts, false, tc.noise)
+			if field != tc.wantField || lv != tc.wantLegacyVal || same != (tc.wantField == "") {
+				t.Errorf("compareResponses = %q %q %v, want %q %q", field, lv, same, tc.wantField, tc.wantLegacyVal)
+			}
+		})
+	}
+}
+
+func TestAppendBodyNoise(t *testing.T) {
+	tests := []struct {
+		name   string
+		b1, b2 string
+		ignore []string
+		want   []string // after observe's dedupe, sorted
+	}{
+		{"same", `{"a":1}`, `{"a":1}`, nil, nil},
+		{"every difference", `{"a":1,"b":{"c":"x"},"d":2}`, `{"a":2,"b":{"c":"y"},"d":2}`, nil, []string{"$.a", "$.b.c"}},
+		{"indices normalised", `{"items":[{"id":1,"t":1},{"id":2,"t":2}]}`, `{"items":[{"id":1,"t":3},{"id":2,"t":4}]}`,
+			nil, []string{"$.items[*].t"}},
+		{"missing element", `[1]`, `[1,2,3]`, nil, []string{"$[*]"}},
+		{"ignored paths are not noise", `{"a":1,"b":1}`, `{"a":2,"b":2}`, []string{"$.a"}, []string{"$.b"}},
+		{"odd member names", `{"x[1]":{"a b":[1]}}`, `{"x[1]":{"a b":[2]}}`, nil, []string{`$["x[1]"]["a b"][*]`}},
+		{"bytes", "call 1", "call 2", nil, []string{"body"}},
+		{"equal bytes", "call", "call", nil, nil},
+		{"JSON against bytes", `{"a":1}`, "oops", nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var rules []jsonPath
+			for _, s := range tc.ignore {
+				rules = append(rules, mustParsePath(t, s))
+			}
+			var n noiseSet
+			n.observe(appendBodyNoise(nil, []byte(tc.b1), []byte(tc.b2), rules))
+			if got := n.list(); !slices.Equal(got, tc.want) {
+				t.Errorf("appendBodyNoise(%q, %q) = %q, want %q", tc.b1, tc.b2, got, tc.want)
+			}
+		})
+	}
+}
+
+func mustParsePath(t testing.TB, s string) jsonPath {
+	t.Helper()
+	p, err := parseJSONPath(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestNoiseSetBounded floods a set that already knows a few frequent entries.
+func TestNoiseSetBounded(t *testing.T) {
+	var n noiseSet
+	frequent := []string{"$.generated_at", "$.request_id", "header:date"}
+	for range 5 {
+		n.observe(slices.Clone(frequent))
+	}
+	for i := range 1000 {
+		n.observe([]string{fmt.Sprintf("$.flood%d", i), fmt.Sprintf("$.more%d", i)})
+		if got := len(n.list()); got > maxNoise {
+			t.Fatalf("after %d floods the set holds %d entries, want at most %d", i+1, got, maxNoise)
+		}
+	}
+	got := n.list()
+	if len(got) != maxNoise {
+		t.Errorf("set holds %d entries, want %d", len(got), maxNoise)
+	}
+	for _, k := range frequent {
+		if !slices.Contains(got, k) {
+			t.Errorf("frequent entry %q was evicted by the flood", k)
+		}
+	}
+	// The flood also passes through a real baseline: one answer with many distinct
+	// members costs at most maxNoiseDiffs differences.
+	var b1, b2 strings.Builder
+	b1.WriteString("{")
+	b2.WriteString("{")
+	for i := range 1000 {
+		if i > 0 {
+			b1.WriteString(",")
+			b2.WriteString(",")
+		}
+		fmt.Fprintf(&b1, `"m%04d":1`, i)
+		fmt.Fprintf(&b2, `"m%04d":2`, i)
+	}
+	b1.WriteString("}")
+	b2.WriteString("}")
+	keys := appendBodyNoise(nil, []byte(b1.String()), []byte(b2.String()), nil)
+	if len(keys) != maxNoiseDiffs {
+		t.Errorf("appendBodyNoise of 1000 differences = %d keys, want %d", len(keys), maxNoiseDiffs)
+	}
+	n.observe(keys)
+	if got := n.list(); len(got) != maxNoise || !slices.Contains(got, "$.request_id") {
+		t.Errorf("after a 1000-member baseline the set = %d entries (request_id kept: %v), want %d with it",
+			len(got), slices.Contains(got, "$.request_id"), maxNoise)
+	}
+}
+
+// TestNoiseSetConcurrent hammers observe, has and list together (run with -race).
+func TestNoiseSetConcurrent(t *testing.T) {
+	var n noiseSet
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 500 {
+				n.observe([]string{"$.a", "$.k" + strconv.Itoa((g*500+i)%200)})
+				n.has([]byte("$.a"))
+				n.hasHeader("Date")
+				_ = n.list()
+			}
+		})
+	}
+	wg.Wait()
+	if !n.has([]byte("$.a")) || len(n.list()) > maxNoise {
+		t.Errorf("after the hammer has($.a) = %v with %d entries, want true with at most %d",
+			n.has([]byte("$.a")), len(n.list()), maxNoise)
+	}
+}
+
+func TestNoiseSample(t *testing.T) {
+	tests := []struct {
+		rate  float64
+		want  int // of 100 calls
+		first bool
+	}{
+		{0.1, 10, true},
+		{0.25, 25, true},
+		{1, 100, true},
+		{7, 100, true},
+		{0, 0, false},
+		{-1, 0, false},
+		{math.NaN(), 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(strconv.FormatFloat(tc.rate, 'g', -1, 64), func(t *testing.T) {
+			var n noiseSet
+			got, first := 0, n.sample(tc.rate)
+			if first {
+				got++
+			}
+			for range 99 {
+				if n.sample(tc.rate) {
+					got++
+				}
+			}
+			if got != tc.want || first != tc.first {
+				t.Errorf("sample(%v) over 100 calls = %d (first %v), want %d (first %v)", tc.rate, got, first, tc.want, tc.first)
+			}
+		})
+	}
+	if o := mustCompileOpts(RouteOptions{}); o.NoiseSample != DefaultNoiseSample {
+		t.Errorf("compileOpts(zero).NoiseSample = %v, want %v", o.NoiseSample, DefaultNoiseSample)
+	}
+}
+
+func TestNormalizeJSONPath(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"$", "$"},
+		{"$.generated_at", "$.generated_at"},
+		{"$.items[3].id", "$.items[*].id"},
+		{"$.items[7].id", "$.items[*].id"},
+		{"$[0][12][345]", "$[*][*][*]"},
+		{"$.a[*].b", "$.a[*].b"},
+		{`$["a[1]"][2]`, `$["a[1]"][*]`},
+		{`$["q\"[1]"][2]`, `$["q\"[1]"][*]`},
+		{`$["back\\"][2]`, `$["back\\"][*]`},
+		{`$["open`, `$["open`},
+		{"$[", "$["},
+		{"$[12", "$[12"},
+		{"$[]", "$[]"},
+		{"$[x]", "$[x]"},
+		{"header:x-request-id", "header:x-request-id"},
+		{"body", "body"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			if got := normalizeJSONPath(tc.in); got != tc.want {
+				t.Errorf("normalizeJSONPath(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzNormalizeJSONPath checks that the normaliser never panics, is idempotent,
+// and agrees with appendNoiseKey on every
+// position formatPath can render (the learning side and the lookup side of the set).
+func FuzzNormalizeJSONPath(f *testing.F) {
+	f.Add("items/3/id", uint64(0b010))
+	f.Add(`a b/"q"/x[1]/0`, uint64(0b1000))
+	f.Add(`\/[7]/`, uint64(0b11))
+	f.Add("", uint64(0))
+	f.Fuzz(func(t *testing.T, raw string, mask uint64) {
+		once := normalizeJSONPath(raw)
+		if twice := normalizeJSONPath(once); twice != once {
+			t.Errorf("normalizeJSONPath(%q) = %q, but again = %q", raw, once, twice)
+		}
+		if !strings.Contains(raw, "[") && once != raw {
+			t.Errorf("normalizeJSONPath(%q) = %q, want it unchanged", raw, once)
+		}
+		var at []jstep
+		for i, part := range strings.Split(raw, "/") {
+			if i < 64 && mask>>i&1 == 1 {
+				at = append(at, jstep{kind: stepIndex, index: len(part) * 37})
+			} else {
+				at = append(at, jstep{kind: stepMember, name: part})
+			}
+		}
+		concrete := formatPath(at)
+		got, want := normalizeJSONPath(concrete), string(appendNoiseKey(nil, at))
+		if got != want {
+			t.Errorf("normalizeJSONPath(%q) = %q, want appendNoiseKey's %q", concrete, got, want)
+		}
+	})
+}
+
+func TestStatsJSONNoise(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		noise []string
+		want  string
+	}{
+		{"none", nil, `[]`},
+		{"some", []string{"$.a", "body"}, `["$.a","body"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(toStatsJSON(RouteStats{Noise: tc.noise}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(m["noise"]); got != tc.want {
+				t.Errorf("toStatsJSON(Noise: %q)[noise] = %s, want %s", tc.noise, got, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkCompareBodiesNoise is BenchmarkCompareBodies with the volatile fields
+// learnt as noise instead of configured as ignore rules.
+func BenchmarkCompareBodiesNoise(b *testing.B) {
+	legacy := []byte(`{"users":[{"id":1,"name":"Ada","email":"ada@example.com"},{"id":2,"name":"Grace","email":"g@example.com"}],"generated_at":"2026-01-01T00:00:00Z","request_id":"abc"}`)
+	iso := []byte(`{"users":[{"id":1,"name":"Ada","email":"ada@example.com"},{"id":2,"name":"Grace","email":"g@example.com"}],"generated_at":"2026-01-01T00:00:01Z","request_id":"def"}`)
+	var n noiseSet
+	n.observe([]string{"$.generated_at", "$.request_id"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, eq := compareBodiesNoise(legacy, iso, nil, &n); !eq {
+			b.Fatal("not equal")
+		}
+	}
+}
