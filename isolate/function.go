@@ -142,6 +142,8 @@ type Function struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	exchanges sync.Pool // *exchange values of the http.Handler adapter
 }
 
 // Load reads, verifies, instruments and compiles a module and returns it as a

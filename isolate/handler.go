@@ -8,13 +8,11 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync"
 )
 
-// exchangePool recycles the Request/Response pairs of the http.Handler
-// adapter so that serving does not allocate them per request.
-var exchangePool = sync.Pool{New: func() any { return new(exchange) }}
-
+// exchange is a Request/Response pair of the http.Handler adapter; each
+// Function recycles them (Function.exchanges) so that serving does not
+// allocate them per request.
 type exchange struct {
 	req  Request
 	resp Response
@@ -26,8 +24,11 @@ type exchange struct {
 // answer with the status StatusOf gives them.
 func (f *Function) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ex := exchangePool.Get().(*exchange)
-		defer exchangePool.Put(ex)
+		ex, _ := f.exchanges.Get().(*exchange)
+		if ex == nil {
+			ex = new(exchange)
+		}
+		defer f.exchanges.Put(ex)
 		ex.req.Reset()
 		if err := requestFromHTTP(&ex.req, r, int64(f.policy.MaxRequestBody)); err != nil {
 			http.Error(w, http.StatusText(StatusOf(err)), StatusOf(err))

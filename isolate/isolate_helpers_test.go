@@ -1,11 +1,9 @@
 package isolate
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/netip"
 )
 
@@ -25,7 +23,3 @@ func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
 }
-
-var io_Copy = io.Copy
-
-var _ = context.Background

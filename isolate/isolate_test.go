@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -598,7 +599,7 @@ func TestHTTPHandler(t *testing.T) {
 			}
 			defer resp.Body.Close()
 			b := new(strings.Builder)
-			_, _ = io_Copy(b, resp.Body)
+			_, _ = io.Copy(b, resp.Body)
 			if resp.StatusCode != tc.status || b.String() != tc.want {
 				t.Errorf("GET %s = %d %q, want %d %q", tc.path, resp.StatusCode, b.String(), tc.status, tc.want)
 			}
