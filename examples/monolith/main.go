@@ -25,6 +25,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -124,6 +125,15 @@ func (a *app) routes() http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"user": u, "plan": "legacy-gold"})
+	})
+	// GET /echo answers in the shape of examples/guests/echo, so that the quick
+	// start's shadow route has something to agree with.
+	mux.HandleFunc("GET /echo", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		writeJSON(w, http.StatusOK, map[string]any{
+			"method": r.Method, "uri": r.RequestURI, "proto": r.Proto, "remote_addr": r.RemoteAddr,
+			"host": r.Host, "headers": r.Header, "body": string(body),
+		})
 	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
