@@ -36,6 +36,15 @@
 // for a CPU. CappedBuffer collects a guest's stdout, stderr and log output up
 // to MaxLogBytes without ever failing the guest's writes.
 //
+// # Rate limiting
+//
+// Limiter is a token bucket per client key (an API key, a token's subject or
+// a client address, chosen by the caller) at a Rate such as "100/s" with a
+// burst. Its memory is bounded by MaxKeys whatever the clients send: keys are
+// hashed, and when the table is full, buckets that would be full anyway go
+// first, then the least recently used. A refusal says how long until a token
+// is available, for a Retry-After header.
+//
 // # Errors
 //
 // Breaches are reported with sentinel errors for errors.Is: ErrEgressDenied
