@@ -1,0 +1,715 @@
+package router
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/valyala/fasthttp"
+)
+
+// Authentication at the edge (issue 5).
+//
+// Credentials, checked in this order of exclusivity (more than one credential
+// on a request is refused, so that no layer behind edged can pick another):
+//
+//	Authorization: Bearer <JWT>     HS256, RS256 or ES256 only
+//	Authorization: ApiKey <key>     an API key from the key file
+//	X-API-Key: <key>                the same, for clients that cannot set Authorization
+//
+// The verified identity travels to guests and the upstream as request headers
+// under AuthOptions.HeaderPrefix (default "X-Edged-Auth-"):
+//
+//	<prefix>Method          "jwt" or "api-key"
+//	<prefix>Sub             JWT sub claim, or the API key's name
+//	<prefix>Key             the API key's name (API keys only)
+//	<prefix>Scope           the granted scopes, space-separated
+//	<prefix>Claim-<Name>    each claim of AuthOptions.ForwardClaims the token has
+//
+// Every inbound header whose name starts with the prefix, in any letter case,
+// is deleted before anything else, so a client cannot forge an identity. The
+// credential headers themselves are left for the upstream.
+
+// Default values of AuthOptions fields left zero.
+const (
+	DefaultAuthClockSkew     = 60 * time.Second
+	DefaultAuthMaxTokenBytes = 8 << 10
+	DefaultAuthHeaderPrefix  = "X-Edged-Auth-"
+	DefaultAuthRealm         = "edged"
+)
+
+const (
+	maxAuthClockSkew     = 10 * time.Minute
+	maxAuthTokenBytes    = 64 << 10
+	minAuthTokenBytes    = 256
+	maxForwardClaims     = 32
+	maxIdentityValueLen  = 1024 // bytes of one identity header value
+	maxIdentityScopesLen = 4096
+)
+
+// Sentinel errors in AuthResult.Err, for metrics and logs; match with errors.Is.
+var (
+	// ErrAuthMissing: the request carries no credential.
+	ErrAuthMissing = errors.New("auth: no credentials")
+	// ErrAuthInvalid: a credential is present but not accepted (unknown key,
+	// bad signature, expired, wrong issuer…; AuthResult.Reason says which).
+	ErrAuthInvalid = errors.New("auth: invalid credentials")
+	// ErrAuthScope: the credential is valid but lacks a required scope.
+	ErrAuthScope = errors.New("auth: insufficient scope")
+)
+
+// AuthOptions configures an Authenticator. At least one of APIKeyFile,
+// JWTKeyFile, JWTSecretFile or JWKSFile must be set. The options are copied by
+// NewAuthenticator; files are read there and again by Reload.
+type AuthOptions struct {
+	// APIKeyFile is the path of the hashed API key file (format in
+	// auth_keys.go: "sha256:<hex> name [scope ...]" per line; see
+	// APIKeyLine). Empty: API keys are not accepted.
+	APIKeyFile string
+
+	// JWTKeyFile is a PEM file of RS256/ES256 public keys ("PUBLIC KEY",
+	// "RSA PUBLIC KEY" or "CERTIFICATE" blocks; RSA at least 2048 bits, EC on
+	// P-256). A block's optional "kid" PEM header restricts it to tokens with
+	// that kid; blocks without one are tried for any token of their algorithm.
+	JWTKeyFile string
+	// JWTSecretFile holds the HS256 secret: the file's bytes less trailing
+	// whitespace, at least 32 bytes. A PEM file is refused.
+	JWTSecretFile string
+	// JWKSFile is a JWK Set JSON file ({"keys":[...]}) with RSA, EC P-256 and
+	// oct keys, looked up by the token's kid. Keys for other algorithms or for
+	// encryption are skipped.
+	JWKSFile string
+
+	// JWTAlgorithms lists the accepted algorithms, among HS256, RS256 and
+	// ES256; anything else, "none" included, is a configuration error, and
+	// each listed algorithm needs a key of its kind. Empty: every algorithm
+	// for which a key is configured.
+	JWTAlgorithms []string
+	// Issuer is the required "iss" claim. Required when JWTs are accepted.
+	Issuer string
+	// Audience must appear in the "aud" claim. Required when JWTs are accepted.
+	Audience string
+	// ClockSkew is the leeway for exp, nbf and iat. Zero means 60s; at most 10m.
+	ClockSkew time.Duration
+	// MaxTokenBytes bounds a bearer token; longer ones are refused before
+	// any parsing. Zero means 8 KiB; from 256 B to 64 KiB.
+	MaxTokenBytes int
+
+	// ForwardClaims names the JWT claims copied into <prefix>Claim-<Name>
+	// headers (for example "email", "tenant"). String, number and boolean
+	// claims are copied, arrays of them joined with ", "; objects are not.
+	// Values lose control characters and are cut at 1024 bytes.
+	ForwardClaims []string
+	// HeaderPrefix starts every identity header name; inbound headers with
+	// this prefix are deleted. Zero means "X-Edged-Auth-".
+	HeaderPrefix string
+	// Realm is the realm of WWW-Authenticate challenges. Zero means "edged".
+	Realm string
+
+	// Now returns the current time for token validation. Nil means time.Now.
+	Now func() time.Time
+}
+
+// AuthResult is the outcome of Authenticate. When OK is false the caller
+// answers Status with the WWW-Authenticate header and does not forward the
+// request. Strings and slices are shared and must not be modified.
+type AuthResult struct {
+	// OK reports that the request is authenticated and has every required scope.
+	OK bool
+	// Status is 0 when OK, else 401 (missing or invalid credential) or 403
+	// (a required scope is missing).
+	Status int
+	// WWWAuthenticate is the challenge to send with Status; empty when OK.
+	WWWAuthenticate string
+	// Err is ErrAuthMissing, ErrAuthInvalid or ErrAuthScope on failure, else nil.
+	Err error
+	// Reason is a short fixed description of a failure (also in the
+	// challenge's error_description); empty when OK.
+	Reason string
+
+	// Method is "jwt" or "api-key" once a credential was verified (also set
+	// on a 403).
+	Method string
+	// Subject is the JWT "sub" claim (as in the token; the header copy is
+	// sanitised) or the API key's name: a stable id for per-client rate limits.
+	Subject string
+	// KeyName is the API key's name; empty for JWTs.
+	KeyName string
+	// Scopes are the granted scopes.
+	Scopes []string
+}
+
+// Authenticator checks credentials per request. It is safe for concurrent
+// use: Authenticate reads an immutable snapshot of the keys that Reload
+// replaces atomically.
+type Authenticator struct {
+	opts     AuthOptions
+	prefix   []byte
+	hdr      authHeaderNames
+	fails    [failCount]AuthResult
+	state    atomic.Pointer[authState]
+	needJWT  bool
+	needKeys bool
+}
+
+// authState is one load of the key files.
+type authState struct {
+	apiKeys map[[32]byte]*apiKeyEntry // nil: API keys not accepted
+	jwt     *jwtVerifier              // nil: JWTs not accepted
+}
+
+type authHeaderNames struct {
+	method, sub, key, scope []byte
+	claims                  [][]byte // parallel to opts.ForwardClaims
+}
+
+// NewAuthenticator validates o, reporting every problem at once with its
+// field name, and loads the key files.
+func NewAuthenticator(o AuthOptions) (*Authenticator, error) {
+	o.JWTAlgorithms = slices.Clone(o.JWTAlgorithms)
+	o.ForwardClaims = slices.Clone(o.ForwardClaims)
+	if o.ClockSkew == 0 {
+		o.ClockSkew = DefaultAuthClockSkew
+	}
+	if o.MaxTokenBytes == 0 {
+		o.MaxTokenBytes = DefaultAuthMaxTokenBytes
+	}
+	if o.HeaderPrefix == "" {
+		o.HeaderPrefix = DefaultAuthHeaderPrefix
+	}
+	if o.Realm == "" {
+		o.Realm = DefaultAuthRealm
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	a := &Authenticator{
+		opts:     o,
+		needKeys: o.APIKeyFile != "",
+		needJWT:  o.JWTKeyFile != "" || o.JWTSecretFile != "" || o.JWKSFile != "",
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("auth.%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if !a.needKeys && !a.needJWT {
+		bad("api_key_file", "set an API key file or a JWT key source (jwt_key_file, jwt_secret_file, jwks_file)")
+	}
+	for i, alg := range o.JWTAlgorithms {
+		if _, ok := jwtAlgorithms[alg]; !ok {
+			bad(fmt.Sprintf("jwt_algorithms[%d]", i), "%q is not accepted; use HS256, RS256 or ES256", alg)
+		}
+	}
+	if a.needJWT {
+		if o.Issuer == "" {
+			bad("issuer", "required when JWTs are accepted")
+		}
+		if o.Audience == "" {
+			bad("audience", "required when JWTs are accepted")
+		}
+	} else if o.Issuer != "" || o.Audience != "" || len(o.JWTAlgorithms) > 0 {
+		bad("jwt_algorithms", "JWT settings without a JWT key source")
+	}
+	if o.ClockSkew < 0 || o.ClockSkew > maxAuthClockSkew {
+		bad("clock_skew", "must be between 0 and %v", maxAuthClockSkew)
+	}
+	if o.MaxTokenBytes < minAuthTokenBytes || o.MaxTokenBytes > maxAuthTokenBytes {
+		bad("max_token_bytes", "must be between %d and %d", minAuthTokenBytes, maxAuthTokenBytes)
+	}
+	if !authToken(o.HeaderPrefix) || len(o.HeaderPrefix) < 3 || len(o.HeaderPrefix) > 64 {
+		bad("header_prefix", "%q must be 3-64 header-name characters", o.HeaderPrefix)
+	}
+	for _, std := range []string{"Authorization", "X-API-Key", "Host", "Content-Type", "Content-Length", "Cookie", "Connection", "User-Agent", "Transfer-Encoding", "Trailer"} {
+		if len(std) >= len(o.HeaderPrefix) && strings.EqualFold(std[:len(o.HeaderPrefix)], o.HeaderPrefix) {
+			bad("header_prefix", "%q would strip the %s header", o.HeaderPrefix, std)
+		}
+	}
+	if strings.ContainsAny(o.Realm, "\"\\") || !authPrintable(o.Realm) {
+		bad("realm", "%q must be printable ASCII without '\"' and '\\'", o.Realm)
+	}
+	if len(o.ForwardClaims) > maxForwardClaims {
+		bad("forward_claims", "at most %d", maxForwardClaims)
+	}
+	seen := make(map[string]bool)
+	for i, c := range o.ForwardClaims {
+		if !authToken(c) || len(c) > 64 {
+			bad(fmt.Sprintf("forward_claims[%d]", i), "%q must be 1-64 header-name characters", c)
+		}
+		if seen[strings.ToLower(c)] {
+			bad(fmt.Sprintf("forward_claims[%d]", i), "%q listed twice", c)
+		}
+		seen[strings.ToLower(c)] = true
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	p := o.HeaderPrefix
+	a.prefix = []byte(p)
+	a.hdr = authHeaderNames{
+		method: []byte(p + "Method"), sub: []byte(p + "Sub"),
+		key: []byte(p + "Key"), scope: []byte(p + "Scope"),
+	}
+	for _, c := range o.ForwardClaims {
+		a.hdr.claims = append(a.hdr.claims, []byte(p+"Claim-"+authCanonical(c)))
+	}
+	for f, text := range authFailureText {
+		a.fails[authFailure(f)] = a.failure(authFailure(f), text)
+	}
+	st, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+	a.state.Store(st)
+	return a, nil
+}
+
+// Reload re-reads every key file and swaps the new keys in atomically;
+// requests in flight finish with the keys they started with. On any error
+// the old keys stay in use and every problem is returned.
+func (a *Authenticator) Reload() error {
+	st, err := a.load()
+	if err != nil {
+		return fmt.Errorf("auth reload (old keys kept): %w", err)
+	}
+	a.state.Store(st)
+	return nil
+}
+
+func (a *Authenticator) load() (*authState, error) {
+	st := &authState{}
+	var errs []error
+	if a.needKeys {
+		keys, err := loadAPIKeyFile(a.opts.APIKeyFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("auth.api_key_file: %w", err))
+		}
+		st.apiKeys = keys
+	}
+	if a.needJWT {
+		v, err := a.newVerifier()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		st.jwt = v
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return st, nil
+}
+
+func (a *Authenticator) newVerifier() (*jwtVerifier, error) {
+	keys, err := loadJWTKeys(&a.opts)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	v := &jwtVerifier{keys: newJWTKeySet(keys)}
+	var have [famCount]bool
+	for _, k := range keys {
+		have[k.fam] = true
+	}
+	var errs []error
+	if len(a.opts.JWTAlgorithms) == 0 {
+		v.allowed = have
+	}
+	for i, alg := range a.opts.JWTAlgorithms {
+		fam := jwtAlgorithms[alg]
+		if !have[fam] {
+			errs = append(errs, fmt.Errorf("auth.jwt_algorithms[%d]: no %s key configured", i, alg))
+		}
+		v.allowed[fam] = true
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	var methods []string
+	for f := range famCount {
+		if v.allowed[f] {
+			methods = append(methods, familyAlg[f])
+		}
+	}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods(methods),
+		jwt.WithIssuer(a.opts.Issuer),
+		jwt.WithAudience(a.opts.Audience),
+		jwt.WithLeeway(a.opts.ClockSkew),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithStrictDecoding(),
+		jwt.WithTimeFunc(a.opts.Now),
+	)
+	return v, nil
+}
+
+// Authenticate deletes every inbound identity header, then checks the
+// request's credential and, when it is valid and grants every scope in
+// requiredScopes, sets the identity headers on ctx.Request. Call it for every
+// request of a route that requires authentication; on routes that do not,
+// call StripIdentityHeaders instead so identities cannot be forged there.
+// An API key is checked without allocating; a JWT costs a signature check.
+func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []string) AuthResult {
+	h := &ctx.Request.Header
+	StripIdentityHeaders(h, a.prefix)
+	st := a.state.Load()
+
+	var authz, xKey []byte
+	var nAuthz, nXKey int
+	for k, v := range h.All() {
+		switch {
+		case authEqualFold(k, "Authorization"):
+			authz, nAuthz = v, nAuthz+1
+		case authEqualFold(k, "X-API-Key"):
+			xKey, nXKey = v, nXKey+1
+		}
+	}
+	switch {
+	case nAuthz+nXKey == 0:
+		return a.fails[failMissing]
+	case nAuthz+nXKey > 1:
+		return a.fails[failMultiple]
+	case nXKey == 1:
+		return a.checkAPIKey(h, st, bytes.TrimSpace(xKey), requiredScopes)
+	}
+	scheme, cred, _ := bytes.Cut(bytes.TrimSpace(authz), []byte{' '})
+	cred = bytes.TrimSpace(cred)
+	switch {
+	case authEqualFold(scheme, "Bearer"):
+		return a.checkJWT(h, st, cred, requiredScopes)
+	case authEqualFold(scheme, "ApiKey"):
+		return a.checkAPIKey(h, st, cred, requiredScopes)
+	}
+	return a.fails[failScheme]
+}
+
+func (a *Authenticator) checkAPIKey(h *fasthttp.RequestHeader, st *authState, key []byte, required []string) AuthResult {
+	if st.apiKeys == nil {
+		return a.fails[failNoAPIKeys]
+	}
+	if !validAPIKey(key) {
+		return a.fails[failBadAPIKey]
+	}
+	sum := sha256.Sum256(key)
+	// Keys are found by the SHA-256 of the presented key, so what the map's
+	// comparisons could leak through timing is how the hash of the caller's
+	// own guess relates to stored hashes: learning a stored hash's bytes does
+	// not help to find a key that has it (preimage resistance). This is the
+	// constant-time property that matters, at O(1) instead of a scan.
+	e, ok := st.apiKeys[sum]
+	if !ok {
+		return a.fails[failBadAPIKey]
+	}
+	res := AuthResult{Method: "api-key", Subject: e.nameStr, KeyName: e.nameStr, Scopes: e.scopes}
+	if !hasScopes(e.scopes, required) {
+		return a.scopeFailure(res, required)
+	}
+	h.SetCanonical(a.hdr.method, []byte("api-key"))
+	h.SetCanonical(a.hdr.sub, e.name)
+	h.SetCanonical(a.hdr.key, e.name)
+	if len(e.scopeValue) > 0 {
+		h.SetCanonical(a.hdr.scope, e.scopeValue)
+	}
+	res.OK = true
+	return res
+}
+
+func (a *Authenticator) checkJWT(h *fasthttp.RequestHeader, st *authState, tok []byte, required []string) AuthResult {
+	if st.jwt == nil {
+		return a.fails[failNoJWT]
+	}
+	if len(tok) > a.opts.MaxTokenBytes {
+		return a.fails[failTooLarge]
+	}
+	if len(tok) == 0 {
+		return a.fails[failMalformed]
+	}
+	claims, err := st.jwt.verify(string(tok))
+	if err != nil {
+		return a.fails[jwtFailure(err)]
+	}
+	sub := claims["sub"].(string) // verify checked it
+	res := AuthResult{Method: "jwt", Subject: sub, Scopes: jwtScopes(claims)}
+	if !hasScopes(res.Scopes, required) {
+		return a.scopeFailure(res, required)
+	}
+	buf := make([]byte, 0, 256)
+	h.SetCanonical(a.hdr.method, []byte("jwt"))
+	buf = appendSanitized(buf[:0], sub, maxIdentityValueLen)
+	h.SetCanonical(a.hdr.sub, buf)
+	if len(res.Scopes) > 0 {
+		buf = buf[:0]
+		for i, s := range res.Scopes {
+			if i > 0 {
+				buf = append(buf, ' ')
+			}
+			buf = appendSanitized(buf, s, maxIdentityScopesLen-len(buf))
+		}
+		h.SetCanonical(a.hdr.scope, buf)
+	}
+	for i, name := range a.opts.ForwardClaims {
+		buf, ok := appendClaim(buf[:0], claims[name])
+		if ok {
+			h.SetCanonical(a.hdr.claims[i], buf)
+		}
+	}
+	res.OK = true
+	return res
+}
+
+// appendClaim formats a forwarded claim value; ok is false for absent or
+// unsupported (object, null) values.
+func appendClaim(dst []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case string:
+		return appendSanitized(dst, x, maxIdentityValueLen), true
+	case float64:
+		return strconv.AppendFloat(dst, x, 'f', -1, 64), true
+	case bool:
+		return strconv.AppendBool(dst, x), true
+	case []any:
+		n := 0
+		for _, e := range x {
+			var s string
+			switch y := e.(type) {
+			case string:
+				s = y
+			case float64:
+				s = strconv.FormatFloat(y, 'f', -1, 64)
+			case bool:
+				s = strconv.FormatBool(y)
+			default:
+				continue
+			}
+			if n > 0 {
+				dst = append(dst, ", "...)
+			}
+			dst = appendSanitized(dst, s, maxIdentityValueLen-len(dst))
+			n++
+		}
+		return dst, n > 0
+	}
+	return dst, false
+}
+
+// appendSanitized appends s less its control characters (CR, LF, NUL and
+// the rest of C0 and DEL, but not tab) and invalid UTF-8, at most limit bytes,
+// cut on a character boundary.
+func appendSanitized(dst []byte, s string, limit int) []byte {
+	n := 0
+	for _, r := range s {
+		if r == utf8.RuneError || r < 0x20 && r != '\t' || r == 0x7f {
+			continue
+		}
+		l := utf8.RuneLen(r)
+		if n+l > limit {
+			break
+		}
+		dst = utf8.AppendRune(dst, r)
+		n += l
+	}
+	return dst
+}
+
+func hasScopes(have, required []string) bool {
+	for _, r := range required {
+		if !slices.Contains(have, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Authenticator) scopeFailure(res AuthResult, required []string) AuthResult {
+	res.Status = 403
+	res.Err = ErrAuthScope
+	res.Reason = "token lacks a required scope"
+	res.WWWAuthenticate = `Bearer realm="` + a.opts.Realm + `", error="insufficient_scope", error_description="` +
+		res.Reason + `", scope="` + strings.Join(required, " ") + `"`
+	return res
+}
+
+// StripIdentityHeaders deletes every header of h whose name starts with
+// prefix, compared without regard to letter case (the server keeps header
+// names as clients spelled them), and returns how many it deleted. It does
+// not allocate when there is nothing to delete. Call it on every request that
+// does not go through Authenticate, with the Authenticator's HeaderPrefix.
+func StripIdentityHeaders(h *fasthttp.RequestHeader, prefix []byte) int {
+	n := 0
+	var name [128]byte
+	// Each pass deletes one spelling (and all its copies); the bound only
+	// guards against a name DelBytes cannot delete.
+	for tries := h.Len() + 1; tries > 0; tries-- {
+		var found []byte
+		for k := range h.All() {
+			if len(k) >= len(prefix) && bytes.EqualFold(k[:len(prefix)], prefix) {
+				found = append(name[:0], k...)
+				break
+			}
+		}
+		if found == nil {
+			break
+		}
+		// With name normalizing off, DelBytes matches the exact spelling,
+		// which is the one just seen; with it on, both are normalized.
+		h.DelBytes(found)
+		n++
+	}
+	return n
+}
+
+// HeaderPrefix returns the identity header prefix in use.
+func (a *Authenticator) HeaderPrefix() string { return a.opts.HeaderPrefix }
+
+// authFailure enumerates the fixed 401 answers, built once per Authenticator
+// so that a refused request does not allocate.
+type authFailure int
+
+const (
+	failMissing authFailure = iota
+	failMultiple
+	failScheme
+	failNoAPIKeys
+	failNoJWT
+	failBadAPIKey
+	failTooLarge
+	failMalformed
+	failAlg
+	failUnknownKID
+	failSignature
+	failExpired
+	failNotYetValid
+	failIssuer
+	failAudience
+	failClaimMissing
+	failSubject
+	failInvalid
+	failCount
+)
+
+var authFailureText = [failCount]string{
+	failMissing:      "",
+	failMultiple:     "more than one credential",
+	failScheme:       "unsupported authorization scheme",
+	failNoAPIKeys:    "API keys are not accepted",
+	failNoJWT:        "bearer tokens are not accepted",
+	failBadAPIKey:    "invalid API key",
+	failTooLarge:     "token too large",
+	failMalformed:    "malformed token",
+	failAlg:          "algorithm not allowed",
+	failUnknownKID:   "unknown key id",
+	failSignature:    "invalid signature",
+	failExpired:      "token expired",
+	failNotYetValid:  "token not yet valid",
+	failIssuer:       "wrong issuer",
+	failAudience:     "wrong audience",
+	failClaimMissing: "required claim missing",
+	failSubject:      "missing subject",
+	failInvalid:      "invalid token",
+}
+
+func (a *Authenticator) failure(f authFailure, text string) AuthResult {
+	r := AuthResult{Status: 401, Err: ErrAuthInvalid, Reason: text}
+	if f == failMissing {
+		// RFC 6750 section 3.1: no error code when no credential was sent.
+		r.Err, r.Reason = ErrAuthMissing, "no credentials"
+		r.WWWAuthenticate = `Bearer realm="` + a.opts.Realm + `"`
+		return r
+	}
+	r.WWWAuthenticate = `Bearer realm="` + a.opts.Realm + `", error="invalid_token", error_description="` + text + `"`
+	return r
+}
+
+// jwtFailure maps a verification error to its answer, most specific first.
+func jwtFailure(err error) authFailure {
+	switch {
+	case errors.Is(err, errAlgNotOK):
+		return failAlg
+	case errors.Is(err, errUnknownKID), errors.Is(err, errNoKeyForAlg), errors.Is(err, errBadKID):
+		return failUnknownKID
+	case errors.Is(err, errNoSubject):
+		return failSubject
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return failMalformed
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return failAlg // unknown "alg" in the header
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return failSignature
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return failClaimMissing
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return failExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return failNotYetValid
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return failIssuer
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return failAudience
+	}
+	return failInvalid
+}
+
+// authEqualFold compares an ASCII header name with a constant, ignoring case.
+func authEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+// authToken reports whether s is a non-empty RFC 9110 token.
+func authToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func authPrintable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// authCanonical turns a claim name into a header name part: first letter
+// and each letter after '-' upper case, the rest lower ("tenant_id" ->
+// "Tenant_id", "x-org" -> "X-Org").
+func authCanonical(s string) string {
+	b := []byte(strings.ToLower(s))
+	up := true
+	for i, c := range b {
+		if up && c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+		up = c == '-'
+	}
+	return string(b)
+}
