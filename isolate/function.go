@@ -34,7 +34,9 @@ type FunctionOptions struct {
 	// ErrPoolExhausted. Default 1s.
 	MaxWait time.Duration
 	// MaxQueue bounds how many requests may wait at once; more fail at once
-	// with ErrPoolExhausted. Default 4 × MaxInstances.
+	// with ErrPoolExhausted. Default 1024: MaxWait is the real bound, and an
+	// edge under a few hundred connections must not refuse requests that
+	// would have been served within it.
 	MaxQueue int
 	// IdleTimeout tears down instances above MinInstances that have been idle
 	// this long. Default 60s.
@@ -167,7 +169,7 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 		opts.MaxWait = time.Second
 	}
 	if opts.MaxQueue <= 0 {
-		opts.MaxQueue = 4 * opts.MaxInstances
+		opts.MaxQueue = 1024
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 60 * time.Second

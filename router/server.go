@@ -99,6 +99,7 @@ type Server struct {
 	now   func() time.Time
 	m     *metrics
 	reg   *prometheus.Registry
+	epoch time.Time // origin of mono's readings
 	srv   *fasthttp.Server
 
 	world atomic.Pointer[worldState]
@@ -215,6 +216,7 @@ func NewServer(c Config, w *World) (*Server, error) {
 		log:   c.Logger,
 		now:   c.Now,
 		base:  make(map[string]isolate.Stats),
+		epoch: time.Now(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -5,6 +5,8 @@
 # target: the isolate route reaches >= 80% of the native handler's requests/s.
 #
 # Usage: scripts/loadtest-isolate.sh    (DURATION=10s CONNS="64 256" ROUNDS=3 by default)
+# LOADPROXY=/path/to/binary runs a prebuilt ./scripts/loadproxy instead of building one,
+# to compare two builds on the same machine.
 # Needs: go, wrk (Debian: apt-get install wrk). Pins wrk to core 0 and the servers to core 1
 # with taskset when there are >= 2 cores. Prints req/s, p99 and server CPU µs per request.
 set -euo pipefail
@@ -15,6 +17,7 @@ ROUNDS=${ROUNDS:-3}
 REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 NATIVE_PORT=${NATIVE_PORT:-18093}
 ISO_PORT=${ISO_PORT:-18094}
+LOADPROXY=${LOADPROXY:-}
 
 for tool in go wrk; do
 	command -v "$tool" >/dev/null || { echo "loadtest-isolate: $tool not found" >&2; exit 1; }
@@ -34,7 +37,11 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
 	WRK_CPU=(taskset -c 0) SRV_CPU=(taskset -c 1)
 fi
 
-(cd "$REPO" && go build -o "$TMP/loadproxy" ./scripts/loadproxy)
+if [ -n "$LOADPROXY" ]; then
+	cp "$LOADPROXY" "$TMP/loadproxy"
+else
+	(cd "$REPO" && go build -o "$TMP/loadproxy" ./scripts/loadproxy)
+fi
 
 wait_port() {
 	for _ in $(seq 200); do
