@@ -4,6 +4,7 @@ package guest
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/edged/edged/isolate/guest/internal/abi"
 )
@@ -34,17 +35,29 @@ type ResponseHook func(res *Response)
 // for why it lives in a package variable.
 type state struct {
 	handler http.Handler
+	fn      http.HandlerFunc // handler, when it is one: saves a call
 	mw      MiddlewareFunc
 	hook    ResponseHook
 
 	scratch []byte // reused for every host read that fits
+	names   []byte // reused for header names, read while values use scratch
+
+	// Caches of the request path (request.go): a request often repeats the
+	// previous one's URI and client address, and always the same few header
+	// names. They hold only immutable values.
+	canon    map[string]string // raw header name -> canonical, at most canonCap
+	uri      string            // the previous request's URI
+	addr     string            // the previous request's client address
+	url      url.URL           // uri parsed, valid when urlValid
+	urlValid bool
+
 	w       responseWriter
 	res     Response
 	nextCtx uint32 // request context handed to handle_response
 	logBuf  []byte // reused by Log and the slog handler
 }
 
-var rt = state{scratch: make([]byte, 4096)}
+var rt = state{scratch: make([]byte, 4096), names: make([]byte, 2048)}
 
 // The entry points are called by the host, not by Go code; this tells tools
 // that do not know //go:wasmexport (staticcheck's unused check) they are used.
@@ -59,6 +72,7 @@ func Handle(h http.Handler) {
 	}
 	register()
 	rt.handler = h
+	rt.fn, _ = h.(http.HandlerFunc)
 }
 
 // HandleFunc registers f as the function's whole endpoint, like Handle.
@@ -99,7 +113,11 @@ func handleRequest() uint64 {
 	case rt.handler != nil:
 		r := newRequest(false)
 		w := rt.w.reset()
-		rt.handler.ServeHTTP(w, r)
+		if rt.fn != nil {
+			rt.fn(w, r)
+		} else {
+			rt.handler.ServeHTTP(w, r)
+		}
 		w.finish()
 		return abi.CtxNext(0, false)
 	case rt.mw != nil:

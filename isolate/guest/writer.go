@@ -27,7 +27,9 @@ var _ http.ResponseWriter = (*responseWriter)(nil)
 var _ http.Flusher = (*responseWriter)(nil)
 
 func (w *responseWriter) reset() *responseWriter {
-	clear(w.header)
+	if len(w.header) > 0 { // clearing even an empty map costs calls
+		clear(w.header)
+	}
 	if w.header == nil {
 		w.header = make(http.Header)
 	}
@@ -81,16 +83,30 @@ func (w *responseWriter) commit() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	// As net/http: a body without a declared type gets a sniffed one.
-	if _, ok := w.header["Content-Type"]; !ok && len(w.buf) > 0 {
-		w.header.Set("Content-Type", http.DetectContentType(w.buf))
-	}
 	hostSetStatusCode(uint32(w.status))
-	for name, vs := range w.header {
-		if len(vs) == 0 {
-			continue
+	typed := false
+	if len(w.header) > 0 { // starting even an empty map's loop costs calls
+		for name, vs := range w.header {
+			// name == "Content-Type" in two halves: the compiler compares
+			// constants of up to 6 bytes inline, longer ones with a call.
+			if len(name) == 12 && name[:6] == "Conten" && name[6:] == "t-Type" {
+				typed = true
+			}
+			switch len(vs) {
+			case 0:
+			case 1: // the common case, without pushHeader's call
+				hostSetHeaderValue(abi.HeaderKindResponse, name, vs[0])
+			default:
+				pushHeader(abi.HeaderKindResponse, abi.HeaderOp{Name: name, Values: vs})
+			}
 		}
-		pushHeader(abi.HeaderKindResponse, abi.HeaderOp{Name: name, Values: vs})
+	}
+	// As net/http: a body without a declared type gets a sniffed one. (An
+	// empty Content-Type list declares no type but suppresses the sniffing.)
+	if !typed && len(w.buf) > 0 {
+		ct := http.DetectContentType(w.buf)
+		w.header.Set("Content-Type", ct)
+		hostSetHeaderValue(abi.HeaderKindResponse, "Content-Type", ct)
 	}
 }
 
