@@ -19,38 +19,16 @@ NATIVE_PORT=${NATIVE_PORT:-18093}
 ISO_PORT=${ISO_PORT:-18094}
 LOADPROXY=${LOADPROXY:-}
 
-for tool in go wrk; do
-	command -v "$tool" >/dev/null || { echo "loadtest-isolate: $tool not found" >&2; exit 1; }
-done
-
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-WRK_CPU=() SRV_CPU=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-	WRK_CPU=(taskset -c 0) SRV_CPU=(taskset -c 1)
-fi
+NAME=loadtest-isolate
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
+need_tools go wrk
 
 if [ -n "$LOADPROXY" ]; then
 	cp "$LOADPROXY" "$TMP/loadproxy"
 else
 	(cd "$REPO" && go build -o "$TMP/loadproxy" ./scripts/loadproxy)
 fi
-
-wait_port() {
-	for _ in $(seq 200); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.05
-	done
-	echo "loadtest-isolate: nothing listening on 127.0.0.1:$1" >&2
-	exit 1
-}
 
 GOMAXPROCS=1 "${SRV_CPU[@]}" "$TMP/loadproxy" -mode native -listen "127.0.0.1:$NATIVE_PORT" &
 PIDS+=($!)
@@ -61,8 +39,6 @@ PIDS+=($!)
 wait_port "$NATIVE_PORT"; wait_port "$ISO_PORT"
 ISO_PID=$(pgrep -f "loadproxy -mode isolate -listen 127.0.0.1:$ISO_PORT" | head -1)
 
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 
 printf '%-8s %6s %10s %10s %12s\n' target conns "req/s" p99 "cpu_us/req"
 for round in $(seq "$ROUNDS"); do

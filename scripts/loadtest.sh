@@ -18,34 +18,12 @@ UP_PORT=${UP_PORT:-18081}
 EDGED_PORT=${EDGED_PORT:-18082}
 NGINX_PORT=${NGINX_PORT:-18083}
 
-for tool in go wrk nginx; do
-	command -v "$tool" >/dev/null || { echo "loadtest: $tool not found" >&2; exit 1; }
-done
-
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-WRK_CPU=() SRV_CPU=()
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-	WRK_CPU=(taskset -c 0) SRV_CPU=(taskset -c 1)
-fi
+NAME=loadtest
+# shellcheck source=scripts/lib.sh
+. "$REPO/scripts/lib.sh"
+need_tools go wrk nginx
 
 (cd "$REPO" && go build -o "$TMP/loadproxy" ./scripts/loadproxy)
-
-wait_port() {
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-		sleep 0.05
-	done
-	echo "loadtest: nothing listening on 127.0.0.1:$1" >&2
-	exit 1
-}
 
 GOMAXPROCS=1 "${SRV_CPU[@]}" "$TMP/loadproxy" -mode upstream -listen "127.0.0.1:$UP_PORT" &
 PIDS+=($!)
@@ -90,16 +68,6 @@ NGINX_PID=$!
 
 wait_port "$UP_PORT"; wait_port "$EDGED_PORT"; wait_port "$NGINX_PORT"
 
-CLK_TCK=$(getconf CLK_TCK)
-# cpu_ticks PID...: utime+stime of the processes, in clock ticks.
-cpu_ticks() {
-	local total=0 pid
-	for pid in "$@"; do
-		# Fields after the ")" of comm: state is $1, utime $12, stime $13.
-		total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
-	done
-	echo "$total"
-}
 # The nginx worker(s) do the proxying; the master only waits.
 nginx_workers() { pgrep -P "$NGINX_PID" | tr '\n' ' '; }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -70,19 +69,5 @@ func runIsolate(mode, listen, guest string) error {
 		return fmt.Errorf("mode %q", mode)
 	}
 	s.Handler = handler
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return err
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	if err := s.Shutdown(); err != nil && !errors.Is(err, net.ErrClosed) {
-		return err
-	}
-	return nil
+	return serve(ctx, s, listen)
 }

@@ -84,6 +84,11 @@ func run(mode, listen, upstream string, maxConns int, log *slog.Logger) error {
 	default:
 		return fmt.Errorf("mode %q: want proxy or upstream", mode)
 	}
+	return serve(ctx, s, listen)
+}
+
+// serve runs s on listen until ctx ends, then shuts it down.
+func serve(ctx context.Context, s *fasthttp.Server, listen string) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen %q: %w", listen, err)
