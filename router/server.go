@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/limits"
 	"github.com/edged/edged/strangler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -29,6 +30,13 @@ type World struct {
 	// Routes holds per-route options that are not in the strangler table. A route
 	// missing from it gets DefaultRouteOptions.
 	Routes map[string]RouteOptions
+	// Auth checks credentials on routes whose RouteOptions.RequireAuth is set.
+	// When it is non-nil, inbound identity headers (its HeaderPrefix) are
+	// stripped from every request, on every route, so that no client can
+	// forge an identity an upstream or guest would trust. Nil: no route may
+	// require auth (such routes answer 500) and nothing is stripped. The
+	// caller owns it and calls its Reload to rotate keys.
+	Auth *Authenticator
 }
 
 // RouteOptions are a route's request-path options. The zero value of each numeric
@@ -63,7 +71,33 @@ type RouteOptions struct {
 	// never sent twice. 0 means DefaultNoiseSample (0.1: the first mirror, then every
 	// tenth); a negative value turns the baseline off; 1 or more asks twice every time.
 	NoiseSample float64
+
+	// RequireAuth makes World.Auth check every request of the route before
+	// anything else runs: 401 with WWW-Authenticate without a valid
+	// credential, 403 without every scope in Scopes. Default false.
+	RequireAuth bool
+	// Scopes are the scopes a credential must grant when RequireAuth is set.
+	Scopes []string
+	// RateLimit, when non-nil, admits each client's requests through a token
+	// bucket (after auth); a refused request gets 429 with Retry-After in
+	// whole seconds. The client is chosen by RateLimitBy.
+	RateLimit *limits.Limiter
+	// RateLimitBy says what identifies a client to RateLimit: RateByIP (the
+	// default, also for ""), RateBySubject or RateByAPIKey. Without a verified
+	// identity of that kind the client address is used.
+	RateLimitBy string
+	// Idempotency, when non-nil, wraps the route's dispatch: POST, PUT and
+	// PATCH requests with an Idempotency-Key header run once per route and
+	// client identity (see Idempotency.Handle).
+	Idempotency *Idempotency
 }
+
+// Values of RouteOptions.RateLimitBy.
+const (
+	RateByIP      = "ip"      // the client address; IPv6 grouped by /64
+	RateBySubject = "subject" // AuthResult.Subject (JWT sub or API key name)
+	RateByAPIKey  = "api_key" // AuthResult.KeyName, else the subject
+)
 
 // Defaults of RouteOptions.
 const (
@@ -130,8 +164,9 @@ type Server struct {
 
 // worldState is a World with its route options compiled.
 type worldState struct {
-	w    *World
-	opts map[string]*routeOpts
+	w          *World
+	opts       map[string]*routeOpts
+	authPrefix []byte // w.Auth's HeaderPrefix, for StripIdentityHeaders
 }
 
 // routeOpts is RouteOptions with defaults applied and ignore paths parsed.
@@ -178,8 +213,15 @@ func compileWorld(w *World) (*worldState, error) {
 		w = &World{}
 	}
 	ws := &worldState{w: w, opts: make(map[string]*routeOpts, len(w.Routes))}
+	if w.Auth != nil {
+		ws.authPrefix = []byte(w.Auth.HeaderPrefix())
+	}
 	var errs []error
 	for name, o := range w.Routes {
+		if o.RequireAuth && w.Auth == nil {
+			errs = append(errs, fmt.Errorf("route %q: requires auth but World.Auth is nil", name))
+			continue
+		}
 		ro, err := compileOpts(o)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("route %q: ignore_fields: %w", name, err))

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,7 @@ type daemon struct {
 	mu    sync.Mutex                // serialises reloads (SIGHUP and POST /v1/reload) and shutdown
 	cfg   *config.Config            // the file as last applied; guarded by mu
 	world *router.World             // the World installed in server; guarded by mu
+	auth  *router.Authenticator     // [auth] of cfg, shared by every World; nil without it; guarded by mu
 	plans map[string]strangler.Plan // migration plans of cfg; guarded by mu
 
 	ctrl *strangler.Controller
@@ -97,7 +99,11 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	defer rt.Close(context.WithoutCancel(ctx))
 
 	start := time.Now()
-	world, err := buildWorld(ctx, rt, cfg, o.Dev, log)
+	auth, err := newAuthenticator(cfg.Auth)
+	if err != nil {
+		return err
+	}
+	world, err := buildWorld(ctx, rt, cfg, auth, o.Dev, log)
 	if err != nil {
 		return err
 	}
@@ -142,7 +148,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	ctrl := strangler.NewController(table, srv, strangler.ControllerOptions{Logger: log.With("component", "migrations")})
 	ctrl.SetPlans(ps)
 	d := &daemon{
-		path: o.ConfigPath, dev: o.Dev, log: log, rt: rt, table: table, server: srv, cfg: cfg, world: world,
+		path: o.ConfigPath, dev: o.Dev, log: log, rt: rt, table: table, server: srv, cfg: cfg, world: world, auth: auth,
 		done: make(chan struct{}), ctrl: ctrl, plans: ps,
 	}
 	// The controller and the state writer run until shutdown; the writer saves
@@ -276,7 +282,12 @@ func (d *daemon) reload(ctx context.Context) error {
 		return err
 	}
 	d.warnRestartOnly(cfg)
-	world, err := buildWorld(ctx, d.rt, cfg, d.dev, d.log)
+	auth, err := d.reloadAuth(cfg)
+	if err != nil {
+		d.logProblems("reload: auth keys", err)
+		return err
+	}
+	world, err := buildWorld(ctx, d.rt, cfg, auth, d.dev, d.log)
 	if err != nil {
 		d.logProblems("reload: cannot build the new configuration", err)
 		return err
@@ -307,12 +318,22 @@ func (d *daemon) reload(ctx context.Context) error {
 	if err != nil { // config validation already accepted the plans
 		d.logProblems("reload: migration plans", err)
 	}
-	d.cfg, d.world, d.plans = cfg, world, ps
+	d.cfg, d.world, d.plans, d.auth = cfg, world, ps, auth
 	d.ctrl.SetPlans(ps)
 	d.retire(old)
 	d.log.Info("reloaded", "functions", len(world.Functions), "upstreams", len(world.Upstreams),
 		"routes", len(routes), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// reloadAuth returns the Authenticator for next: the running one with its key files
+// re-read (key rotation; on error the old keys stay in use) when [auth] is unchanged,
+// else a new one built from next's [auth] (nil without it). Called with d.mu held.
+func (d *daemon) reloadAuth(next *config.Config) (*router.Authenticator, error) {
+	if d.auth != nil && reflect.DeepEqual(d.cfg.Auth, next.Auth) {
+		return d.auth, d.auth.Reload()
+	}
+	return newAuthenticator(next.Auth)
 }
 
 // retire closes w once requests that may have picked it up before the swap are done:

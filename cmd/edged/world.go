@@ -13,6 +13,7 @@ import (
 
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/limits"
 	"github.com/edged/edged/router"
 )
 
@@ -27,7 +28,12 @@ var errSecretMissing = errors.New("secret not available")
 //
 // With lenientSecrets (edged dev), a secret that is not available is logged and left
 // out, so the function sees it as absent; otherwise it is an error.
-func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, lenientSecrets bool, log *slog.Logger) (*router.World, error) {
+//
+// auth is the daemon's Authenticator (nil without [auth]); it outlives Worlds. The
+// per-route rate limiters and idempotency stores are built here, per World, so a
+// reload starts them afresh: buckets refill and stored responses are forgotten.
+func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, auth *router.Authenticator,
+	lenientSecrets bool, log *slog.Logger) (*router.World, error) {
 	secrets, err := readSecrets(cfg, lenientSecrets, log)
 	if err != nil {
 		return nil, err
@@ -36,6 +42,7 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, le
 		Functions: make(map[string]*isolate.Function, len(cfg.Functions)),
 		Upstreams: make(map[string]*router.Upstream, len(cfg.Upstreams)),
 		Routes:    make(map[string]router.RouteOptions, len(cfg.Routes)),
+		Auth:      auth,
 	}
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
@@ -71,8 +78,13 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, le
 	}
 	wg.Wait()
 
-	for _, r := range cfg.Routes {
-		w.Routes[r.Name] = routeOptions(r)
+	for i, r := range cfg.Routes {
+		o, err := routeOptions(r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("routes[%d]: %w", i, err))
+			continue
+		}
+		w.Routes[r.Name] = o
 	}
 	if len(errs) > 0 {
 		closeWorld(context.WithoutCancel(ctx), w)
@@ -147,8 +159,8 @@ func functionOptions(name string, f config.Function, secrets map[string][]byte, 
 }
 
 // routeOptions converts the parts of a [[routes]] entry that the strangler table does
-// not hold.
-func routeOptions(r config.Route) router.RouteOptions {
+// not hold, building the route's rate limiter and idempotency store.
+func routeOptions(r config.Route) (router.RouteOptions, error) {
 	// MaxRequestBody stays 0, the server's cap: a function's own max_request_body is
 	// enforced by the isolate and must not cap what legacy receives on the same route.
 	o := router.RouteOptions{Fallback: r.Fallback == nil || *r.Fallback}
@@ -162,7 +174,65 @@ func routeOptions(r config.Route) router.RouteOptions {
 			o.NoiseSample = -1 // the router's zero is its default; the file's 0 means off
 		}
 	}
-	return o
+	o.RequireAuth = r.Auth == config.AuthRequired
+	o.Scopes = slices.Clone(r.Scopes)
+	var errs []error
+	if rl := r.RateLimit; rl != nil {
+		rate, err := limits.ParseRate(rl.Rate)
+		if err == nil {
+			o.RateLimit, err = limits.NewLimiter(limits.LimiterOptions{Rate: rate, Burst: rl.Burst})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rate_limit: %w", err))
+		}
+		o.RateLimitBy = rl.Key
+	}
+	if id := r.Idempotency; id != nil && id.Enabled {
+		var err error
+		o.Idempotency, err = router.NewIdempotency(nil, router.IdempotencyOptions{
+			TTL:              id.TTL.Std(),
+			MaxResponseBytes: int(id.MaxResponseBytes),
+			OnConcurrent:     id.OnConcurrent,
+		})
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return o, errors.Join(errs...)
+}
+
+// authOptions converts [auth]; nil for a file without it.
+func authOptions(a *config.Auth) *router.AuthOptions {
+	if a == nil {
+		return nil
+	}
+	return &router.AuthOptions{
+		APIKeyFile:    a.APIKeyFile,
+		JWTKeyFile:    a.JWTKeyFile,
+		JWTSecretFile: a.JWTSecretFile,
+		JWKSFile:      a.JWKSFile,
+		JWTAlgorithms: slices.Clone(a.JWTAlgorithms),
+		Issuer:        a.Issuer,
+		Audience:      a.Audience,
+		ClockSkew:     a.ClockSkew.Std(),
+		MaxTokenBytes: int(a.MaxTokenBytes),
+		ForwardClaims: slices.Clone(a.ForwardClaims),
+		HeaderPrefix:  a.HeaderPrefix,
+	}
+}
+
+// newAuthenticator builds the Authenticator of [auth], reading its key files; nil
+// and no error for a file without [auth].
+func newAuthenticator(a *config.Auth) (*router.Authenticator, error) {
+	o := authOptions(a)
+	if o == nil {
+		return nil, nil
+	}
+	auth, err := router.NewAuthenticator(*o)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return auth, nil
 }
 
 // readSecrets reads the value of every [secrets.NAME] that some function is granted.

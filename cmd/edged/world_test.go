@@ -92,7 +92,10 @@ func TestRouteOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := routeOptions(tc.r)
+			o, err := routeOptions(tc.r)
+			if err != nil {
+				t.Fatalf("routeOptions(%s): %v", tc.name, err)
+			}
 			got := fmt.Sprint(o.Fallback, o.CompareHeaders, o.IgnoreFields, o.ShadowMaxConcurrent, o.ShadowMaxBody)
 			if got != tc.want {
 				t.Errorf("routeOptions(%s) = %s, want %s", tc.name, got, tc.want)

@@ -10,6 +10,9 @@ type Config struct {
 	Server  Server  `toml:"server"`
 	Admin   Admin   `toml:"admin"`
 	Runtime Runtime `toml:"runtime"`
+	// Auth is [auth], the accepted credentials; nil when the file has no
+	// [auth] table (then no route may require auth).
+	Auth *Auth `toml:"auth"`
 
 	// Upstreams are the legacy HTTP backends, by name ([upstreams.NAME]).
 	Upstreams map[string]Upstream `toml:"upstreams"`
@@ -252,6 +255,19 @@ type Route struct {
 	// Migration is the automatic migration plan ([routes.migration]), nil
 	// for none. It needs both Function and Upstream.
 	Migration *Migration `toml:"migration"`
+
+	// Auth is "none" (default) or "required" (the AuthNone and
+	// AuthRequired constants). "required" needs an [auth] table.
+	Auth string `toml:"auth"`
+	// Scopes are the scopes a credential must grant (403 otherwise). Only
+	// with auth = "required".
+	Scopes []string `toml:"scopes"`
+	// RateLimit limits each client of the route ([routes.rate_limit]); nil
+	// for no limit.
+	RateLimit *RateLimit `toml:"rate_limit"`
+	// Idempotency configures idempotency keys ([routes.idempotency]); nil
+	// or Enabled false for none.
+	Idempotency *Idempotency `toml:"idempotency"`
 }
 
 // Shadow is [routes.shadow]: how mirrored responses are compared.

@@ -212,6 +212,12 @@ func resolvePaths(c *Config) {
 		f.Module = resolve(c.Dir, f.Module)
 		c.Functions[name] = f
 	}
+	if a := c.Auth; a != nil {
+		a.APIKeyFile = resolve(c.Dir, a.APIKeyFile)
+		a.JWTKeyFile = resolve(c.Dir, a.JWTKeyFile)
+		a.JWTSecretFile = resolve(c.Dir, a.JWTSecretFile)
+		a.JWKSFile = resolve(c.Dir, a.JWKSFile)
+	}
 	for name, s := range c.Secrets {
 		s.File = resolve(c.Dir, s.File)
 		c.Secrets[name] = s

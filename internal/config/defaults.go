@@ -93,6 +93,12 @@ func applyDefaults(c *Config, set map[string]bool) {
 	str(&c.Runtime.CacheDir, "runtime.cache_dir", defaultCacheDir)
 	str(&c.Runtime.StateDir, "runtime.state_dir", defaultStateDir)
 
+	if a := c.Auth; a != nil {
+		dur(&a.ClockSkew, "auth.clock_skew", defaultAuthClockSkew)
+		size(&a.MaxTokenBytes, "auth.max_token_bytes", defaultAuthMaxTokenBytes)
+		str(&a.HeaderPrefix, "auth.header_prefix", defaultAuthHeaderPrefix)
+	}
+
 	for name, u := range c.Upstreams {
 		p := "upstreams." + keyPart(name) + "."
 		num(&u.MaxConns, p+"max_conns", defaultMaxConns)
@@ -130,6 +136,18 @@ func applyDefaults(c *Config, set map[string]bool) {
 		r := &c.Routes[i]
 		p := "routes[" + strconv.Itoa(i) + "]."
 		str(&r.Sticky, p+"sticky", "ip")
+		str(&r.Auth, p+"auth", defaultRouteAuth)
+		if rl := r.RateLimit; rl != nil {
+			str(&rl.Key, p+"rate_limit.key", defaultRateKey)
+			if rate, err := limits.ParseRate(rl.Rate); err == nil {
+				num(&rl.Burst, p+"rate_limit.burst", defaultBurst(rate))
+			}
+		}
+		if id := r.Idempotency; id != nil {
+			dur(&id.TTL, p+"idempotency.ttl", defaultIdemTTL)
+			size(&id.MaxResponseBytes, p+"idempotency.max_response_bytes", defaultIdemMaxResponse)
+			str(&id.OnConcurrent, p+"idempotency.on_concurrent", defaultIdemOnConcurrent)
+		}
 		if r.Fallback == nil {
 			t := true
 			r.Fallback = &t

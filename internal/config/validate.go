@@ -46,6 +46,9 @@ func validate(c *Config) []error {
 	validateServer(&p, &c.Server)
 	validateAdmin(&p, &c.Admin)
 	validateRuntime(&p, &c.Runtime)
+	if c.Auth != nil {
+		validateAuth(&p, c.Auth)
+	}
 	for _, name := range sortedKeys(c.Upstreams) {
 		validateUpstream(&p, "upstreams."+keyPart(name), name, c.Upstreams[name])
 	}
@@ -355,6 +358,7 @@ func validateRoutes(p *problems, c *Config) {
 		if r.Migration != nil {
 			validateMigration(p, path+".migration", r)
 		}
+		validateRouteGateway(p, path, r, c)
 	}
 }
 

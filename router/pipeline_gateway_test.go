@@ -1,0 +1,150 @@
+package router
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edged/edged/limits"
+	"github.com/edged/edged/strangler"
+	"github.com/valyala/fasthttp"
+)
+
+// gatewayServer serves three legacy routes whose upstream is missing, so a request
+// that passes the gateway answers 502: "private" requires auth, "open" does not,
+// "limited" allows one request per second per client.
+func gatewayServer(t *testing.T) (*Server, *authFixture) {
+	t.Helper()
+	f := newAuthFixture(t)
+	a, err := NewAuthenticator(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := limits.NewLimiter(limits.LimiterOptions{Rate: limits.Rate{Events: 1, Per: time.Second}, Burst: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := strangler.NewTable([]strangler.Route{
+		{Name: "private", Path: "/private", Upstream: "gone", Step: -1},
+		{Name: "open", Path: "/open", Upstream: "gone", Step: -1},
+		{Name: "limited", Path: "/limited", Upstream: "gone", Step: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(Config{Table: table}, &World{Auth: a, Routes: map[string]RouteOptions{
+		"private": {RequireAuth: true},
+		"limited": {RateLimit: lim},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, f
+}
+
+func TestGatewayHandler(t *testing.T) {
+	s, f := gatewayServer(t)
+	tests := []struct {
+		name, uri  string
+		hdr        []string
+		wantStatus int
+		wantHeader string // a response header that must be set
+		wantSub    string // X-Edged-Auth-Sub left on the request
+	}{
+		{name: "no credential", uri: "/private", wantStatus: 401, wantHeader: "WWW-Authenticate"},
+		{name: "forged identity alone", uri: "/private", hdr: []string{"X-Edged-Auth-Sub", "mallory"},
+			wantStatus: 401, wantHeader: "WWW-Authenticate"},
+		{name: "api key", uri: "/private", hdr: []string{"X-API-Key", f.apiKey, "x-edged-auth-sub", "mallory"},
+			wantStatus: 502, wantSub: "svc-a"},
+		{name: "open route strips forged identity", uri: "/open", hdr: []string{"X-Edged-Auth-Sub", "mallory"},
+			wantStatus: 502},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := newCtx("GET", tc.uri)
+			ctx.Request.Header.DisableNormalizing()
+			for i := 0; i+1 < len(tc.hdr); i += 2 {
+				ctx.Request.Header.Add(tc.hdr[i], tc.hdr[i+1])
+			}
+			s.Handler(ctx)
+			if got := ctx.Response.StatusCode(); got != tc.wantStatus {
+				t.Errorf("Handler(%q) status = %d, want %d", tc.uri, got, tc.wantStatus)
+			}
+			if tc.wantHeader != "" && len(ctx.Response.Header.Peek(tc.wantHeader)) == 0 {
+				t.Errorf("Handler(%q) lacks response header %s", tc.uri, tc.wantHeader)
+			}
+			subs := identity(ctx, DefaultAuthHeaderPrefix)["x-edged-auth-sub"]
+			if tc.wantSub == "" && len(subs) > 0 {
+				t.Errorf("Handler(%q) left X-Edged-Auth-Sub = %q, want none", tc.uri, subs)
+			}
+			if tc.wantSub != "" && (len(subs) != 1 || subs[0] != tc.wantSub) {
+				t.Errorf("Handler(%q) X-Edged-Auth-Sub = %q, want [%s]", tc.uri, subs, tc.wantSub)
+			}
+		})
+	}
+}
+
+func TestGatewayRateLimit(t *testing.T) {
+	s, _ := gatewayServer(t)
+	ctx := newCtx("GET", "/limited")
+	s.Handler(ctx)
+	if got := ctx.Response.StatusCode(); got != fasthttp.StatusBadGateway {
+		t.Fatalf("first request status = %d, want 502 (passed the limiter)", got)
+	}
+	ctx = newCtx("GET", "/limited")
+	s.Handler(ctx)
+	if got := ctx.Response.StatusCode(); got != fasthttp.StatusTooManyRequests {
+		t.Fatalf("second request status = %d, want 429", got)
+	}
+	if got := string(ctx.Response.Header.Peek("Retry-After")); got != "1" {
+		t.Errorf("Retry-After = %q, want \"1\"", got)
+	}
+}
+
+func TestRequireAuthNeedsAuthenticator(t *testing.T) {
+	table, err := strangler.NewTable([]strangler.Route{{Name: "p", Path: "/p", Upstream: "u", Step: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewServer(Config{Table: table}, &World{Routes: map[string]RouteOptions{"p": {RequireAuth: true}}})
+	if err == nil || !strings.Contains(err.Error(), "requires auth") {
+		t.Errorf("NewServer(RequireAuth without Auth) = %v, want a requires-auth error", err)
+	}
+}
+
+func TestRetryAfterSeconds(t *testing.T) {
+	tests := []struct {
+		d    time.Duration
+		want int64
+	}{
+		{time.Nanosecond, 1}, {time.Second, 1}, {time.Second + 1, 2}, {90 * time.Minute, 5400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.d.String(), func(t *testing.T) {
+			if got := retryAfterSeconds(tc.d); got != tc.want {
+				t.Errorf("retryAfterSeconds(%v) = %d, want %d", tc.d, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGatewayNoAuthRouteAllocs checks that a route without auth or a limit, in a
+// World with an Authenticator, strips identity headers without allocating.
+func TestGatewayNoAuthRouteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	s, _ := gatewayServer(t)
+	ws := s.world.Load()
+	ctx := newCtx("GET", "/open")
+	var id AuthResult
+	s.gate(ctx, ws, ws.options("open"), &id) // warm
+	allocs := testing.AllocsPerRun(1000, func() {
+		if !s.gate(ctx, ws, ws.options("open"), &id) {
+			t.Fatal("gate refused an open route")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("gate on a route without auth: %v allocations per request, want 0", allocs)
+	}
+}
