@@ -60,6 +60,10 @@ type FunctionOptions struct {
 	Secrets map[string][]byte
 	// Logger receives this function's guest logs; nil uses the Runtime's.
 	Logger *slog.Logger
+	// BillingGranularity is the unit each invocation's exec time is rounded
+	// up to in Usage.Billed, like a FaaS provider's billing increment.
+	// Default (0) 1ms.
+	BillingGranularity time.Duration
 	// OnInvoke, when set, is called synchronously after every invocation
 	// with its outcome. It must be cheap. It takes a value so that the
 	// invocation record never escapes to the heap.
@@ -135,6 +139,7 @@ type Function struct {
 	data    []wasmrw.DataSegment
 	compile time.Duration
 	c       counters
+	u       usage // cost-report counters (usage.go)
 
 	mu      sync.Mutex
 	idle    []*instance // LIFO: the most recently used instance is the warmest
@@ -177,6 +182,9 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	if opts.InitTimeout <= 0 {
 		opts.InitTimeout = max(10*policy.Timeout, time.Second)
 	}
+	if opts.BillingGranularity <= 0 {
+		opts.BillingGranularity = time.Millisecond
+	}
 	bin, err := r.read(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
@@ -205,6 +213,7 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 		memCap:   uint64(policy.MemoryPages()) * 65536,
 		compile:  time.Since(start),
 		stop:     make(chan struct{}),
+		u:        usage{start: r.now(), granularity: int64(opts.BillingGranularity)},
 
 		globals: globals,
 		data:    data,

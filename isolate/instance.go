@@ -40,6 +40,8 @@ type instance struct {
 	lm        *linearMemory   // the instance's memory, when it is one of ours
 	stack     [2]uint64
 	lastUsed  int64 // runtime.now() when last returned to the pool
+	born      int64 // runtime.now() when instantiation began, for Usage
+	alive     bool  // born was recorded in the function's usage
 
 	// Deadline enforcement (deadline.go).
 	deadline int64 // runtime.now() past which guest code is interrupted
@@ -80,6 +82,7 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 	}
 	inst := &instance{
 		fn:     f,
+		born:   f.rt.now(),
 		fuel:   initialFuel,
 		budget: limits.NewBudget(f.policy.Egress.MaxSubrequests),
 		out:    limits.NewCappedBuffer(f.policy.MaxLogBytes),
@@ -109,6 +112,8 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 		return nil, &InvokeError{Function: f.name, Phase: "instantiate", Kind: ErrTrap, Cause: err}
 	}
 	inst.handleReq = mod.ExportedFunction("handle_request")
+	inst.alive = true
+	f.u.born(inst.born)
 	// handle_response is looked up on first use: each exported function
 	// wazero hands out carries its own call stack, and most guests are
 	// endpoints that never return "next".
@@ -148,6 +153,10 @@ func (inst *instance) initialize(ctx context.Context) error {
 }
 
 func (inst *instance) close(ctx context.Context) {
+	if inst.alive {
+		inst.alive = false
+		inst.fn.u.died(inst.born, inst.fn.rt.now())
+	}
 	if inst.mod != nil {
 		_ = inst.mod.Close(ctx)
 	}
@@ -164,7 +173,10 @@ func (inst *instance) close(ctx context.Context) {
 // *InvokeError. An instance that failed is discarded, never reused.
 func (f *Function) Handle(ctx context.Context, req *Request, resp *Response, next Next) error {
 	var inv Invocation
+	start := f.rt.now()
+	f.u.enter()
 	err := f.handle(ctx, req, resp, next, &inv)
+	f.u.leave(start, f.rt.now(), &inv)
 	if f.opts.OnInvoke != nil {
 		inv.Function = f.name
 		inv.Err = err
@@ -198,12 +210,16 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 	} else {
 		f.c.warm.Add(1)
 	}
+	// The instance is busy from its instantiation (cold) or from now (warm)
+	// until release.
+	busyStart := f.rt.now() - int64(inv.Instantiate)
 	resp.Reset()
 	inst.begin(ctx, req, resp)
 	healthy := false
 	defer func() {
 		inv.Subrequests = inst.budget.Used()
 		inst.end()
+		f.u.busyNanos.Add(f.rt.now() - busyStart)
 		f.release(inst, healthy)
 	}()
 

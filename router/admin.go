@@ -42,6 +42,8 @@ type AdminConfig struct {
 	// rollback follow its steps) and the judgement of its gates, shown by
 	// GET /v1/routes/{name} and the dashboard.
 	Controller *strangler.Controller
+	// Pricing prices GET /v1/cost (see CostReport); nil uses DefaultPricing.
+	Pricing *Pricing
 }
 
 // ActorAdmin is the Event.Actor of changes made through the admin API.
@@ -89,6 +91,7 @@ func NewAdmin(c AdminConfig) (*Admin, error) {
 	mux.HandleFunc("/v1/routes/{name}/{action}", a.auth(a.method(http.MethodPost, a.routeAction)))
 	mux.HandleFunc("/v1/reload", a.auth(a.method(http.MethodPost, a.reload)))
 	mux.HandleFunc("/v1/events", a.auth(a.method(http.MethodGet, a.events)))
+	mux.HandleFunc("/v1/cost", a.auth(a.method(http.MethodGet, a.cost)))
 	mux.HandleFunc("/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not found")
 	}))

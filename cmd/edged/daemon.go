@@ -168,6 +168,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 		Reload:     d.reload,
 		Ready:      d.ready.Load,
 		Logger:     log.With("component", "admin"),
+		Pricing:    pricing(cfg.Pricing),
 	})
 	if err != nil {
 		closeWorld(ctx, world)

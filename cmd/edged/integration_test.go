@@ -224,6 +224,18 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	t.Run("cli cost", func(t *testing.T) {
+		code, out, errOut := runEdged(t, b, append([]string{"cost"}, adminArgs...)...)
+		if code != 0 {
+			t.Fatalf("edged cost: exit %d, stderr %q", code, errOut)
+		}
+		for _, want := range []string{"FUNCTION", "hello", "users", "prices:"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("edged cost output lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
 	t.Run("sighup broken file keeps serving", func(t *testing.T) {
 		from := e.stderr.len()
 		writeFile(t, dir, "router.toml", "[server]\nlisten = 12\n[[routes]]\nname = \n", 0o644)

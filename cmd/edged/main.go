@@ -34,6 +34,7 @@ Usage:
   edged pause    ROUTE [...same flags]
   edged resume   ROUTE [...same flags]
   edged weight   ROUTE N [...same flags]
+  edged cost     [-admin URL] [-token-file FILE] [-config router.toml]
   edged reload   [-admin URL] [-token-file FILE] [-config router.toml]
   edged version
 
@@ -62,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdValidate(rest, stdout, stderr)
 	case "status":
 		err = cmdStatus(rest, stdout, stderr)
+	case "cost":
+		err = cmdCost(rest, stdout, stderr)
 	case "reload":
 		err = cmdReload(rest, stdout, stderr)
 	case "promote", "rollback", "pause", "resume", "weight":

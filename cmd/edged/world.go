@@ -65,6 +65,7 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, au
 			errs = append(errs, fmt.Errorf("functions.%s: %w", name, err))
 			continue
 		}
+		opts.BillingGranularity = cfg.Pricing.BillingGranularity.Std()
 		wg.Go(func() {
 			f, err := rt.Load(ctx, src, opts)
 			mu.Lock()

@@ -13,6 +13,9 @@ type Config struct {
 	// Auth is [auth], the accepted credentials; nil when the file has no
 	// [auth] table (then no route may require auth).
 	Auth *Auth `toml:"auth"`
+	// Pricing is [pricing], the prices of the cost report; every key has a
+	// default.
+	Pricing Pricing `toml:"pricing"`
 
 	// Upstreams are the legacy HTTP backends, by name ([upstreams.NAME]).
 	Upstreams map[string]Upstream `toml:"upstreams"`

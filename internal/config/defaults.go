@@ -90,6 +90,7 @@ func applyDefaults(c *Config, set map[string]bool) {
 	str(&s.ForwardedFor, "server.forwarded_for", defaultForwardedFor)
 
 	str(&c.Admin.Listen, "admin.listen", defaultAdminListen)
+	defaultPricing(c, set)
 	str(&c.Runtime.CacheDir, "runtime.cache_dir", defaultCacheDir)
 	str(&c.Runtime.StateDir, "runtime.state_dir", defaultStateDir)
 

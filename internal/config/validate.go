@@ -46,6 +46,7 @@ func validate(c *Config) []error {
 	validateServer(&p, &c.Server)
 	validateAdmin(&p, &c.Admin)
 	validateRuntime(&p, &c.Runtime)
+	validatePricing(&p, &c.Pricing)
 	if c.Auth != nil {
 		validateAuth(&p, c.Auth)
 	}
