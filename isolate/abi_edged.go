@@ -104,7 +104,8 @@ func eLogFields(inst *instance, stack []uint64) {
 	} else {
 		guest = append(guest, slog.String("fields", string(fields)))
 	}
-	inst.fn.log.LogAttrs(context.Background(), lvl, string(msg), slog.String("source", "guest"), slog.Group("guest", guest...))
+	inst.fn.log.LogAttrs(context.Background(), lvl, string(msg),
+		inst.logAttrs(slog.String("source", "guest"), slog.Group("guest", guest...))...)
 }
 
 // validPairs reports whether b is a complete "k\0v\0..." list.
@@ -203,16 +204,28 @@ func eFetch(inst *instance, stack []uint64) {
 		}
 	}
 
+	var traced func(int, error)
+	if t := inst.trace; t != nil && t.Fetch != nil {
+		traced = t.Fetch(req)
+	}
+
 	// A guest waiting on the network does not use a core: give its execution
 	// slot to another guest meanwhile.
 	f.rt.conc.Release()
 	resp, err := f.egress.Do(ctx, req, inst.budget)
 	_ = f.rt.conc.Acquire(context.Background())
+	if traced != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		traced(status, err)
+	}
 	if err != nil {
 		cancel()
 		code := inst.fetchError(err)
-		inst.fn.log.LogAttrs(context.Background(), slog.LevelDebug, "guest fetch failed",
-			slog.String("url", u.Redacted()), slog.String("code", fetchErrorName(code)), slog.Any("error", err))
+		inst.fn.log.LogAttrs(context.Background(), slog.LevelDebug, "guest fetch failed", inst.logAttrs(
+			slog.String("url", u.Redacted()), slog.String("code", fetchErrorName(code)), slog.Any("error", err))...)
 		ret32(stack, code)
 		return
 	}

@@ -193,7 +193,7 @@ func hLog(inst *instance, stack []uint64) {
 	if !ok || !inst.chargeLog(len(msg)) {
 		return
 	}
-	inst.fn.log.LogAttrs(context.Background(), lvl, string(msg), slog.String("source", "guest"))
+	inst.fn.log.LogAttrs(context.Background(), lvl, string(msg), inst.logAttrs(slog.String("source", "guest"))...)
 }
 
 // chargeLog counts n bytes of guest logging against MaxLogBytes and reports

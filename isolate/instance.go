@@ -65,6 +65,7 @@ type instance struct {
 	fetches    [maxFetchHandles]*fetchHandle
 	interrupt  error // why the guest was stopped from a host function, if it was
 	out        *limits.CappedBuffer
+	trace      *InvocationTrace // the caller's hooks, nil when not tracing
 }
 
 const (
@@ -197,7 +198,15 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 		return &InvokeError{Function: f.name, Phase: phaseReadRequest, Kind: ErrBodyTooLarge,
 			Cause: fmt.Errorf("request body of %d bytes over the cap of %d", len(req.Body), f.policy.MaxRequestBody)}
 	}
+	trace := invocationTrace(ctx)
+	var acqStart int64
+	if trace != nil && trace.Acquired != nil {
+		acqStart = f.rt.now()
+	}
 	inst, err := f.acquire(ctx, inv)
+	if trace != nil && trace.Acquired != nil {
+		trace.Acquired(inv.Cold, f.rt.at(acqStart), f.rt.at(f.rt.now()), err)
+	}
 	if err != nil {
 		if errors.Is(err, ErrPoolExhausted) {
 			f.c.exhausted.Add(1)
@@ -215,6 +224,7 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 	busyStart := f.rt.now() - int64(inv.Instantiate)
 	resp.Reset()
 	inst.begin(ctx, req, resp)
+	inst.trace = trace
 	healthy := false
 	defer func() {
 		inv.Subrequests = inst.budget.Used()
@@ -271,7 +281,8 @@ func (inst *instance) call(ctx context.Context, fn api.Function, phase int) (uin
 	inst.deadline = start + int64(f.policy.Timeout)
 	inst.lastTick = start
 	err := fn.CallWithStack(inst.ctx, inst.stack[:])
-	exec := time.Duration(f.rt.now() - start)
+	end := f.rt.now()
+	exec := time.Duration(end - start)
 	f.rt.conc.Release()
 	name := "handle_request"
 	if phase == phaseResponse {
@@ -281,7 +292,13 @@ func (inst *instance) call(ctx context.Context, fn api.Function, phase int) (uin
 	if err != nil {
 		kind := inst.classify(err)
 		inst.count(kind)
-		return 0, exec, &InvokeError{Function: f.name, Phase: name, Kind: kind, Cause: err}
+		err = &InvokeError{Function: f.name, Phase: name, Kind: kind, Cause: err}
+	}
+	if t := inst.trace; t != nil && t.Called != nil {
+		t.Called(name, f.rt.at(start), f.rt.at(end), err)
+	}
+	if err != nil {
+		return 0, exec, err
 	}
 	return inst.stack[0], exec, nil
 }
@@ -309,6 +326,7 @@ func (inst *instance) end() {
 	inst.callCtx = nil
 	inst.req = nil
 	inst.resp = nil
+	inst.trace = nil
 }
 
 // classify maps an error from wazero to one of the sentinel kinds.
@@ -357,10 +375,10 @@ func (inst *instance) flushOutput(phase string) {
 	if len(inst.out.Bytes()) == 0 {
 		return
 	}
-	inst.fn.log.LogAttrs(context.Background(), slog.LevelInfo, "guest output",
+	inst.fn.log.LogAttrs(context.Background(), slog.LevelInfo, "guest output", inst.logAttrs(
 		slog.String("phase", phase),
 		slog.String("output", string(inst.out.Bytes())),
-		slog.Bool("truncated", inst.out.Truncated()))
+		slog.Bool("truncated", inst.out.Truncated()))...)
 	inst.out.Reset()
 }
 
