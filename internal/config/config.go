@@ -5,7 +5,7 @@ import "github.com/edged/edged/limits"
 // Config is a decoded, defaulted and validated router.toml. Load and Decode
 // only ever return a Config that passed validation; build one by hand only in
 // tests. Its fields mirror the file's tables: [server], [admin], [runtime],
-// [upstreams.NAME], [functions.NAME], [secrets.NAME] and [[routes]].
+// [tracing], [upstreams.NAME], [functions.NAME], [secrets.NAME] and [[routes]].
 type Config struct {
 	Server  Server  `toml:"server"`
 	Admin   Admin   `toml:"admin"`
@@ -16,6 +16,10 @@ type Config struct {
 	// Pricing is [pricing], the prices of the cost report; every key has a
 	// default.
 	Pricing Pricing `toml:"pricing"`
+	// Tracing is [tracing], the OTLP export of request spans and how
+	// incoming trace context is treated; every key has a default, and an
+	// empty Endpoint exports nothing.
+	Tracing Tracing `toml:"tracing"`
 
 	// Upstreams are the legacy HTTP backends, by name ([upstreams.NAME]).
 	Upstreams map[string]Upstream `toml:"upstreams"`

@@ -47,6 +47,7 @@ func validate(c *Config) []error {
 	validateAdmin(&p, &c.Admin)
 	validateRuntime(&p, &c.Runtime)
 	validatePricing(&p, &c.Pricing)
+	validateTracing(&p, &c.Tracing)
 	if c.Auth != nil {
 		validateAuth(&p, c.Auth)
 	}

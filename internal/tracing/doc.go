@@ -1,0 +1,23 @@
+// Package tracing exports the spans edged records to an OpenTelemetry
+// collector over OTLP/HTTP (protobuf).
+//
+// The router records spans itself, as plain router.Span values, so that the
+// request path does not depend on OpenTelemetry (DESIGN.md's import table).
+// This package is the bridge: an *Exporter implements router.SpanExporter,
+// turns each router.Span into a finished OpenTelemetry span and hands it to
+// the SDK's batch span processor, which sends batches with the SDK's OTLP/HTTP
+// exporter. The daemon builds one Exporter from the [tracing] section of
+// router.toml when an endpoint is configured, gives it to the router, and
+// shuts it down after the server has drained.
+//
+// ExportSpans never blocks a request: it copies the spans into a bounded
+// queue and returns. When the queue is full (the collector is slow, down or
+// hanging) the spans of that call are dropped whole, so a trace the
+// collector receives is never missing part of a request, and Dropped counts
+// them. Export failures are logged on the transition from working to failing
+// and back, not per batch, and are counted by Failed.
+//
+// The package keeps no global state: it does not install a global
+// TracerProvider or error handler. Header values (often API keys) are never
+// logged.
+package tracing
