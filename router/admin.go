@@ -42,7 +42,9 @@ type AdminConfig struct {
 	// rollback follow its steps) and the judgement of its gates, shown by
 	// GET /v1/routes/{name} and the dashboard.
 	Controller *strangler.Controller
-	// Pricing prices GET /v1/cost (see CostReport); nil uses DefaultPricing.
+	// Pricing prices GET /v1/cost (see CostReport) when the Server's current
+	// World has no Pricing of its own (World.Pricing wins, so that prices follow
+	// a reload); nil uses DefaultPricing.
 	Pricing *Pricing
 }
 

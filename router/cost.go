@@ -1,9 +1,11 @@
 package router
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/edged/edged/isolate"
@@ -15,14 +17,14 @@ import (
 // everything at 0; DefaultPricing has illustrative list prices.
 type Pricing struct {
 	// PerMillionRequests is the function price per million invocations.
-	PerMillionRequests float64
+	PerMillionRequests float64 `json:"per_million_requests"`
 	// PerGBSecond is the function price per GB-second of memory-time.
-	PerGBSecond float64
+	PerGBSecond float64 `json:"per_gb_second"`
 	// ContainerPerHour is the price of one always-on container per hour.
-	ContainerPerHour float64
+	ContainerPerHour float64 `json:"container_per_hour"`
 	// ContainerRequestsPerSecond is the request rate one container serves at
 	// full utilization; <= 0 is taken as 1.
-	ContainerRequestsPerSecond float64
+	ContainerRequestsPerSecond float64 `json:"container_requests_per_second"`
 }
 
 // DefaultPricing returns the defaults of router.toml's [pricing].
@@ -38,16 +40,17 @@ const (
 	containerHours = 730
 )
 
-// CostReport compares what each function costs as functions with what it
-// would cost on always-on containers, from its isolate.Usage. Every figure
-// covers the function's life since it was loaded (a reload starts a new
-// window).
+// CostReport compares what functions cost with what always-on containers
+// would cost, per function (from isolate.Usage, since the function was
+// loaded: a reload starts a new window) and per route (measured by the
+// router for the route's own invocations, since the Server started: route
+// figures survive reloads).
 type CostReport struct {
 	// Pricing is the prices used.
 	Pricing Pricing `json:"pricing"`
 	// Functions holds one entry per function, by name.
 	Functions []FunctionCost `json:"functions"`
-	// Routes holds one entry per route served by a function, by route name.
+	// Routes holds one entry per route that has a function, by route name.
 	Routes []RouteCost `json:"routes"`
 }
 
@@ -95,29 +98,223 @@ type FunctionCost struct {
 	ContainerCheaper bool `json:"container_cheaper"`
 }
 
-// RouteCost ties a route to its function's figures.
+// RouteCost is one route's usage and costs, measured by the router for the
+// invocations made on the route's behalf (see RouteUsage), priced like a
+// FunctionCost. Money is USD per month.
 type RouteCost struct {
 	Route    string `json:"route"`
 	Stage    string `json:"stage"`
 	Function string `json:"function"`
-	// ContainerCheaper is the function's flag: this route's traffic (with
-	// that of any route sharing the function) would be cheaper on containers.
+	// ElapsedSec is the window the figures cover: the Server's life.
+	ElapsedSec float64 `json:"elapsed_seconds"`
+	// Invocations counts the route's billed invocations, Mirrored those of
+	// them that were shadow mirrors.
+	Invocations uint64 `json:"invocations"`
+	Mirrored    uint64 `json:"mirrored"`
+	// WallMs is the summed wall time of the invocations; BilledMs the same
+	// with each rounded up to GranularityMs.
+	WallMs        float64 `json:"wall_ms"`
+	BilledMs      float64 `json:"billed_ms"`
+	GranularityMs float64 `json:"granularity_ms"`
+	// MemoryMiB is the memory cap of the route's function at its latest
+	// invocation; GBSeconds sums billed time × the cap of each invocation.
+	MemoryMiB       float64 `json:"memory_mib"`
+	GBSeconds       float64 `json:"gb_seconds"`
+	MeanRPS         float64 `json:"mean_rps"`
+	PeakRPS         float64 `json:"peak_rps"`
+	PeakConcurrency int64   `json:"peak_concurrency"`
+	MeanConcurrency float64 `json:"mean_concurrency"`
+	// WarmUtilization is the route's function's (instances are per
+	// function, not per route); 0 when the function is not loaded.
+	WarmUtilization  float64  `json:"warm_utilization"`
+	FunctionMonthly  float64  `json:"function_monthly_usd"`
+	Containers       int      `json:"containers"`
+	ContainerMonthly float64  `json:"container_monthly_usd"`
+	Utilization      float64  `json:"utilization"`
+	BreakEven        *float64 `json:"break_even_utilization"`
+	// ContainerCheaper is set when the route's own sustained utilization
+	// passes its break-even.
 	ContainerCheaper bool `json:"container_cheaper"`
 }
 
-// ComputeCost prices usages (by function name) with p. routes are the routes
-// to attribute; those without a Function or whose function is not in usages
-// are left out. It is pure arithmetic, safe for concurrent use.
-func ComputeCost(p Pricing, usages map[string]isolate.Usage, routes []strangler.Route) CostReport {
+// RouteUsage is a route's cumulative isolate use as the router measured it:
+// every invocation of the route's function made for the route (the isolate
+// and canary stages, and shadow mirrors) adds its wall time, rounded up to
+// the function's billing granularity the way FaaS providers bill a
+// function's duration, and billed time × the function's memory cap as
+// memory-time. Wall time includes what the function waits for (its fetch
+// subrequests, the pool queue, and for a guest that calls "next" the
+// upstream), as a provider bills a function that waits; an invocation
+// refused before it ran (pool exhausted, function closed) is not billed.
+type RouteUsage struct {
+	// Elapsed is the window: the Server's life so far.
+	Elapsed time.Duration
+	// Invocations counts billed invocations, Mirrored the shadow mirrors
+	// among them.
+	Invocations, Mirrored uint64
+	// Wall is the summed wall time of the invocations: the integral of
+	// in-flight invocations over time. Billed is Wall rounded up per
+	// invocation.
+	Wall, Billed time.Duration
+	// Granularity and MemoryBytes are those of the function at the latest
+	// invocation.
+	Granularity time.Duration
+	MemoryBytes uint64
+	// GBSeconds is the summed billed time × memory cap, in GiB-seconds.
+	GBSeconds float64
+	// InFlight is the invocations running now; PeakInFlight the most at
+	// once.
+	InFlight, PeakInFlight int64
+	// MeanConcurrency is Wall / Elapsed.
+	MeanConcurrency float64
+}
+
+// routeCost holds the atomics behind a route's RouteUsage. Recording an
+// invocation is a handful of atomic adds: no lock, no allocation (except the
+// first invocation after the route's function changed, see rebind).
+type routeCost struct {
+	inFlight, peak atomic.Int64
+	invocations    atomic.Uint64
+	mirrored       atomic.Uint64
+	wallNanos      atomic.Int64
+	billedNanos    atomic.Int64
+	gbSeconds      atomic.Uint64 // float64 bits; a float cannot overflow where page-ns would
+	bill           atomic.Pointer[billing]
+}
+
+// billing is what rounding and memory-time need from a function, cached so
+// the hot path does not read the function's whole Usage.
+type billing struct {
+	fn          *isolate.Function
+	granularity int64  // ns, > 0
+	memBytes    uint64 // the function's memory cap
+}
+
+// begin records an invocation starting.
+func (c *routeCost) begin() {
+	n := c.inFlight.Add(1)
+	for {
+		p := c.peak.Load()
+		if n <= p || c.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// end records the end of the invocation of f that begin started: d is its
+// wall time, err what Handle returned.
+func (c *routeCost) end(f *isolate.Function, d time.Duration, err error) {
+	c.inFlight.Add(-1)
+	if err != nil && notRun(err) {
+		return
+	}
+	c.add(f, d)
+}
+
+// endMirror is end for a shadow mirror.
+func (c *routeCost) endMirror(f *isolate.Function, d time.Duration, err error) {
+	c.inFlight.Add(-1)
+	if err != nil && notRun(err) {
+		return
+	}
+	c.mirrored.Add(1)
+	c.add(f, d)
+}
+
+// notRun reports whether err means the invocation never ran guest code, so a
+// provider would not bill it (a throttle, or a function already closed).
+func notRun(err error) bool {
+	return errors.Is(err, isolate.ErrPoolExhausted) || errors.Is(err, isolate.ErrClosed)
+}
+
+func (c *routeCost) add(f *isolate.Function, d time.Duration) {
+	b := c.bill.Load()
+	if b == nil || b.fn != f {
+		b = c.rebind(f)
+	}
+	bn := billedNanos(int64(d), b.granularity)
+	c.invocations.Add(1)
+	c.wallNanos.Add(int64(max(d, 0)))
+	c.billedNanos.Add(bn)
+	addFloat(&c.gbSeconds, float64(bn)/1e9*float64(b.memBytes)/(1<<30))
+}
+
+// rebind caches f's billing figures. It runs when the route's function
+// changes (a reload); while old and new Worlds overlap it may run more than
+// once, each time with the right figures for its f.
+func (c *routeCost) rebind(f *isolate.Function) *billing {
+	u := f.Usage()
+	b := &billing{fn: f, granularity: int64(max(u.Granularity, 1)), memBytes: u.MemoryBytes}
+	c.bill.Store(b)
+	return b
+}
+
+// billedNanos rounds d up to a multiple of g (g > 0), as FaaS providers
+// round a function's duration up to their billing increment.
+func billedNanos(d, g int64) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return (d + g - 1) / g * g
+}
+
+// addFloat adds v to the float64 whose bits u holds.
+func addFloat(u *atomic.Uint64, v float64) {
+	for {
+		old := u.Load()
+		if u.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+// usage reads the counters; elapsed is the window they cover.
+func (c *routeCost) usage(elapsed time.Duration) RouteUsage {
+	u := RouteUsage{
+		Elapsed:      elapsed,
+		Invocations:  c.invocations.Load(),
+		Mirrored:     c.mirrored.Load(),
+		Wall:         time.Duration(c.wallNanos.Load()),
+		Billed:       time.Duration(c.billedNanos.Load()),
+		GBSeconds:    math.Float64frombits(c.gbSeconds.Load()),
+		InFlight:     c.inFlight.Load(),
+		PeakInFlight: c.peak.Load(),
+	}
+	if b := c.bill.Load(); b != nil {
+		u.Granularity, u.MemoryBytes = time.Duration(b.granularity), b.memBytes
+	}
+	if elapsed > 0 {
+		u.MeanConcurrency = float64(u.Wall) / float64(elapsed)
+	}
+	return u
+}
+
+// RouteUsage returns the named route's usage as the router measured it, and
+// false when the route has not been served yet. Safe for concurrent use
+// with the request path.
+func (s *Server) RouteUsage(name string) (RouteUsage, bool) {
+	rs, ok := (*s.states.Load())[name]
+	if !ok {
+		return RouteUsage{}, false
+	}
+	return rs.cost.usage(s.mono()), true
+}
+
+// ComputeCost prices functions (usage by function name) and routes (usage
+// by route name) with p. routes are the routes to report; a route without a
+// Function is left out, and so is one whose function is not in functions
+// and which has no usage of its own. It is pure arithmetic, safe for
+// concurrent use.
+func ComputeCost(p Pricing, functions map[string]isolate.Usage, routes []strangler.Route,
+	byRoute map[string]RouteUsage) CostReport {
 	rep := CostReport{Pricing: p, Functions: []FunctionCost{}, Routes: []RouteCost{}}
 	byFn := make(map[string][]string)
 	for _, r := range routes {
-		if _, ok := usages[r.Function]; ok && r.Function != "" {
+		if _, ok := functions[r.Function]; ok && r.Function != "" {
 			byFn[r.Function] = append(byFn[r.Function], r.Name)
 		}
 	}
-	flags := make(map[string]bool, len(usages))
-	for name, u := range usages {
+	for name, u := range functions {
 		fc := priceFunction(p, u)
 		fc.Function = name
 		fc.Routes = byFn[name]
@@ -125,19 +322,40 @@ func ComputeCost(p Pricing, usages map[string]isolate.Usage, routes []strangler.
 		if fc.Routes == nil {
 			fc.Routes = []string{}
 		}
-		flags[name] = fc.ContainerCheaper
 		rep.Functions = append(rep.Functions, fc)
 	}
 	slices.SortFunc(rep.Functions, func(a, b FunctionCost) int { return cmpString(a.Function, b.Function) })
 	for _, r := range routes {
-		if _, ok := usages[r.Function]; !ok || r.Function == "" {
+		fu, loaded := functions[r.Function]
+		ru, used := byRoute[r.Name]
+		if r.Function == "" || !loaded && !used {
 			continue
 		}
-		rep.Routes = append(rep.Routes, RouteCost{Route: r.Name, Stage: r.Stage.String(), Function: r.Function,
-			ContainerCheaper: flags[r.Function]})
+		rep.Routes = append(rep.Routes, priceRoute(p, r, ru, fu))
 	}
 	slices.SortFunc(rep.Routes, func(a, b RouteCost) int { return cmpString(a.Route, b.Route) })
 	return rep
+}
+
+// priceRoute prices a route's own usage ru; fu is its function's, for the
+// warm-instance utilization.
+func priceRoute(p Pricing, r strangler.Route, ru RouteUsage, fu isolate.Usage) RouteCost {
+	fc := priceFunction(p, isolate.Usage{
+		Elapsed: ru.Elapsed, Invocations: ru.Invocations, Exec: ru.Wall, Billed: ru.Billed,
+		Granularity: ru.Granularity, MemoryBytes: ru.MemoryBytes, GBSeconds: ru.GBSeconds,
+		InFlight: ru.InFlight, PeakInFlight: ru.PeakInFlight, InFlightTime: ru.Wall,
+		MeanConcurrency: ru.MeanConcurrency, Utilization: fu.Utilization,
+	})
+	return RouteCost{
+		Route: r.Name, Stage: r.Stage.String(), Function: r.Function,
+		ElapsedSec: fc.ElapsedSec, Invocations: fc.Invocations, Mirrored: ru.Mirrored,
+		WallMs: fc.ExecMs, BilledMs: fc.BilledMs, GranularityMs: fc.GranularityMs,
+		MemoryMiB: fc.MemoryMiB, GBSeconds: fc.GBSeconds, MeanRPS: fc.MeanRPS, PeakRPS: fc.PeakRPS,
+		PeakConcurrency: fc.PeakConcurrency, MeanConcurrency: fc.MeanConcurrency,
+		WarmUtilization: fc.WarmUtilization, FunctionMonthly: fc.FunctionMonthly, Containers: fc.Containers,
+		ContainerMonthly: fc.ContainerMonthly, Utilization: fc.Utilization, BreakEven: fc.BreakEven,
+		ContainerCheaper: fc.ContainerCheaper,
+	}
 }
 
 func cmpString(a, b string) int {
@@ -198,34 +416,54 @@ func priceFunction(p Pricing, u isolate.Usage) FunctionCost {
 	return fc
 }
 
-// CostReport prices the usage of the current World's functions with p,
-// attributing them to table's routes (nil: no routes).
+// CostReport prices, with p, the usage of the current World's functions and
+// that of table's routes (nil: no routes) as the router measured it.
 func (s *Server) CostReport(p Pricing, table *strangler.Table) CostReport {
 	ws := s.world.Load()
-	usages := make(map[string]isolate.Usage)
+	functions := make(map[string]isolate.Usage)
 	if ws != nil {
 		for name, f := range ws.w.Functions {
 			if f != nil {
-				usages[name] = f.Usage()
+				functions[name] = f.Usage()
 			}
 		}
 	}
 	var routes []strangler.Route
+	byRoute := make(map[string]RouteUsage)
 	if table != nil {
 		routes = table.Routes()
+		for _, r := range routes {
+			if u, ok := s.RouteUsage(r.Name); ok {
+				byRoute[r.Name] = u
+			}
+		}
 	}
-	return ComputeCost(p, usages, routes)
+	return ComputeCost(p, functions, routes, byRoute)
 }
 
-// cost serves GET /v1/cost.
+// pricing returns the prices of the current World, or false when it has
+// none.
+func (s *Server) pricing() (Pricing, bool) {
+	if ws := s.world.Load(); ws != nil && ws.w.Pricing != nil {
+		return *ws.w.Pricing, true
+	}
+	return Pricing{}, false
+}
+
+// cost serves GET /v1/cost, priced with the current World's Pricing, else
+// AdminConfig.Pricing, else DefaultPricing: prices follow a reload with the
+// World that carries them.
 func (a *Admin) cost(w http.ResponseWriter, _ *http.Request) {
 	p := DefaultPricing()
 	if a.c.Pricing != nil {
 		p = *a.c.Pricing
 	}
 	if a.c.Server == nil {
-		writeJSON(w, http.StatusOK, ComputeCost(p, nil, nil))
+		writeJSON(w, http.StatusOK, ComputeCost(p, nil, nil, nil))
 		return
+	}
+	if wp, ok := a.c.Server.pricing(); ok {
+		p = wp
 	}
 	writeJSON(w, http.StatusOK, a.c.Server.CostReport(p, a.c.Table))
 }

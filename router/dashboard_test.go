@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -32,15 +33,10 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-// TestDashboardInChromium renders the dashboard in headless Chromium: it
-// shows the routes with their stages, and clicking "promote" changes the
-// route's stage in the table (an authenticated POST made by the page).
-func TestDashboardInChromium(t *testing.T) {
-	exe := chromiumPath(t)
-	env := startAdmin(t, nil)
-	if _, err := env.table.Promote("users", nil, strangler.Action{Actor: "test"}); err != nil { // legacy -> shadow
-		t.Fatal(err)
-	}
+// newBrowser starts headless Chromium at exe for one test; it stops with the
+// test.
+func newBrowser(t *testing.T, exe string) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", true),
@@ -53,12 +49,23 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelBrowser := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
+	return ctx
+}
+
+// TestDashboardInChromium renders the dashboard in headless Chromium: it
+// shows the routes with their stages, and clicking "promote" changes the
+// route's stage in the table (an authenticated POST made by the page).
+func TestDashboardInChromium(t *testing.T) {
+	exe := chromiumPath(t)
+	env := startAdmin(t, nil)
+	if _, err := env.table.Promote("users", nil, strangler.Action{Actor: "test"}); err != nil { // legacy -> shadow
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t, exe)
 
 	stage := `tr[data-route="users"] [data-stage]`
 	text := func(sel string) string {
@@ -111,5 +118,56 @@ func TestDashboardNeedsTheToken(t *testing.T) {
 	}
 	if r := send(t, "GET", env.url+"/v1/routes", nil, ""); r.status != 401 {
 		t.Errorf("GET /v1/routes without token = %d, want 401", r.status)
+	}
+}
+
+var containersShown = regexp.MustCompile(`^\$[0-9]+\.[0-9]{2} \([1-9][0-9]*\)$`)
+
+// TestDashboardCostInChromium renders the cost report: a route that served
+// traffic shows its own invocations and is flagged when, at these prices, a
+// container would be cheaper; a route that served nothing is not flagged.
+func TestDashboardCostInChromium(t *testing.T) {
+	exe := chromiumPath(t)
+	// A dollar a request: any sustained traffic is past the break-even.
+	c := startCostEnv(t, &Pricing{PerMillionRequests: 1e6, ContainerPerHour: 0.01, ContainerRequestsPerSecond: 1000})
+	for range 3 {
+		if r := send(t, "GET", "http://"+c.e.addr+"/fast", nil, ""); r.status != 200 {
+			t.Fatalf("GET /fast = %d", r.status)
+		}
+	}
+	ctx := newBrowser(t, exe)
+	if err := chromedp.Do(ctx, chromedp.Navigate(c.admin+"/dashboard#token="+adminToken)); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(`#cost tr[data-cost-route="iso"] [data-flag]`)); err != nil {
+		t.Fatalf("wait for the cost table: %v", err)
+	}
+	cell := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(sel))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.TrimSpace(v)
+	}
+	iso := `#cost tr[data-cost-route="iso"] `
+	if got := cell(iso + `[data-col="invocations"]`); got != "3" {
+		t.Errorf("iso invocations shown = %q, want 3", got)
+	}
+	if got := cell(iso + `[data-flag]`); got != "container cheaper" {
+		t.Errorf("iso verdict shown = %q, want the container flag", got)
+	}
+	if got := cell(iso + `[data-col="billed"]`); got == "0.000" {
+		t.Errorf("iso billed seconds shown = %q, want > 0", got)
+	}
+	if got := cell(iso + `[data-col="ct-monthly"]`); !containersShown.MatchString(got) {
+		t.Errorf("iso containers shown = %q, want $N.NN (count)", got)
+	}
+	other := `#cost tr[data-cost-route="other"] `
+	if inv, flag := cell(other+`[data-col="invocations"]`), cell(other+`[data-flag]`); inv != "0" || flag != "functions" {
+		t.Errorf("other shown = %q invocations, verdict %q; want 0, functions", inv, flag)
+	}
+	if got := cell(`#cost-functions tr[data-cost-function="hello"] [data-col="invocations"]`); got != "3" {
+		t.Errorf("hello invocations shown = %q, want 3", got)
 	}
 }
