@@ -739,3 +739,60 @@ func BenchmarkLimiterAllow(b *testing.B) {
 		})
 	})
 }
+
+// TestLimiterLenNeverExceedsMaxKeys floods limiters of several sizes with
+// distinct keys, from several goroutines at once, while a reader checks the
+// bound after every batch: the count must stay within MaxKeys throughout, not
+// only at the end, and MaxKeys must not exceed what was asked for.
+func TestLimiterLenNeverExceedsMaxKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		maxKeys int
+	}{
+		{"one", 1},
+		{"below one shard", 63},
+		{"one shard", 64},
+		{"odd", 1001},
+		{"many shards", 4097},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := NewLimiter(LimiterOptions{Rate: Rate{1, time.Hour}, MaxKeys: tc.maxKeys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.MaxKeys() > tc.maxKeys || l.MaxKeys() < 1 {
+				t.Fatalf("MaxKeys() = %d, want 1..%d", l.MaxKeys(), tc.maxKeys)
+			}
+			const writers = 4
+			perWriter := 10 * tc.maxKeys
+			var wg sync.WaitGroup
+			done := make(chan struct{})
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					key := make([]byte, 0, 32)
+					for i := range perWriter {
+						key = strconv.AppendInt(append(key[:0], byte('a'+w), '-'), int64(i), 10)
+						l.Allow(key)
+					}
+				}()
+			}
+			go func() { wg.Wait(); close(done) }()
+			checks := 0
+			for running := true; running; checks++ {
+				select {
+				case <-done:
+					running = false
+				default:
+				}
+				if n := l.Len(); n > l.MaxKeys() {
+					t.Fatalf("Len() = %d during a flood, want at most MaxKeys() = %d", n, l.MaxKeys())
+				}
+			}
+			checkBounded(t, l)
+			t.Logf("MaxKeys %d: %d keys tracked after %d distinct, %d checks", l.MaxKeys(), l.Len(), writers*perWriter, checks)
+		})
+	}
+}

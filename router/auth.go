@@ -114,6 +114,21 @@ type AuthOptions struct {
 	// Realm is the realm of WWW-Authenticate challenges. Zero means "edged".
 	Realm string
 
+	// JWTCacheEntries caps the verified-token cache: a token that passed
+	// every check is remembered by its SHA-256, so a client reusing it skips
+	// the signature check (40-90 µs of CPU for RS256/ES256 on a 2-core
+	// machine; about 1 µs for a hit) on later requests. An
+	// entry is used until the token's exp or JWTCacheTTL after verification,
+	// whichever is first; a full cache evicts the entries expiring soonest;
+	// Reload starts an empty cache with the new keys. Each entry costs about
+	// 200 bytes plus the token's subject, scopes and forwarded claims (at most
+	// about MaxTokenBytes). Zero means DefaultJWTCacheEntries (4096); negative
+	// turns the cache off; at most 1<<20.
+	JWTCacheEntries int
+	// JWTCacheTTL bounds how long a cached verification is reused. Zero
+	// means DefaultJWTCacheTTL (1m); at most 1h.
+	JWTCacheTTL time.Duration
+
 	// Now returns the current time for token validation. Nil means time.Now.
 	Now func() time.Time
 }
@@ -191,6 +206,12 @@ func NewAuthenticator(o AuthOptions) (*Authenticator, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.JWTCacheEntries == 0 {
+		o.JWTCacheEntries = DefaultJWTCacheEntries
+	}
+	if o.JWTCacheTTL == 0 {
+		o.JWTCacheTTL = DefaultJWTCacheTTL
+	}
 	a := &Authenticator{
 		opts:     o,
 		needKeys: o.APIKeyFile != "",
@@ -234,6 +255,12 @@ func NewAuthenticator(o AuthOptions) (*Authenticator, error) {
 	}
 	if strings.ContainsAny(o.Realm, "\"\\") || !authPrintable(o.Realm) {
 		bad("realm", "%q must be printable ASCII without '\"' and '\\'", o.Realm)
+	}
+	if o.JWTCacheEntries > maxJWTCacheEntries {
+		bad("jwt_cache_entries", "at most %d", maxJWTCacheEntries)
+	}
+	if o.JWTCacheTTL < 0 || o.JWTCacheTTL > maxJWTCacheTTL {
+		bad("jwt_cache_ttl", "must be between 0 and %v", maxJWTCacheTTL)
 	}
 	if len(o.ForwardClaims) > maxForwardClaims {
 		bad("forward_claims", "at most %d", maxForwardClaims)
@@ -312,7 +339,9 @@ func (a *Authenticator) newVerifier() (*jwtVerifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	v := &jwtVerifier{keys: newJWTKeySet(keys)}
+	// A new key load gets a new, empty cache: nothing verified with rotated-out
+	// keys survives a reload.
+	v := &jwtVerifier{keys: newJWTKeySet(keys), cache: newJWTCache(a.opts.JWTCacheEntries, a.opts.JWTCacheTTL)}
 	var have [famCount]bool
 	for _, k := range keys {
 		have[k.fam] = true
@@ -431,33 +460,71 @@ func (a *Authenticator) checkJWT(h *fasthttp.RequestHeader, st *authState, tok [
 	if len(tok) == 0 {
 		return a.fails[failMalformed]
 	}
-	claims, err := st.jwt.verify(string(tok))
+	v := st.jwt
+	var sum [32]byte
+	var now int64
+	if v.cache != nil {
+		sum = sha256.Sum256(tok)
+		now = a.opts.Now().UnixNano()
+		if id := v.cache.get(&sum, now); id != nil {
+			return a.grantJWT(h, id, required)
+		}
+	}
+	claims, err := v.verify(string(tok))
 	if err != nil {
 		return a.fails[jwtFailure(err)]
 	}
-	sub := claims["sub"].(string) // verify checked it
-	res := AuthResult{Method: "jwt", Subject: sub, Scopes: jwtScopes(claims)}
-	if !hasScopes(res.Scopes, required) {
-		return a.scopeFailure(res, required)
+	id := a.newJWTIdentity(claims)
+	if v.cache != nil {
+		// exp is required by the parser, so it is present here.
+		if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+			v.cache.put(&sum, id, exp.UnixNano(), now)
+		}
 	}
-	buf := make([]byte, 0, 256)
-	h.SetCanonical(a.hdr.method, []byte("jwt"))
-	buf = appendSanitized(buf[:0], sub, maxIdentityValueLen)
-	h.SetCanonical(a.hdr.sub, buf)
-	if len(res.Scopes) > 0 {
-		buf = buf[:0]
-		for i, s := range res.Scopes {
+	return a.grantJWT(h, id, required)
+}
+
+// newJWTIdentity builds the identity of verified claims, header values included.
+func (a *Authenticator) newJWTIdentity(claims jwt.MapClaims) *jwtIdentity {
+	sub := claims["sub"].(string) // verify checked it
+	id := &jwtIdentity{sub: sub, scopes: jwtScopes(claims)}
+	id.subHdr = appendSanitized(nil, sub, maxIdentityValueLen)
+	if len(id.scopes) > 0 {
+		var buf []byte
+		for i, s := range id.scopes {
 			if i > 0 {
 				buf = append(buf, ' ')
 			}
 			buf = appendSanitized(buf, s, maxIdentityScopesLen-len(buf))
 		}
-		h.SetCanonical(a.hdr.scope, buf)
+		id.scopeHdr = buf
 	}
-	for i, name := range a.opts.ForwardClaims {
-		buf, ok := appendClaim(buf[:0], claims[name])
-		if ok {
-			h.SetCanonical(a.hdr.claims[i], buf)
+	if len(a.opts.ForwardClaims) > 0 {
+		id.claims = make([][]byte, len(a.opts.ForwardClaims))
+		for i, name := range a.opts.ForwardClaims {
+			if b, ok := appendClaim(nil, claims[name]); ok {
+				id.claims[i] = append(make([]byte, 0, len(b)), b...) // non-nil even when empty
+			}
+		}
+	}
+	return id
+}
+
+// grantJWT checks the identity's scopes and sets its identity headers on h.
+// It does not allocate.
+func (a *Authenticator) grantJWT(h *fasthttp.RequestHeader, id *jwtIdentity, required []string) AuthResult {
+	res := AuthResult{Method: "jwt", Subject: id.sub, Scopes: id.scopes}
+	if !hasScopes(res.Scopes, required) {
+		return a.scopeFailure(res, required)
+	}
+	h.SetCanonical(a.hdr.method, []byte("jwt"))
+	h.SetCanonical(a.hdr.sub, id.subHdr)
+	if len(id.scopes) > 0 {
+		h.SetCanonical(a.hdr.scope, id.scopeHdr)
+	}
+	for i, v := range id.claims {
+		if v != nil {
+			h.SetCanonical(a.hdr.claims[i], v)
 		}
 	}
 	res.OK = true

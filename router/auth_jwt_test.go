@@ -1,9 +1,19 @@
 package router
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/edged/edged/limits"
+	"github.com/edged/edged/strangler"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestParseJWKSExample(t *testing.T) {
@@ -168,4 +178,257 @@ func FuzzParsePEMKeys(f *testing.F) {
 			t.Fatalf("parseHMACSecret accepted %d bytes", len(data))
 		}
 	})
+}
+
+// fakeAuthClock is a settable clock for AuthOptions.Now.
+type fakeAuthClock struct{ ns atomic.Int64 }
+
+func (c *fakeAuthClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *fakeAuthClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// TestJWTCache drives the verified-token cache through one Authenticator per
+// case: each step presents a token at a clock offset and checks the status and
+// how many full verifications have run so far.
+func TestJWTCache(t *testing.T) {
+	f := newAuthFixture(t)
+	start := time.Now().Truncate(time.Second)
+	claims := func(exp time.Duration, edit func(jwt.MapClaims)) jwt.MapClaims {
+		return f.claims(func(c jwt.MapClaims) {
+			c["iat"] = start.Add(-time.Minute).Unix()
+			c["exp"] = start.Add(exp).Unix()
+			if edit != nil {
+				edit(c)
+			}
+		})
+	}
+	es := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodES256, "ec-2", c, f.jwksEC) }
+	good := es(claims(time.Hour, nil))
+	short := es(claims(30*time.Second, nil))
+	other := es(claims(time.Hour, func(c jwt.MapClaims) { c["sub"] = "user-7" }))
+	forged := sign(t, jwt.SigningMethodES256, "ec-2", claims(time.Hour, nil), f.ecKey) // wrong key for ec-2
+
+	type step struct {
+		after    time.Duration // clock advance before this step
+		token    string
+		required []string
+		status   int
+		checks   uint64 // verifications run so far, this step included
+	}
+	tests := []struct {
+		name    string
+		entries int
+		ttl     time.Duration
+		steps   []step
+	}{
+		{"reuse verifies once", 0, 0, []step{
+			{0, good, nil, 0, 1}, {time.Second, good, nil, 0, 1}, {time.Second, good, nil, 0, 1},
+		}},
+		{"distinct tokens verify each", 0, 0, []step{
+			{0, good, nil, 0, 1}, {0, other, nil, 0, 2}, {0, good, nil, 0, 2}, {0, other, nil, 0, 2},
+		}},
+		{"exp honoured from cache", 0, 0, []step{
+			{0, short, nil, 0, 1},
+			{20 * time.Second, short, nil, 0, 1},
+			// Past exp: the entry is dead, the token is checked again and,
+			// past the 1s leeway, refused.
+			{12 * time.Second, short, nil, 401, 2},
+		}},
+		{"ttl honoured", 0, time.Minute, []step{
+			{0, good, nil, 0, 1}, {59 * time.Second, good, nil, 0, 1}, {time.Second, good, nil, 0, 2}, {0, good, nil, 0, 2},
+		}},
+		{"scope checked on every hit", 0, 0, []step{
+			{0, good, []string{"orders:read"}, 0, 1},
+			{0, good, []string{"orders:write"}, 403, 1},
+			{0, good, []string{"orders:read"}, 0, 1},
+		}},
+		{"failures are not cached", 0, 0, []step{
+			{0, forged, nil, 401, 1}, {0, forged, nil, 401, 2},
+		}},
+		{"off", -1, 0, []step{
+			{0, good, nil, 0, 1}, {0, good, nil, 0, 2},
+		}},
+		{"cap of one evicts", 1, 0, []step{
+			{0, good, nil, 0, 1}, {0, other, nil, 0, 2}, {0, good, nil, 0, 3}, {0, good, nil, 0, 3},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &fakeAuthClock{}
+			clk.ns.Store(start.UnixNano())
+			o := f.opts
+			o.Now, o.ClockSkew, o.JWTCacheEntries, o.JWTCacheTTL = clk.Now, time.Second, tc.entries, tc.ttl
+			a, err := NewAuthenticator(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var first map[string][]string
+			for i, s := range tc.steps {
+				clk.Advance(s.after)
+				ctx := authCtx("Authorization", "Bearer "+s.token)
+				res := a.Authenticate(ctx, s.required)
+				if res.Status != s.status {
+					t.Fatalf("step %d: Authenticate = %+v, want status %d", i, res, s.status)
+				}
+				if got := a.state.Load().jwt.checks.Load(); got != s.checks {
+					t.Errorf("step %d: verifications = %d, want %d", i, got, s.checks)
+				}
+				// A cache hit sets the same identity headers as a verification.
+				if s.status == 0 && s.token == good {
+					id := identity(ctx, "X-Edged-Auth-")
+					if first == nil {
+						first = id
+					} else if !reflect.DeepEqual(id, first) {
+						t.Errorf("step %d: identity headers %v, want %v as on first use", i, id, first)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestJWTCacheCap(t *testing.T) {
+	tests := []struct{ entries, tokens int }{
+		{1, 50}, {7, 100}, {16, 100}, {100, 1000}, {4096, 5000},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.entries), func(t *testing.T) {
+			c := newJWTCache(tc.entries, time.Hour)
+			now := time.Now().UnixNano()
+			for i := range tc.tokens {
+				sum := sha256.Sum256([]byte(strconv.Itoa(i)))
+				c.put(&sum, &jwtIdentity{sub: "s"}, now+int64(time.Hour), now)
+				if n := c.len(); n > tc.entries {
+					t.Fatalf("after %d puts len() = %d, want at most %d", i+1, n, tc.entries)
+				}
+			}
+			if n := c.len(); n < tc.entries*9/10 {
+				t.Errorf("len() = %d after %d puts, want near the cap %d", n, tc.tokens, tc.entries)
+			}
+		})
+	}
+}
+
+func TestJWTCacheEvictsExpiredFirst(t *testing.T) {
+	c := newJWTCache(jwtCacheShards, time.Hour) // one entry per shard
+	now := time.Now().UnixNano()
+	var a, b [32]byte // same shard (first byte 0)
+	b[1] = 1
+	c.put(&a, &jwtIdentity{sub: "a"}, now+int64(time.Second), now)
+	if c.get(&a, now) == nil {
+		t.Fatal("get(a) = nil right after put, want the entry")
+	}
+	later := now + int64(2*time.Second)
+	c.put(&b, &jwtIdentity{sub: "b"}, later+int64(time.Hour), later)
+	if c.get(&a, later) != nil || c.get(&b, later) == nil {
+		t.Errorf("after a full shard took b: a cached %v, b cached %v; want a gone, b kept",
+			c.get(&a, later) != nil, c.get(&b, later) != nil)
+	}
+	// An entry already past its exp is not stored at all.
+	var d [32]byte
+	d[0] = 2
+	c.put(&d, &jwtIdentity{sub: "d"}, now-1, now)
+	if c.get(&d, now) != nil {
+		t.Error("put of an expired token stored it, want it dropped")
+	}
+}
+
+func TestJWTCacheClearedByReload(t *testing.T) {
+	f := newAuthFixture(t)
+	a, err := NewAuthenticator(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jwt.SigningMethodES256, "ec-2", f.claims(nil), f.jwksEC)
+	for range 2 {
+		if res := a.Authenticate(authCtx("Authorization", "Bearer "+tok), nil); !res.OK {
+			t.Fatalf("Authenticate before rotation = %+v, want OK", res)
+		}
+	}
+	// Rotate ec-2 out of the JWKS: the cached verdict must not outlive it.
+	f.write(t, "jwks.json", `{"keys":[{"kty":"oct","kid":"h","k":"`+strings.Repeat("A", 43)+`"}]}`)
+	if err := a.Reload(); err != nil {
+		t.Fatalf("Reload: %v", err)
+	}
+	if n := a.state.Load().jwt.cache.len(); n != 0 {
+		t.Errorf("cache len after Reload = %d, want 0", n)
+	}
+	if res := a.Authenticate(authCtx("Authorization", "Bearer "+tok), nil); res.OK || res.Status != 401 {
+		t.Errorf("Authenticate with a rotated-out key = %+v, want 401", res)
+	}
+}
+
+func TestJWTCacheHitAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	f := newAuthFixture(t)
+	a, err := NewAuthenticator(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, jwt.SigningMethodES256, "ec-2", f.claims(nil), f.jwksEC)
+	ctx := authCtx("Authorization", "Bearer "+tok)
+	req := []string{"orders:read"}
+	a.Authenticate(ctx, req) // verify and cache
+	if n := testing.AllocsPerRun(100, func() {
+		if res := a.Authenticate(ctx, req); !res.OK {
+			t.Fatalf("Authenticate = %+v", res)
+		}
+	}); n != 0 {
+		t.Errorf("Authenticate of a cached token: %v allocs, want 0", n)
+	}
+}
+
+// BenchmarkGate measures the gateway's own cost per request, without the proxy:
+// a route with neither auth nor a limit (identity headers stripped), and routes
+// with auth plus a per-client rate limit, by a reused ES256 token (cached after
+// the first request) or an API key.
+func BenchmarkGate(b *testing.B) {
+	f := newAuthFixture(b)
+	a, err := NewAuthenticator(f.opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lim, err := limits.NewLimiter(limits.LimiterOptions{Rate: limits.Rate{Events: 1_000_000_000, Per: time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	table, err := strangler.NewTable([]strangler.Route{
+		{Name: "open", Path: "/open", Upstream: "gone", Step: -1},
+		{Name: "gated", Path: "/gated", Upstream: "gone", Step: -1},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewServer(Config{Table: table}, &World{Auth: a, Routes: map[string]RouteOptions{
+		"gated": {RequireAuth: true, Scopes: []string{"orders:read"}, RateLimit: lim, RateLimitBy: RateBySubject},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := sign(b, jwt.SigningMethodES256, "ec-2", f.claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(time.Hour).Unix() }), f.jwksEC)
+	for _, tc := range []struct {
+		name, route string
+		hdr         []string
+	}{
+		{"open", "open", nil},
+		{"jwt-ES256+limit", "gated", []string{"Authorization", "Bearer " + tok}},
+		{"apikey+limit", "gated", []string{"X-API-Key", f.apiKey}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ws := s.world.Load()
+			opts := ws.options(tc.route)
+			ctx := newCtx("GET", "/"+tc.route)
+			for i := 0; i+1 < len(tc.hdr); i += 2 {
+				ctx.Request.Header.Set(tc.hdr[i], tc.hdr[i+1])
+			}
+			var id AuthResult
+			b.ReportAllocs()
+			for b.Loop() {
+				if !s.gate(ctx, ws, opts, &id) {
+					b.Fatalf("gate refused %s: %+v", tc.name, id)
+				}
+			}
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -631,16 +632,30 @@ func FuzzAuthenticate(f *testing.F) {
 	f.Add("", fx.apiKey)
 	f.Add("Bearer", "")
 	f.Fuzz(func(t *testing.T, authz, xKey string) {
-		ctx := &fasthttp.RequestCtx{}
-		ctx.Request.Header.DisableNormalizing()
-		ctx.Request.Header.Set("X-Edged-Auth-Sub", "forged")
-		if authz != "" {
-			ctx.Request.Header.Set("Authorization", authz)
+		newCtx := func() *fasthttp.RequestCtx {
+			ctx := &fasthttp.RequestCtx{}
+			ctx.Request.Header.DisableNormalizing()
+			ctx.Request.Header.Set("X-Edged-Auth-Sub", "forged")
+			if authz != "" {
+				ctx.Request.Header.Set("Authorization", authz)
+			}
+			if xKey != "" {
+				ctx.Request.Header.Set("X-API-Key", xKey)
+			}
+			return ctx
 		}
-		if xKey != "" {
-			ctx.Request.Header.Set("X-API-Key", xKey)
-		}
+		ctx := newCtx()
 		res := a.Authenticate(ctx, []string{"orders:read"})
+		// The same credentials again (now possibly from the verified-token
+		// cache) must give the same verdict and the same identity headers.
+		ctx2 := newCtx()
+		res2 := a.Authenticate(ctx2, []string{"orders:read"})
+		if res.OK != res2.OK || res.Status != res2.Status || res.Reason != res2.Reason || res.Subject != res2.Subject {
+			t.Fatalf("Authenticate twice = %+v, then %+v; want the same", res, res2)
+		}
+		if h1, h2 := identity(ctx, "X-Edged-Auth-"), identity(ctx2, "X-Edged-Auth-"); !reflect.DeepEqual(h1, h2) {
+			t.Fatalf("identity headers = %v, then %v; want the same", h1, h2)
+		}
 		switch {
 		case res.OK && (res.Status != 0 || res.Subject == ""):
 			t.Fatalf("Authenticate = %+v: OK without subject", res)
@@ -678,19 +693,39 @@ func BenchmarkAuthenticateAPIKey(b *testing.B) {
 	})
 }
 
-func BenchmarkAuthenticateES256(b *testing.B) {
+// BenchmarkAuthenticateJWT measures one client reusing one token, with the
+// verified-token cache on (the default) and off (every request verifies).
+func BenchmarkAuthenticateJWT(b *testing.B) {
 	f := newAuthFixture(b)
-	a, err := NewAuthenticator(f.opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok := sign(b, jwt.SigningMethodES256, "ec-2", f.claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(time.Hour).Unix() }), f.jwksEC)
-	ctx := authCtx("Host", "example.test", "User-Agent", "bench", "Accept", "*/*", "Authorization", "Bearer "+tok)
-	req := []string{"orders:read"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if res := a.Authenticate(ctx, req); !res.OK {
-			b.Fatalf("Authenticate = %+v", res)
+	claims := f.claims(func(c jwt.MapClaims) { c["exp"] = time.Now().Add(time.Hour).Unix() })
+	for _, alg := range []struct {
+		name string
+		tok  string
+	}{
+		{"ES256", sign(b, jwt.SigningMethodES256, "ec-2", claims, f.jwksEC)},
+		{"RS256", sign(b, jwt.SigningMethodRS256, "", claims, f.rsaKey)},
+		{"HS256", sign(b, jwt.SigningMethodHS256, "", claims, f.secret)},
+	} {
+		for _, cache := range []struct {
+			name    string
+			entries int
+		}{{"cache=off", -1}, {"cache=on", 0}} {
+			b.Run(alg.name+"/"+cache.name, func(b *testing.B) {
+				o := f.opts
+				o.JWTCacheEntries = cache.entries
+				a, err := NewAuthenticator(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx := authCtx("Host", "example.test", "User-Agent", "bench", "Accept", "*/*", "Authorization", "Bearer "+alg.tok)
+				req := []string{"orders:read"}
+				b.ReportAllocs()
+				for b.Loop() {
+					if res := a.Authenticate(ctx, req); !res.OK {
+						b.Fatalf("Authenticate = %+v", res)
+					}
+				}
+			})
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -423,6 +424,7 @@ type Idempotency struct {
 	maxResponse int
 	conflict    bool
 	waitTimeout time.Duration
+	waiting     atomic.Int64 // duplicates blocked in Handle on a running request
 }
 
 // NewIdempotency returns an Idempotency over store, configured by o
@@ -527,12 +529,16 @@ func (i *Idempotency) Handle(ctx *fasthttp.RequestCtx, routeKey string, next fun
 				defer t.Stop()
 				timeout = t.C
 			}
+			i.waiting.Add(1)
 			select {
 			case <-b.Done:
+				i.waiting.Add(-1)
 			case <-timeout:
+				i.waiting.Add(-1)
 				writeIdemError(ctx, fasthttp.StatusConflict, "idempotency_in_progress", "a request with this Idempotency-Key is still in progress")
 				return
 			case <-ctx.Done(): // server shutting down
+				i.waiting.Add(-1)
 				writeIdemError(ctx, fasthttp.StatusServiceUnavailable, "shutting_down", "server shutting down")
 				return
 			}
@@ -542,6 +548,10 @@ func (i *Idempotency) Handle(ctx *fasthttp.RequestCtx, routeKey string, next fun
 		}
 	}
 }
+
+// Waiting returns how many duplicates are blocked right now waiting for the
+// request that holds their key (OnConcurrent "wait"), for metrics and tests.
+func (i *Idempotency) Waiting() int { return int(i.waiting.Load()) }
 
 // run executes next for a key this request holds and completes or releases
 // the key. A panic in next releases the key before it propagates, so waiters

@@ -8,6 +8,7 @@ import (
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 )
 
 // TargetStats are the cumulative counters of one route's traffic to one target (the
@@ -130,6 +131,11 @@ type routeState struct {
 	misLen     int
 
 	noise noiseSet
+	cost  routeCost // the route's isolate invocations as FaaS would bill them (cost.go)
+
+	// rejected counts the gate's own answers (401, 403, 429) by reason; they
+	// never reach a target, so the per-target counters do not see them.
+	rejected [rejectCount]prometheus.Counter
 }
 
 func (rs *routeState) addMismatch(m Mismatch) {
@@ -165,6 +171,8 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	fallbacks *prometheus.CounterVec
 	shadow    *prometheus.CounterVec
+
+	rejections *prometheus.CounterVec
 }
 
 var codeClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -194,6 +202,17 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			return nil, err
 		}
 	}
+	m.rejections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edged_gateway_rejections_total",
+		Help: "Requests the gateway answered itself before any target, by route and reason " +
+			"(unauthenticated 401, forbidden 403, rate_limited 429).",
+	}, []string{"route", "reason"})
+	if err := reg.Register(m.rejections); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(&idemCollector{s: s}); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -212,7 +231,40 @@ func (m *metrics) newRouteState(name string) *routeState {
 		}
 		rs.targets[t].duration = m.duration.WithLabelValues(name, targetNames[t])
 	}
+	for r := range rs.rejected {
+		rs.rejected[r] = m.rejections.WithLabelValues(name, rejectNames[r])
+	}
 	return rs
+}
+
+// rejectReason is why the gate answered a request itself.
+type rejectReason uint8
+
+const (
+	rejectUnauthenticated rejectReason = iota // 401
+	rejectForbidden                           // 403, a scope is missing
+	rejectRateLimited                         // 429
+	rejectCount
+)
+
+var rejectNames = [rejectCount]string{"unauthenticated", "forbidden", "rate_limited"}
+
+// countRejection adds one to edged_gateway_rejections_total for the route ctx
+// matched. The gate does not get the route's state, so the route is looked up
+// again from the request; that costs a lookup only on requests refused, never
+// on those served. A request that no longer matches (the table changed in
+// between) is not counted.
+func (s *Server) countRejection(ctx *fasthttp.RequestCtx, reason rejectReason) {
+	var buf [256]byte
+	path, ok := NormalizePath(buf[:0], ctx.Request.URI().PathOriginal())
+	if !ok {
+		return
+	}
+	r, ok := s.table.Snapshot().Lookup(ctx.Host(), path, ctx.Method())
+	if !ok {
+		return
+	}
+	s.state(r.Name).rejected[reason].Inc()
 }
 
 // stateCollector reports, at scrape time, what the request path does not count itself:
@@ -305,4 +357,37 @@ func addStats(a, b isolate.Stats) isolate.Stats {
 	a.EgressDenied += b.EgressDenied
 	a.BudgetExhausted += b.BudgetExhausted
 	return a
+}
+
+// idemCollector reports, at scrape time, each route's idempotency keys in flight
+// and the duplicates waiting on them: a stuck upstream shows as waiters piling up.
+type idemCollector struct{ s *Server }
+
+var (
+	descIdemInFlight = prometheus.NewDesc("edged_idempotency_in_flight",
+		"Idempotency keys whose first request is running, by route.", []string{"route"}, nil)
+	descIdemWaiting = prometheus.NewDesc("edged_idempotency_waiting",
+		"Duplicate requests waiting for the first request of their idempotency key, by route.", []string{"route"}, nil)
+)
+
+func (c *idemCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descIdemInFlight
+	ch <- descIdemWaiting
+}
+
+func (c *idemCollector) Collect(ch chan<- prometheus.Metric) {
+	ws := c.s.world.Load()
+	if ws == nil {
+		return
+	}
+	for name, o := range ws.opts {
+		i := o.Idempotency
+		if i == nil {
+			continue
+		}
+		if st, ok := i.store.(interface{ InFlight() int }); ok {
+			ch <- prometheus.MustNewConstMetric(descIdemInFlight, prometheus.GaugeValue, float64(st.InFlight()), name)
+		}
+		ch <- prometheus.MustNewConstMetric(descIdemWaiting, prometheus.GaugeValue, float64(i.Waiting()), name)
+	}
 }
