@@ -24,9 +24,12 @@ type exchange struct {
 	// Set per request for next.
 	fctx    *fasthttp.RequestCtx
 	up      *Upstream
+	upName  string
 	maxBody int64
 	next    isolate.Next // x.sendNext, bound once so the hot path does not allocate it
 	sent    bool         // sendNext used upReq and upResp, which release must reset
+
+	tr reqTrace // the request's trace, when the World has Tracing
 }
 
 func (s *Server) acquireExchange() *exchange {
@@ -35,11 +38,13 @@ func (s *Server) acquireExchange() *exchange {
 	}
 	x := &exchange{}
 	x.next = x.sendNext
+	x.tr.bind(context.Background())
 	return x
 }
 
 func (s *Server) releaseExchange(x *exchange) {
 	x.fctx, x.up = nil, nil
+	x.tr.reset()
 	// Do not let one huge request pin its buffers in the pool forever.
 	if cap(x.req.Body) > 1<<20 || cap(x.resp.Body) > 1<<20 {
 		return
@@ -168,7 +173,19 @@ func (x *exchange) sendNext(_ context.Context, req *isolate.Request, resp *isola
 	}
 	// req outlives the call to Do, so the body need not be copied.
 	u.SetBodyRaw(req.Body)
-	if err := x.up.Do(x.fctx, u, &x.upResp, x.maxBody); err != nil {
+	if x.tr.on {
+		delFold(&u.Header, HeaderTraceparent)
+		id, start := x.tr.toUpstream(&u.Header)
+		err := x.up.Do(x.fctx, u, &x.upResp, x.maxBody)
+		status := x.upResp.StatusCode()
+		if err != nil {
+			status = statusFor(err)
+		}
+		x.tr.upstreamDone(id, start, x.upName, status)
+		if err != nil {
+			return err
+		}
+	} else if err := x.up.Do(x.fctx, u, &x.upResp, x.maxBody); err != nil {
 		return err
 	}
 	responseFromFast(resp, &x.upResp)

@@ -3,6 +3,7 @@ package router
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strconv"
 	"time"
@@ -24,21 +25,41 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	ws := s.world.Load()
 	x := s.acquireExchange()
 	defer s.releaseExchange(x)
+	if t := ws.w.Tracing; t != nil {
+		x.tr.begin(t, &ctx.Request.Header)
+	}
+	route := s.serve(ctx, ws, x)
+	if x.tr.record {
+		name, stage := "", ""
+		if route != nil {
+			name, stage = route.Name, route.Stage.String()
+		}
+		x.tr.finish(ctx, x.path, name, stage)
+	}
+}
 
+// serve is Handler's work between the exchange's acquisition and release. It
+// returns the matched route, nil when there was none.
+func (s *Server) serve(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange) *strangler.Route {
+	var matchStart time.Time
+	if x.tr.record {
+		matchStart = time.Now()
+	}
 	route, status := s.match(ctx, x)
 	if route == nil {
 		writeStatus(ctx, status)
-		return
+		return nil
 	}
+	x.tr.matched(matchStart, route.Name)
 	rs := s.state(route.Name)
 	opts := ws.options(route.Name)
 	var id AuthResult // the verified identity; zero on routes without auth
 	if !s.gate(ctx, ws, opts, &id) {
-		return
+		return route
 	}
 	if opts.MaxRequestBody > 0 && int64(len(ctx.Request.Body())) > opts.MaxRequestBody {
 		writeStatus(ctx, fasthttp.StatusRequestEntityTooLarge)
-		return
+		return route
 	}
 	if opts.Idempotency != nil && idemMethod(ctx.Method()) {
 		// The closure costs an allocation, paid only by unsafe methods on
@@ -46,9 +67,10 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		opts.Idempotency.Handle(ctx, idemRouteKey(ctx, route.Name, &id), func(ctx *fasthttp.RequestCtx) {
 			s.dispatch(ctx, ws, route, rs, opts, x)
 		})
-		return
+		return route
 	}
 	s.dispatch(ctx, ws, route, rs, opts, x)
+	return route
 }
 
 // dispatch answers ctx from the target the route's stage chooses.
@@ -56,14 +78,14 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, ws *worldState, route *stran
 	opts *routeOpts, x *exchange) {
 	switch route.Stage {
 	case strangler.StageLegacy:
-		s.serveLegacy(ctx, ws, route, rs)
+		s.serveLegacy(ctx, ws, route, rs, x)
 	case strangler.StageShadow:
-		s.serveShadow(ctx, ws, route, rs, opts)
+		s.serveShadow(ctx, ws, route, rs, opts, x)
 	case strangler.StageCanary:
 		if canaryPicksIsolate(ctx, route) {
 			s.serveIsolate(ctx, ws, route, rs, opts, x)
 		} else {
-			s.serveLegacy(ctx, ws, route, rs)
+			s.serveLegacy(ctx, ws, route, rs, x)
 		}
 	case strangler.StageIsolate, strangler.StageRetired:
 		s.serveIsolate(ctx, ws, route, rs, opts, x)
@@ -89,6 +111,11 @@ func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts,
 		if !id.OK {
 			writeStatus(ctx, id.Status)
 			ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, id.WWWAuthenticate)
+			if id.Status == fasthttp.StatusForbidden {
+				s.countRejection(ctx, rejectForbidden)
+			} else {
+				s.countRejection(ctx, rejectUnauthenticated)
+			}
 			return false
 		}
 	case a != nil:
@@ -104,6 +131,7 @@ func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts,
 	}
 	writeStatus(ctx, fasthttp.StatusTooManyRequests)
 	ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, strconv.FormatInt(retryAfterSeconds(wait), 10))
+	s.countRejection(ctx, rejectRateLimited)
 	return false
 }
 
@@ -178,15 +206,28 @@ func (s *Server) match(ctx *fasthttp.RequestCtx, x *exchange) (*strangler.Route,
 // read was measurable.
 func (s *Server) mono() time.Duration { return time.Since(s.epoch) }
 
-func (s *Server) serveLegacy(ctx *fasthttp.RequestCtx, ws *worldState, route *strangler.Route, rs *routeState) {
+func (s *Server) serveLegacy(ctx *fasthttp.RequestCtx, ws *worldState, route *strangler.Route, rs *routeState,
+	x *exchange) {
 	up := ws.w.Upstreams[route.Upstream]
 	start := s.mono()
 	if up == nil {
 		writeError(ctx, errNoTarget)
 	} else {
-		up.Serve(ctx)
+		s.serveUpstream(ctx, up, route.Upstream, x)
 	}
 	rs.targets[targetLegacy].record(ctx.Response.StatusCode(), s.mono()-start)
+}
+
+// serveUpstream proxies ctx to up, as a traced client call when the request
+// is traced.
+func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, up *Upstream, name string, x *exchange) {
+	if !x.tr.on {
+		up.Serve(ctx)
+		return
+	}
+	id, start := x.tr.toUpstream(&ctx.Request.Header)
+	up.Serve(ctx)
+	x.tr.upstreamDone(id, start, name, ctx.Response.StatusCode())
 }
 
 // serveIsolate runs the route's function on the request. On an isolate failure it
@@ -205,10 +246,16 @@ func (s *Server) serveIsolate(ctx *fasthttp.RequestCtx, ws *worldState, route *s
 		up = ws.w.Upstreams[route.Upstream]
 	}
 	requestFromCtx(&x.req, ctx)
-	x.fctx, x.up, x.maxBody = ctx, up, 0
+	x.fctx, x.up, x.upName, x.maxBody = ctx, up, route.Upstream, 0
 	// Not ctx: a RequestCtx is done when the server shuts down, and draining must let
 	// invocations finish. The function's own deadline bounds the call.
-	err := f.Handle(context.Background(), &x.req, &x.resp, x.next)
+	hctx := context.Background()
+	if x.tr.on {
+		hctx = x.tr.toGuest(&x.req)
+	}
+	rs.cost.begin()
+	err := f.Handle(hctx, &x.req, &x.resp, x.next)
+	rs.cost.end(f, s.mono()-start, err)
 	it := &rs.targets[targetIsolate]
 	if err == nil {
 		writeResponse(ctx, &x.resp)
@@ -224,9 +271,11 @@ func (s *Server) serveIsolate(ctx *fasthttp.RequestCtx, ws *worldState, route *s
 		it.record(statusFor(err), legacyStart-start)
 		it.fallbacks.Add(1)
 		rs.fallbackTotal.Inc()
-		s.log.Debug("isolate fallback", "route", route.Name, "err", err)
+		if s.log.Enabled(context.Background(), slog.LevelDebug) {
+			s.log.Debug("isolate fallback", "route", route.Name, "err", err, "trace_id", x.tr.traceIDString())
+		}
 		ctx.Response.Reset()
-		up.Serve(ctx)
+		s.serveUpstream(ctx, up, route.Upstream, x)
 		rs.targets[targetLegacy].record(ctx.Response.StatusCode(), s.mono()-legacyStart)
 		return
 	}

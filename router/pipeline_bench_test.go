@@ -13,6 +13,11 @@ import (
 // benchEdge is a Server whose Handler is driven with in-memory RequestCtx values, in
 // front of a fasthttp upstream on loopback that answers a fixed 1 KiB.
 func benchEdge(tb testing.TB, routes []strangler.Route, fns map[string]*isolate.Function) *Server {
+	return benchEdgeTraced(tb, routes, fns, nil)
+}
+
+// benchEdgeTraced is benchEdge with tracing configured.
+func benchEdgeTraced(tb testing.TB, routes []strangler.Route, fns map[string]*isolate.Function, tr *Tracing) *Server {
 	tb.Helper()
 	payload := make([]byte, 1024)
 	for i := range payload {
@@ -28,7 +33,7 @@ func benchEdge(tb testing.TB, routes []strangler.Route, fns map[string]*isolate.
 		tb.Fatal(err)
 	}
 	s, err := NewServer(Config{Table: table},
-		&World{Upstreams: map[string]*Upstream{"up": up}, Functions: fns})
+		&World{Upstreams: map[string]*Upstream{"up": up}, Functions: fns, Tracing: tr})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -64,19 +69,44 @@ func benchHandler(b *testing.B, s *Server, uri string, want string) {
 	})
 }
 
+// discardSpans is a SpanExporter that drops what it gets, to measure what
+// recording costs the request path apart from any exporter.
+type discardSpans struct{}
+
+func (discardSpans) ExportSpans([]Span) {}
+
+// tracingModes are the tracing set-ups the handler benchmarks compare: none,
+// propagation only (the daemon's default), and recording every request.
+var tracingModes = []struct {
+	name string
+	tr   *Tracing
+}{
+	{"untraced", nil},
+	{"propagate", &Tracing{SampleRatio: 1}},
+	{"record", &Tracing{SampleRatio: 1, Exporter: discardSpans{}}},
+}
+
 func BenchmarkHandlerLegacy(b *testing.B) {
-	s := benchEdge(b, []strangler.Route{
-		{Name: "legacy", Path: "/api", Upstream: "up", Step: -1},
-	}, nil)
-	benchHandler(b, s, "/api/users?id=1", "abcdef")
+	for _, m := range tracingModes {
+		b.Run(m.name, func(b *testing.B) {
+			s := benchEdgeTraced(b, []strangler.Route{
+				{Name: "legacy", Path: "/api", Upstream: "up", Step: -1},
+			}, nil, m.tr)
+			benchHandler(b, s, "/api/users?id=1", "abcdef")
+		})
+	}
 }
 
 func BenchmarkHandlerIsolate(b *testing.B) {
 	hello := loadFunction(b, guestHelloC, isolate.FunctionOptions{MinInstances: 4})
-	s := benchEdge(b, []strangler.Route{
-		{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired, Step: -1},
-	}, map[string]*isolate.Function{"hello": hello})
-	benchHandler(b, s, "/fast/hello", "Hello from C\n")
+	for _, m := range tracingModes {
+		b.Run(m.name, func(b *testing.B) {
+			s := benchEdgeTraced(b, []strangler.Route{
+				{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired, Step: -1},
+			}, map[string]*isolate.Function{"hello": hello}, m.tr)
+			benchHandler(b, s, "/fast/hello", "Hello from C\n")
+		})
+	}
 }
 
 // BenchmarkMatch measures the normalise+lookup+dispatch decision alone.

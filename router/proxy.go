@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -534,7 +535,12 @@ func (u *Upstream) writeError(ctx *fasthttp.RequestCtx, err error) {
 		code = fasthttp.StatusServiceUnavailable
 	}
 	// Per-request failures are counted in Stats; the log is for debugging only.
-	u.log.Debug("upstream request failed", slog.Int("status", code), slog.Any("err", err))
+	if u.log.Enabled(context.Background(), slog.LevelDebug) {
+		// The pipeline set the request's traceparent to this upstream call's span.
+		tc, _ := ParseTraceparent(ctx.Request.Header.Peek(HeaderTraceparent))
+		u.log.Debug("upstream request failed", slog.Int("status", code), slog.Any("err", err),
+			slog.String("trace_id", tc.TraceID.String()))
+	}
 	ctx.Response.Reset()
 	ctx.Response.SetStatusCode(code)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")

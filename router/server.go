@@ -37,6 +37,13 @@ type World struct {
 	// require auth (such routes answer 500) and nothing is stripped. The
 	// caller owns it and calls its Reload to rotate keys.
 	Auth *Authenticator
+	// Pricing prices the cost report (GET /v1/cost) while this World is current,
+	// so new prices take effect with the reload that swaps the World in. Nil: the
+	// admin's AdminConfig.Pricing, else DefaultPricing.
+	Pricing *Pricing
+	// Tracing, when not nil, propagates W3C Trace Context and records spans
+	// (see Tracing).
+	Tracing *Tracing
 }
 
 // RouteOptions are a route's request-path options. The zero value of each numeric
@@ -143,8 +150,9 @@ type Server struct {
 
 	// base carries the isolate counters of Functions swapped out, so that
 	// edged_isolate_* counters do not go back on a reload.
-	baseMu sync.Mutex
-	base   map[string]isolate.Stats
+	baseMu    sync.Mutex
+	base      map[string]isolate.Stats
+	traceBase struct{ dropped, failed uint64 } // span losses of swapped-out exporters
 
 	xpool  sync.Pool // *exchange
 	shpool sync.Pool // *mirror
@@ -153,6 +161,7 @@ type Server struct {
 	// bgClosed (under bgMu) refuses new ones once Shutdown has begun.
 	bgMu     sync.Mutex
 	bgClosed bool
+	lns      []net.Listener // listeners given to Serve, closed by Shutdown
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
@@ -267,7 +276,8 @@ func NewServer(c Config, w *World) (*Server, error) {
 		s.now = time.Now
 	}
 	s.reg = prometheus.NewRegistry()
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newTracingCollector(s))
 	if s.m, err = newMetrics(s.reg, s); err != nil {
 		return nil, fmt.Errorf("router: register metrics: %w", err)
 	}
@@ -306,6 +316,10 @@ func (s *Server) Swap(w *World) *World {
 		if f != nil && !kept[f] {
 			s.base[name] = addStats(s.base[name], f.Stats())
 		}
+	}
+	if st := exporterStats(old.w.Tracing); st != nil && !sameStats(st, exporterStats(ws.w.Tracing)) {
+		s.traceBase.dropped += st.Dropped()
+		s.traceBase.failed += st.Failed()
 	}
 	s.baseMu.Unlock()
 	return old.w
@@ -369,17 +383,41 @@ func (s *Server) state(name string) *routeState {
 // Serve accepts connections on ln and serves them until Shutdown. It returns nil
 // after a Shutdown, or the listener's error.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(ln)
+	s.bgMu.Lock()
+	if s.bgClosed {
+		s.bgMu.Unlock()
+		_ = ln.Close()
+		return nil
+	}
+	s.lns = append(s.lns, ln)
+	s.bgMu.Unlock()
+	err := s.srv.Serve(ln)
+	s.bgMu.Lock()
+	closed := s.bgClosed
+	s.bgMu.Unlock()
+	if closed {
+		// Shutdown closed ln, possibly before fasthttp had registered it.
+		return nil
+	}
+	return err
 }
 
 // Shutdown stops accepting connections, waits for in-flight requests and background
 // mirrors to finish until ctx is done, then cancels the mirrors still running. It
 // returns ctx's error if draining did not finish in time.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.srv.ShutdownWithContext(ctx)
+	// Closing the listeners here, not only in fasthttp, also stops a Serve
+	// that had not yet handed its listener to fasthttp.
 	s.bgMu.Lock()
 	s.bgClosed = true
+	for _, ln := range s.lns {
+		_ = ln.Close()
+	}
 	s.bgMu.Unlock()
+	err := s.srv.ShutdownWithContext(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
 	done := make(chan struct{})
 	go func() { s.bg.Wait(); close(done) }()
 	select {

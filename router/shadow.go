@@ -25,6 +25,10 @@ type mirror struct {
 	tls    bool
 	next   isolate.Next
 
+	tr       reqTrace // the mirror's trace: the request's, under a span of its own
+	route    string   // for the mirror's span, when traced
+	function string
+
 	probe   fasthttp.Request  // legacy's second copy of the request (noise baseline)
 	legacy2 fasthttp.Response // legacy's answer to probe
 	xff     []byte            // scratch for probe's X-Forwarded-For
@@ -37,6 +41,7 @@ func (s *Server) acquireMirror() *mirror {
 	}
 	m := &mirror{}
 	m.next = m.sendNext
+	m.tr.bind(s.bgCtx)
 	return m
 }
 
@@ -44,6 +49,7 @@ func (s *Server) releaseMirror(m *mirror) {
 	m.legacy.Reset()
 	m.legacy2.Reset()
 	m.probe.Reset()
+	m.tr.reset()
 	if cap(m.req.Body) > 1<<20 || cap(m.resp.Body) > 1<<20 {
 		return
 	}
@@ -62,24 +68,24 @@ func (m *mirror) sendNext(_ context.Context, _ *isolate.Request, resp *isolate.R
 // route's mirror semaphore has room, compares the isolate's answer in the background.
 // Nothing the mirror does delays or changes the client's answer.
 func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *strangler.Route, rs *routeState,
-	opts *routeOpts) {
+	opts *routeOpts, x *exchange) {
 	up := ws.w.Upstreams[route.Upstream]
 	f := ws.w.Functions[route.Function]
 	safe := safeMethod(ctx.Method())
 	if up == nil || f == nil || !(safe || route.MirrorUnsafe) {
-		s.serveLegacy(ctx, ws, route, rs)
+		s.serveLegacy(ctx, ws, route, rs, x)
 		return
 	}
 	if rs.shadowInFlight.Add(1) > int64(opts.ShadowMaxConcurrent) {
 		rs.shadowInFlight.Add(-1)
 		rs.skip()
-		s.serveLegacy(ctx, ws, route, rs)
+		s.serveLegacy(ctx, ws, route, rs, x)
 		return
 	}
 	if !s.startBackground() {
 		rs.shadowInFlight.Add(-1)
 		rs.skip()
-		s.serveLegacy(ctx, ws, route, rs)
+		s.serveLegacy(ctx, ws, route, rs, x)
 		return
 	}
 	abandon := func(m *mirror) {
@@ -101,12 +107,24 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 		limit = 0
 	}
 	start := time.Now()
+	var span SpanID
+	var spanStart time.Time
+	if x.tr.on {
+		span, spanStart = x.tr.toUpstream(&ctx.Request.Header)
+	}
 	err := up.Do(ctx, &ctx.Request, &m.legacy, limit)
+	if x.tr.on {
+		status := m.legacy.StatusCode()
+		if err != nil {
+			status = statusFor(err)
+		}
+		x.tr.upstreamDone(span, spanStart, route.Upstream, status)
+	}
 	switch {
 	case err != nil && safe && errors.Is(err, ErrUpstreamBodyTooLarge):
 		abandon(m)
 		ctx.Response.Reset()
-		up.Serve(ctx)
+		s.serveUpstream(ctx, up, route.Upstream, x)
 		rs.targets[targetLegacy].record(ctx.Response.StatusCode(), time.Since(start))
 		return
 	case err != nil:
@@ -120,6 +138,10 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 	if int64(len(m.legacy.Body())) > opts.ShadowMaxBody {
 		abandon(m)
 		return
+	}
+	if x.tr.on {
+		m.tr.fork(&x.tr)
+		m.route, m.function = route.Name, route.Function
 	}
 	go s.runMirror(f, up, rs, opts, m)
 }
@@ -147,9 +169,19 @@ func (s *Server) runMirror(f *isolate.Function, up *Upstream, rs *routeState, op
 	if probe {
 		m.buildProbe(up.xffAppend)
 	}
+	outcome := "skipped"
+	if m.tr.record {
+		defer func() { m.tr.finishMirror(m.route, m.function, outcome) }()
+	}
+	hctx := s.bgCtx
+	if m.tr.on {
+		hctx = m.tr.toGuest(&m.req)
+	}
 	start := time.Now()
-	err := f.Handle(s.bgCtx, &m.req, &m.resp, m.next)
+	rs.cost.begin()
+	err := f.Handle(hctx, &m.req, &m.resp, m.next)
 	d := time.Since(start)
+	rs.cost.endMirror(f, d, err)
 	it := &rs.targets[targetIsolate]
 	if err != nil {
 		if errors.Is(err, isolate.ErrClosed) || s.bgCtx.Err() != nil {
@@ -173,16 +205,18 @@ func (s *Server) runMirror(f *isolate.Function, up *Upstream, rs *routeState, op
 	rs.compared.Add(1)
 	field, lv, iv, same := compareResponses(&m.legacy, &m.resp, opts, m.head, &rs.noise)
 	if same {
+		outcome = "match"
 		rs.shadowMatch.Inc()
 		return
 	}
+	outcome = "mismatch"
 	rs.mismatched.Add(1)
 	rs.shadowMis.Inc()
 	path, _, _ := strings.Cut(string(m.req.URI), "?")
 	mm := Mismatch{Time: s.now(), Method: string(m.req.Method), Path: path, Field: field, Legacy: lv, Isolate: iv}
 	rs.addMismatch(mm)
 	s.log.Debug("shadow mismatch", slog.String("route", rs.name), slog.String("path", path),
-		slog.String("field", field))
+		slog.String("field", field), slog.String("trace_id", m.tr.traceIDString()))
 }
 
 // compareResponses compares legacy's answer and the isolate's: status, then the
