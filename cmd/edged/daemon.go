@@ -103,7 +103,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	if err != nil {
 		return err
 	}
-	world, err := buildWorld(ctx, rt, cfg, auth, o.Dev, log)
+	world, err := buildWorld(ctx, rt, cfg, auth, o.Dev, log, previous{})
 	if err != nil {
 		return err
 	}
@@ -288,7 +288,7 @@ func (d *daemon) reload(ctx context.Context) error {
 		d.logProblems("reload: auth keys", err)
 		return err
 	}
-	world, err := buildWorld(ctx, d.rt, cfg, auth, d.dev, d.log)
+	world, err := buildWorld(ctx, d.rt, cfg, auth, d.dev, d.log, previous{cfg: d.cfg, w: d.world})
 	if err != nil {
 		d.logProblems("reload: cannot build the new configuration", err)
 		return err

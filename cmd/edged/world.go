@@ -8,10 +8,13 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/edged/edged/internal/config"
+	"github.com/edged/edged/internal/tracing"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/router"
@@ -30,10 +33,10 @@ var errSecretMissing = errors.New("secret not available")
 // out, so the function sees it as absent; otherwise it is an error.
 //
 // auth is the daemon's Authenticator (nil without [auth]); it outlives Worlds. The
-// per-route rate limiters and idempotency stores are built here, per World, so a
-// reload starts them afresh: buckets refill and stored responses are forgotten.
+// per-route rate limiters and idempotency stores are built here, or taken over from
+// prev for routes whose settings for them did not change (see previous).
 func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, auth *router.Authenticator,
-	lenientSecrets bool, log *slog.Logger) (*router.World, error) {
+	lenientSecrets bool, log *slog.Logger, prev previous) (*router.World, error) {
 	secrets, err := readSecrets(cfg, lenientSecrets, log)
 	if err != nil {
 		return nil, err
@@ -43,8 +46,12 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, au
 		Upstreams: make(map[string]*router.Upstream, len(cfg.Upstreams)),
 		Routes:    make(map[string]router.RouteOptions, len(cfg.Routes)),
 		Auth:      auth,
+		Pricing:   pricing(cfg.Pricing),
 	}
 	var errs []error
+	if w.Tracing, err = newTracing(ctx, cfg.Tracing, log); err != nil {
+		errs = append(errs, fmt.Errorf("tracing: %w", err))
+	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
 		u, err := router.NewUpstream(name, upstreamOptions(cfg, cfg.Upstreams[name]), log.With("upstream", name))
 		if err != nil {
@@ -80,7 +87,7 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, au
 	wg.Wait()
 
 	for i, r := range cfg.Routes {
-		o, err := routeOptions(r)
+		o, err := routeOptions(r, prev)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("routes[%d]: %w", i, err))
 			continue
@@ -108,6 +115,32 @@ func closeWorld(ctx context.Context, w *router.World) {
 	for _, u := range w.Upstreams {
 		_ = u.Close()
 	}
+	if w.Tracing != nil {
+		if e, ok := w.Tracing.Exporter.(*tracing.Exporter); ok {
+			// Flushes what the World's requests recorded, within the exporter's timeout.
+			_ = e.Shutdown(ctx)
+		}
+	}
+}
+
+// newTracing builds the World's Tracing from [tracing]: trace context is always
+// propagated; spans are exported only when an endpoint is named. Each World has
+// its own exporter, shut down (and flushed) by closeWorld, so a reload can change
+// the endpoint.
+func newTracing(ctx context.Context, c config.Tracing, log *slog.Logger) (*router.Tracing, error) {
+	t := &router.Tracing{SampleRatio: c.SampleRatio, IgnoreIncoming: !c.AcceptIncoming}
+	if c.Endpoint == "" {
+		return t, nil
+	}
+	exp, err := tracing.New(ctx, tracing.Options{
+		Endpoint: c.Endpoint, Headers: c.Headers, ServiceName: c.ServiceName, ServiceVersion: strings.TrimPrefix(versionString(), "edged "),
+		Timeout: c.Timeout.Std(), Logger: log.With("component", "tracing"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.Exporter = exp
+	return t, nil
 }
 
 // upstreamOptions converts [upstreams.NAME] (and [server] forwarded_for).
@@ -159,9 +192,38 @@ func functionOptions(name string, f config.Function, secrets map[string][]byte, 
 	}, nil
 }
 
+// previous is what a reload carries over from the running configuration: the
+// rate limiters and idempotency stores of routes whose [routes.rate_limit] or
+// [routes.idempotency] did not change. Without it a reload would forget every
+// stored response, and a message delivered once before a SIGHUP and once after
+// would run twice. The zero value carries nothing (the first World).
+type previous struct {
+	cfg *config.Config
+	w   *router.World
+}
+
+// route returns the running configuration and options of the route named name.
+func (p previous) route(name string) (*config.Route, router.RouteOptions, bool) {
+	if p.cfg == nil || p.w == nil {
+		return nil, router.RouteOptions{}, false
+	}
+	o, ok := p.w.Routes[name]
+	if !ok {
+		return nil, o, false
+	}
+	for i := range p.cfg.Routes {
+		if p.cfg.Routes[i].Name == name {
+			return &p.cfg.Routes[i], o, true
+		}
+	}
+	return nil, o, false
+}
+
 // routeOptions converts the parts of a [[routes]] entry that the strangler table does
-// not hold, building the route's rate limiter and idempotency store.
-func routeOptions(r config.Route) (router.RouteOptions, error) {
+// not hold, building the route's rate limiter and idempotency store, or taking them
+// over from prev when their configuration is unchanged.
+func routeOptions(r config.Route, prev previous) (router.RouteOptions, error) {
+	oldCfg, oldOpts, hadRoute := prev.route(r.Name)
 	// MaxRequestBody stays 0, the server's cap: a function's own max_request_body is
 	// enforced by the isolate and must not cap what legacy receives on the same route.
 	o := router.RouteOptions{Fallback: r.Fallback == nil || *r.Fallback}
@@ -178,21 +240,31 @@ func routeOptions(r config.Route) (router.RouteOptions, error) {
 	o.RequireAuth = r.Auth == config.AuthRequired
 	o.Scopes = slices.Clone(r.Scopes)
 	var errs []error
-	if rl := r.RateLimit; rl != nil {
+	switch rl := r.RateLimit; {
+	case rl == nil:
+	case hadRoute && oldOpts.RateLimit != nil && reflect.DeepEqual(oldCfg.RateLimit, rl):
+		o.RateLimit, o.RateLimitBy = oldOpts.RateLimit, oldOpts.RateLimitBy
+	default:
 		rate, err := limits.ParseRate(rl.Rate)
 		if err == nil {
-			o.RateLimit, err = limits.NewLimiter(limits.LimiterOptions{Rate: rate, Burst: rl.Burst})
+			o.RateLimit, err = limits.NewLimiter(limits.LimiterOptions{Rate: rate, Burst: rl.Burst, MaxKeys: rl.MaxClients})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rate_limit: %w", err))
 		}
 		o.RateLimitBy = rl.Key
 	}
-	if id := r.Idempotency; id != nil && id.Enabled {
+	switch id := r.Idempotency; {
+	case id == nil || !id.Enabled:
+	case hadRoute && oldOpts.Idempotency != nil && reflect.DeepEqual(oldCfg.Idempotency, id):
+		o.Idempotency = oldOpts.Idempotency
+	default:
 		var err error
 		o.Idempotency, err = router.NewIdempotency(nil, router.IdempotencyOptions{
 			TTL:              id.TTL.Std(),
 			MaxResponseBytes: int(id.MaxResponseBytes),
+			MaxEntries:       id.MaxKeys,
+			MaxStoredBytes:   int(id.MaxStoredBytes),
 			OnConcurrent:     id.OnConcurrent,
 		})
 		if err != nil {
@@ -207,18 +279,24 @@ func authOptions(a *config.Auth) *router.AuthOptions {
 	if a == nil {
 		return nil
 	}
+	cache := a.JWTCacheEntries
+	if cache == 0 {
+		cache = -1 // the file's 0 is "off"; the router's 0 is its default
+	}
 	return &router.AuthOptions{
-		APIKeyFile:    a.APIKeyFile,
-		JWTKeyFile:    a.JWTKeyFile,
-		JWTSecretFile: a.JWTSecretFile,
-		JWKSFile:      a.JWKSFile,
-		JWTAlgorithms: slices.Clone(a.JWTAlgorithms),
-		Issuer:        a.Issuer,
-		Audience:      a.Audience,
-		ClockSkew:     a.ClockSkew.Std(),
-		MaxTokenBytes: int(a.MaxTokenBytes),
-		ForwardClaims: slices.Clone(a.ForwardClaims),
-		HeaderPrefix:  a.HeaderPrefix,
+		JWTCacheEntries: cache,
+		JWTCacheTTL:     a.JWTCacheTTL.Std(),
+		APIKeyFile:      a.APIKeyFile,
+		JWTKeyFile:      a.JWTKeyFile,
+		JWTSecretFile:   a.JWTSecretFile,
+		JWKSFile:        a.JWKSFile,
+		JWTAlgorithms:   slices.Clone(a.JWTAlgorithms),
+		Issuer:          a.Issuer,
+		Audience:        a.Audience,
+		ClockSkew:       a.ClockSkew.Std(),
+		MaxTokenBytes:   int(a.MaxTokenBytes),
+		ForwardClaims:   slices.Clone(a.ForwardClaims),
+		HeaderPrefix:    a.HeaderPrefix,
 	}
 }
 

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/edged/edged/internal/config"
+	"github.com/edged/edged/limits"
+	"github.com/edged/edged/router"
 )
 
 func TestReadSecrets(t *testing.T) {
@@ -92,13 +95,67 @@ func TestRouteOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := routeOptions(tc.r)
+			o, err := routeOptions(tc.r, previous{})
 			if err != nil {
 				t.Fatalf("routeOptions(%s): %v", tc.name, err)
 			}
 			got := fmt.Sprint(o.Fallback, o.CompareHeaders, o.IgnoreFields, o.ShadowMaxConcurrent, o.ShadowMaxBody)
 			if got != tc.want {
 				t.Errorf("routeOptions(%s) = %s, want %s", tc.name, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestRouteOptionsCarryOver checks that a reload keeps a route's rate limiter and
+// idempotency store while their settings are unchanged, and builds new ones when
+// they change.
+func TestRouteOptionsCarryOver(t *testing.T) {
+	base := config.Route{
+		Name:        "orders",
+		RateLimit:   &config.RateLimit{Rate: "10/s", Burst: 5, Key: "ip"},
+		Idempotency: &config.Idempotency{Enabled: true, TTL: limits.Duration(time.Hour), OnConcurrent: "wait"},
+	}
+	first, err := routeOptions(base, previous{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := previous{
+		cfg: &config.Config{Routes: []config.Route{base}},
+		w:   &router.World{Routes: map[string]router.RouteOptions{"orders": first}},
+	}
+	otherRate := base
+	otherRate.RateLimit = &config.RateLimit{Rate: "20/s", Burst: 5, Key: "ip"}
+	otherTTL := base
+	otherTTL.Idempotency = &config.Idempotency{Enabled: true, TTL: limits.Duration(2 * time.Hour), OnConcurrent: "wait"}
+	renamed := base
+	renamed.Name = "orders-v2"
+	tests := []struct {
+		name                 string
+		r                    config.Route
+		prev                 previous
+		sameLimit, sameStore bool
+	}{
+		{"unchanged", base, prev, true, true},
+		{"rate changed", otherRate, prev, false, true},
+		{"ttl changed", otherTTL, prev, true, false},
+		{"another route", renamed, prev, false, false},
+		{"first world", base, previous{}, false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := routeOptions(tc.r, tc.prev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := o.RateLimit == first.RateLimit; got != tc.sameLimit {
+				t.Errorf("same rate limiter = %v, want %v", got, tc.sameLimit)
+			}
+			if got := o.Idempotency == first.Idempotency; got != tc.sameStore {
+				t.Errorf("same idempotency store = %v, want %v", got, tc.sameStore)
+			}
+			if o.RateLimit == nil || o.Idempotency == nil {
+				t.Errorf("options lack a limiter or store: %+v", o)
 			}
 		})
 	}

@@ -99,6 +99,8 @@ func applyDefaults(c *Config, set map[string]bool) {
 		dur(&a.ClockSkew, "auth.clock_skew", defaultAuthClockSkew)
 		size(&a.MaxTokenBytes, "auth.max_token_bytes", defaultAuthMaxTokenBytes)
 		str(&a.HeaderPrefix, "auth.header_prefix", defaultAuthHeaderPrefix)
+		dur(&a.JWTCacheTTL, "auth.jwt_cache_ttl", defaultJWTCacheTTL)
+		num(&a.JWTCacheEntries, "auth.jwt_cache_entries", defaultJWTCacheEntries)
 	}
 
 	for name, u := range c.Upstreams {
@@ -144,11 +146,14 @@ func applyDefaults(c *Config, set map[string]bool) {
 			if rate, err := limits.ParseRate(rl.Rate); err == nil {
 				num(&rl.Burst, p+"rate_limit.burst", defaultBurst(rate))
 			}
+			num(&rl.MaxClients, p+"rate_limit.max_clients", defaultRateMaxClients)
 		}
 		if id := r.Idempotency; id != nil {
 			dur(&id.TTL, p+"idempotency.ttl", defaultIdemTTL)
 			size(&id.MaxResponseBytes, p+"idempotency.max_response_bytes", defaultIdemMaxResponse)
 			str(&id.OnConcurrent, p+"idempotency.on_concurrent", defaultIdemOnConcurrent)
+			num(&id.MaxKeys, p+"idempotency.max_keys", defaultIdemMaxKeys)
+			size(&id.MaxStoredBytes, p+"idempotency.max_stored_bytes", max(defaultIdemMaxStored, id.MaxResponseBytes))
 		}
 		if r.Fallback == nil {
 			t := true

@@ -56,6 +56,13 @@ type Auth struct {
 	// HeaderPrefix starts the identity header names; inbound headers with
 	// it are deleted on every route. Default "X-Edged-Auth-".
 	HeaderPrefix string `toml:"header_prefix"`
+	// JWTCacheEntries bounds the cache of verified tokens, which spares a
+	// client reusing its token the signature check. Default 4096; 0 turns
+	// the cache off; at most 1048576.
+	JWTCacheEntries int `toml:"jwt_cache_entries"`
+	// JWTCacheTTL is the longest a cached verdict is used (never past the
+	// token's exp). Default "1m"; from above 0 to "1h".
+	JWTCacheTTL limits.Duration `toml:"jwt_cache_ttl"`
 }
 
 // RateLimit is [routes.rate_limit]: a token bucket per client.
@@ -71,6 +78,11 @@ type RateLimit struct {
 	// "api_key" (the RateKey constants). Unauthenticated requests fall back
 	// to the client address.
 	Key string `toml:"key"`
+	// MaxClients bounds the clients tracked at once; when full, the client
+	// idle longest is forgotten (and comes back with a full bucket), so a
+	// flood of distinct clients cannot grow memory. Default 100000; at most
+	// 10000000.
+	MaxClients int `toml:"max_clients"`
 }
 
 // Idempotency is [routes.idempotency]: POST, PUT and PATCH requests with an
@@ -87,6 +99,13 @@ type Idempotency struct {
 	// OnConcurrent is what a duplicate arriving while the first request
 	// runs gets: "wait" (default; the same answer) or "conflict" (409).
 	OnConcurrent string `toml:"on_concurrent"`
+	// MaxKeys bounds the keys held, running and stored together; the oldest
+	// stored answers are evicted first, and a store full of running
+	// requests answers 503. Default 10000; at most 10000000.
+	MaxKeys int `toml:"max_keys"`
+	// MaxStoredBytes bounds the stored answers together; the oldest are
+	// evicted to fit. Default "64MiB"; at least max_response_bytes.
+	MaxStoredBytes limits.Size `toml:"max_stored_bytes"`
 }
 
 // Gateway defaults.
@@ -99,6 +118,16 @@ const (
 	defaultIdemTTL           = 24 * time.Hour
 	defaultIdemMaxResponse   = limits.MiB
 	defaultIdemOnConcurrent  = "wait"
+	defaultIdemMaxKeys       = 10_000
+	defaultIdemMaxStored     = 64 * limits.MiB
+	defaultRateMaxClients    = 100_000
+	defaultJWTCacheEntries   = 4096
+	defaultJWTCacheTTL       = time.Minute
+
+	maxRateMaxClients  = 10_000_000
+	maxIdemMaxKeys     = 10_000_000
+	maxJWTCacheEntries = 1 << 20
+	maxJWTCacheTTL     = time.Hour
 
 	maxAuthClockSkew  = 10 * time.Minute
 	minAuthTokenBytes = 256
@@ -152,6 +181,12 @@ func validateAuth(p *problems, a *Auth) {
 	if a.HeaderPrefix == "" || !isToken(a.HeaderPrefix) {
 		p.add("auth.header_prefix", "%q must be a non-empty header name prefix", a.HeaderPrefix)
 	}
+	if n := a.JWTCacheEntries; n < 0 || n > maxJWTCacheEntries {
+		p.add("auth.jwt_cache_entries", "must be from 0 (off) to %d", maxJWTCacheEntries)
+	}
+	if d := time.Duration(a.JWTCacheTTL); d <= 0 || d > maxJWTCacheTTL {
+		p.add("auth.jwt_cache_ttl", "must be > 0 and at most %v", maxJWTCacheTTL)
+	}
 }
 
 func validateRouteGateway(p *problems, path string, r Route, c *Config) {
@@ -195,6 +230,9 @@ func validateRouteGateway(p *problems, path string, r Route, c *Config) {
 		default:
 			p.add(rp+".key", `must be "ip", "subject" or "api_key", not %q`, rl.Key)
 		}
+		if rl.MaxClients <= 0 || rl.MaxClients > maxRateMaxClients {
+			p.add(rp+".max_clients", "must be from 1 to %d", maxRateMaxClients)
+		}
 	}
 	if id := r.Idempotency; id != nil {
 		ip := path + ".idempotency"
@@ -202,6 +240,12 @@ func validateRouteGateway(p *problems, path string, r Route, c *Config) {
 		p.positive(ip+".max_response_bytes", int64(id.MaxResponseBytes))
 		if id.OnConcurrent != "wait" && id.OnConcurrent != "conflict" {
 			p.add(ip+".on_concurrent", `must be "wait" or "conflict", not %q`, id.OnConcurrent)
+		}
+		if id.MaxKeys <= 0 || id.MaxKeys > maxIdemMaxKeys {
+			p.add(ip+".max_keys", "must be from 1 to %d", maxIdemMaxKeys)
+		}
+		if id.MaxStoredBytes < id.MaxResponseBytes {
+			p.add(ip+".max_stored_bytes", "must be at least max_response_bytes (%v)", id.MaxResponseBytes)
 		}
 	}
 }
