@@ -47,9 +47,10 @@ func stickyBucket(route string, key []byte) int {
 }
 
 // stickyKey returns the bytes that keep ctx's user on one side of r's canary: the
-// configured header or cookie, or the client IP when that is empty or configured.
-// It does not allocate; the slice is valid until the handler returns.
-func stickyKey(ctx *fasthttp.RequestCtx, r *strangler.Route) []byte {
+// configured header or cookie, or the client address (see worldState.clientAddr) in
+// scratch when that is empty or configured. It does not allocate; the slice is valid
+// until the handler returns.
+func stickyKey(ctx *fasthttp.RequestCtx, r *strangler.Route, ws *worldState, scratch *[16]byte) []byte {
 	kind, name, err := strangler.ParseSticky(r.Sticky)
 	var key []byte
 	if err == nil {
@@ -61,7 +62,11 @@ func stickyKey(ctx *fasthttp.RequestCtx, r *strangler.Route) []byte {
 		}
 	}
 	if len(key) == 0 {
-		key = clientIP(ctx)
+		a := peerAddr(ctx)
+		if ws != nil {
+			a = ws.clientAddr(ctx)
+		}
+		key = appendAddrBytes(scratch[:0], a)
 	}
 	return key
 }
@@ -105,22 +110,15 @@ func cookieFold(h *fasthttp.RequestHeader, name string) []byte {
 	return nil
 }
 
-// clientIP returns the client's address bytes, 4 bytes for IPv4.
-func clientIP(ctx *fasthttp.RequestCtx) []byte {
-	ip := ctx.RemoteIP()
-	if v4 := ip.To4(); v4 != nil {
-		return v4
-	}
-	return []byte(ip.To16())
-}
-
 // canaryPicksIsolate reports whether ctx's request goes to the isolate at r's weight.
-func canaryPicksIsolate(ctx *fasthttp.RequestCtx, r *strangler.Route) bool {
+// ws (nil: none) says which proxies may name the client.
+func canaryPicksIsolate(ctx *fasthttp.RequestCtx, r *strangler.Route, ws *worldState) bool {
 	switch {
 	case r.Weight <= 0:
 		return false
 	case r.Weight >= 100:
 		return true
 	}
-	return stickyBucket(r.Name, stickyKey(ctx, r)) < r.Weight
+	var scratch [16]byte
+	return stickyBucket(r.Name, stickyKey(ctx, r, ws, &scratch)) < r.Weight
 }

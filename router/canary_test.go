@@ -35,7 +35,8 @@ func TestStickyKeySpelling(t *testing.T) {
 			}
 			ctx.SetRemoteAddr(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000})
 			r := &strangler.Route{Name: "r", Sticky: tc.sticky}
-			if got := string(stickyKey(&ctx, r)); got != tc.want {
+			var scratch [16]byte
+			if got := string(stickyKey(&ctx, r, nil, &scratch)); got != tc.want {
 				t.Errorf("stickyKey(%s) = %q, want %q", tc.sticky, got, tc.want)
 			}
 		})

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -34,7 +34,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		if route != nil {
 			name, stage = route.Name, route.Stage.String()
 		}
-		x.tr.finish(ctx, x.path, name, stage)
+		x.tr.finish(ctx, ws, x.path, name, stage)
 	}
 }
 
@@ -64,7 +64,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange) *s
 	if opts.Idempotency != nil && idemMethod(ctx.Method()) {
 		// The closure costs an allocation, paid only by unsafe methods on
 		// routes that opted in.
-		opts.Idempotency.Handle(ctx, idemRouteKey(ctx, route.Name, &id), func(ctx *fasthttp.RequestCtx) {
+		opts.Idempotency.Handle(ctx, idemRouteKey(ws, ctx, route.Name, &id), func(ctx *fasthttp.RequestCtx) {
 			s.dispatch(ctx, ws, route, rs, opts, x)
 		})
 		return route
@@ -82,7 +82,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, ws *worldState, route *stran
 	case strangler.StageShadow:
 		s.serveShadow(ctx, ws, route, rs, opts, x)
 	case strangler.StageCanary:
-		if canaryPicksIsolate(ctx, route) {
+		if canaryPicksIsolate(ctx, route, ws) {
 			s.serveIsolate(ctx, ws, route, rs, opts, x)
 		} else {
 			s.serveLegacy(ctx, ws, route, rs, x)
@@ -125,7 +125,7 @@ func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts,
 		return true
 	}
 	var buf [80]byte
-	ok, wait := opts.RateLimit.AllowAt(rateKey(buf[:0], ctx, opts.RateLimitBy, id), ctx.Time())
+	ok, wait := opts.RateLimit.AllowAt(rateKey(buf[:0], ws, ctx, opts.RateLimitBy, id), ctx.Time())
 	if ok {
 		return true
 	}
@@ -143,33 +143,35 @@ func retryAfterSeconds(d time.Duration) int64 {
 
 // rateKey appends to dst the limiter key of the client: the API key name or subject
 // when by asks for it and the request has one, else the client address (IPv4, or
-// the /64 of IPv6, where single addresses are too cheap to count). A one-byte tag
-// keeps the kinds apart.
-func rateKey(dst []byte, ctx *fasthttp.RequestCtx, by string, id *AuthResult) []byte {
+// the /64 of IPv6, where single addresses are too cheap to count; see
+// worldState.clientAddr for proxies). A one-byte tag keeps the kinds apart.
+func rateKey(dst []byte, ws *worldState, ctx *fasthttp.RequestCtx, by string, id *AuthResult) []byte {
 	switch {
 	case by == RateByAPIKey && id.KeyName != "":
 		return append(append(dst, 'k'), id.KeyName...)
 	case (by == RateByAPIKey || by == RateBySubject) && id.Subject != "":
 		return append(append(dst, 's'), id.Subject...)
 	}
-	return appendClientNet(append(dst, 'i'), ctx.RemoteIP())
+	return appendClientNet(append(dst, 'i'), ws.clientAddr(ctx))
 }
 
 // appendClientNet appends the bytes that identify a client network: the 4 bytes of
 // an IPv4 address, the first 8 of an IPv6 one.
-func appendClientNet(dst []byte, ip net.IP) []byte {
-	if v4 := ip.To4(); v4 != nil {
-		return append(dst, v4...)
+func appendClientNet(dst []byte, a netip.Addr) []byte {
+	if a.Is4() {
+		b := a.As4()
+		return append(dst, b[:]...)
 	}
-	if len(ip) == net.IPv6len {
-		return append(dst, ip[:8]...)
+	if a.Is6() {
+		b := a.As16()
+		return append(dst, b[:8]...)
 	}
 	return dst
 }
 
 // idemRouteKey namespaces idempotency keys by route and client: the verified API
 // key or subject, else the client address, so clients never share keys.
-func idemRouteKey(ctx *fasthttp.RequestCtx, route string, id *AuthResult) string {
+func idemRouteKey(ws *worldState, ctx *fasthttp.RequestCtx, route string, id *AuthResult) string {
 	var buf [128]byte
 	b := append(append(buf[:0], route...), 0)
 	switch {
@@ -179,7 +181,7 @@ func idemRouteKey(ctx *fasthttp.RequestCtx, route string, id *AuthResult) string
 		b = append(append(b, 's'), id.Subject...)
 	default:
 		b = append(b, 'i')
-		b, _ = ctx.RemoteIP().AppendText(b)
+		b = ws.clientAddr(ctx).AppendTo(b)
 	}
 	return string(b)
 }

@@ -135,7 +135,7 @@ func dispatchDecision(s *Server, ctx *fasthttp.RequestCtx, x *exchange) bool {
 	opts := ws.options(r.Name)
 	up := ws.w.Upstreams[r.Upstream]
 	return rs != nil && opts != nil && up != nil && r.Stage == strangler.StageLegacy &&
-		!canaryPicksIsolate(ctx, r)
+		!canaryPicksIsolate(ctx, r, nil)
 }
 
 func TestDispatchDecisionAllocs(t *testing.T) {
@@ -159,7 +159,7 @@ func TestDispatchDecisionAllocs(t *testing.T) {
 			t.Fatal("no legacy route")
 		}
 		r, _ := s.match(ctx2, x)
-		_ = canaryPicksIsolate(ctx2, r)
+		_ = canaryPicksIsolate(ctx2, r, nil)
 		_ = s.state(r.Name)
 	})
 	if allocs != 0 {
@@ -175,7 +175,7 @@ func TestCanaryHashAllocs(t *testing.T) {
 	ctx.Request.Header.Set("Cookie", "sid=abc; other=1")
 	for _, sticky := range []string{"", "ip", "header:Host", "cookie:sid"} {
 		r := &strangler.Route{Name: "r", Weight: 50, Sticky: sticky}
-		if a := testing.AllocsPerRun(100, func() { canaryPicksIsolate(ctx, r) }); a != 0 {
+		if a := testing.AllocsPerRun(100, func() { canaryPicksIsolate(ctx, r, nil) }); a != 0 {
 			t.Errorf("canaryPicksIsolate(sticky %q): %v allocations, want 0", sticky, a)
 		}
 	}

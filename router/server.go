@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,13 @@ type World struct {
 	// Tracing, when not nil, propagates W3C Trace Context and records spans
 	// (see Tracing).
 	Tracing *Tracing
+	// TrustedProxies are the load balancers and proxies in front of the
+	// Server whose X-Forwarded-For is believed: for a request from one of
+	// them, the client address that rate limits, idempotency keys, canary
+	// stickiness and traces use is the nearest X-Forwarded-For address
+	// outside these prefixes. Empty: the TCP peer is the client. What the
+	// upstream and the guest see is not changed.
+	TrustedProxies []netip.Prefix
 }
 
 // RouteOptions are a route's request-path options. The zero value of each numeric
@@ -175,7 +183,8 @@ type Server struct {
 type worldState struct {
 	w          *World
 	opts       map[string]*routeOpts
-	authPrefix []byte // w.Auth's HeaderPrefix, for StripIdentityHeaders
+	authPrefix []byte         // w.Auth's HeaderPrefix, for StripIdentityHeaders
+	trusted    []netip.Prefix // w.TrustedProxies, masked
 }
 
 // routeOpts is RouteOptions with defaults applied and ignore paths parsed.
@@ -222,6 +231,9 @@ func compileWorld(w *World) (*worldState, error) {
 		w = &World{}
 	}
 	ws := &worldState{w: w, opts: make(map[string]*routeOpts, len(w.Routes))}
+	for _, p := range w.TrustedProxies {
+		ws.trusted = append(ws.trusted, p.Masked())
+	}
 	if w.Auth != nil {
 		ws.authPrefix = []byte(w.Auth.HeaderPrefix())
 	}

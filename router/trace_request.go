@@ -249,7 +249,7 @@ func (t *reqTrace) fetch(req *http.Request) func(int, error) {
 
 // finish records the request's server span and hands every span to the
 // exporter.
-func (t *reqTrace) finish(ctx *fasthttp.RequestCtx, path []byte, route, stage string) {
+func (t *reqTrace) finish(ctx *fasthttp.RequestCtx, ws *worldState, path []byte, route, stage string) {
 	if !t.record {
 		return
 	}
@@ -270,7 +270,7 @@ func (t *reqTrace) finish(ctx *fasthttp.RequestCtx, path []byte, route, stage st
 			StrAttr("http.request.method", method),
 			StrAttr("url.path", string(path)),
 			IntAttr("http.response.status_code", int64(status)),
-			StrAttr("client.address", ctx.RemoteIP().String()),
+			StrAttr("client.address", ws.clientAddr(ctx).String()),
 			StrAttr("edged.route", route),
 			StrAttr("edged.stage", stage),
 		},

@@ -365,7 +365,10 @@ func (d *daemon) logProblems(msg string, err error) {
 // limits, the runtime and the admin token are set up once per process.
 func (d *daemon) warnRestartOnly(next *config.Config) {
 	prev := d.cfg
-	if prev.Server != next.Server {
+	// trusted_proxies lives in the World and changes on reload.
+	ps, ns := prev.Server, next.Server
+	ps.TrustedProxies, ns.TrustedProxies = nil, nil
+	if !reflect.DeepEqual(ps, ns) {
 		d.log.Warn("reload: [server] changes take effect at the next restart")
 	}
 	if prev.Admin != next.Admin {

@@ -49,6 +49,14 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, au
 		Pricing:   pricing(cfg.Pricing),
 	}
 	var errs []error
+	for i, tp := range cfg.Server.TrustedProxies {
+		p, err := config.ParseTrustedProxy(tp)
+		if err != nil { // validation accepted it already
+			errs = append(errs, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err))
+			continue
+		}
+		w.TrustedProxies = append(w.TrustedProxies, p)
+	}
 	if w.Tracing, err = newTracing(ctx, cfg.Tracing, log); err != nil {
 		errs = append(errs, fmt.Errorf("tracing: %w", err))
 	}

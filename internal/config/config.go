@@ -68,6 +68,12 @@ type Server struct {
 	// replaces it with the client address, "append" (behind a trusted load
 	// balancer) appends the client address to it.
 	ForwardedFor string `toml:"forwarded_for"`
+	// TrustedProxies lists the load balancers in front of edged, as CIDR
+	// prefixes or single addresses, whose X-Forwarded-For names the client
+	// for rate limits, idempotency keys, canary stickiness and traces (the
+	// nearest address outside the list). Default none: the TCP peer is the
+	// client. Unlike the rest of [server], it changes on reload.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // Admin is [admin], the admin API's own listener.

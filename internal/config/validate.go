@@ -104,6 +104,11 @@ func validateServer(p *problems, s *Server) {
 	p.positive("server.shutdown_timeout", int64(s.ShutdownTimeout))
 	p.positive("server.max_request_body", int64(s.MaxRequestBody))
 	p.positive("server.max_header_size", int64(s.MaxHeaderSize))
+	for i, tp := range s.TrustedProxies {
+		if _, err := ParseTrustedProxy(tp); err != nil {
+			p.add("server.trusted_proxies["+strconv.Itoa(i)+"]", "%w", err)
+		}
+	}
 	if s.ForwardedFor != "overwrite" && s.ForwardedFor != "append" {
 		p.add("server.forwarded_for", `must be "overwrite" or "append", not %q`, s.ForwardedFor)
 	}
@@ -500,4 +505,22 @@ func validHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// ParseTrustedProxy parses a trusted_proxies entry: a CIDR prefix
+// ("10.0.0.0/8", "2001:db8::/32") or one address (its /32 or /128).
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("parse %q: want a CIDR prefix or an address", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("parse %q: want a CIDR prefix or an address", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
