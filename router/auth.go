@@ -394,9 +394,9 @@ func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []
 	var nAuthz, nXKey int
 	for k, v := range h.All() {
 		switch {
-		case authEqualFold(k, "Authorization"):
+		case equalFoldString(k, "Authorization"):
 			authz, nAuthz = v, nAuthz+1
-		case authEqualFold(k, "X-API-Key"):
+		case equalFoldString(k, "X-API-Key"):
 			xKey, nXKey = v, nXKey+1
 		}
 	}
@@ -411,9 +411,9 @@ func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []
 	scheme, cred, _ := bytes.Cut(bytes.TrimSpace(authz), []byte{' '})
 	cred = bytes.TrimSpace(cred)
 	switch {
-	case authEqualFold(scheme, "Bearer"):
+	case equalFoldString(scheme, "Bearer"):
 		return a.checkJWT(h, st, cred, requiredScopes)
-	case authEqualFold(scheme, "ApiKey"):
+	case equalFoldString(scheme, "ApiKey"):
 		return a.checkAPIKey(h, st, cred, requiredScopes)
 	}
 	return a.fails[failScheme]
@@ -721,26 +721,6 @@ func jwtFailure(err error) authFailure {
 		return failAudience
 	}
 	return failInvalid
-}
-
-// authEqualFold compares an ASCII header name with a constant, ignoring case.
-func authEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }
 
 // authToken reports whether s is a non-empty RFC 9110 token.

@@ -36,7 +36,7 @@ func (ws *worldState) clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	var fields [8][]byte
 	n := 0
 	for k, v := range ctx.Request.Header.All() {
-		if len(k) == len("x-forwarded-for") && foldEq(k, "x-forwarded-for") {
+		if equalFoldString(k, "x-forwarded-for") {
 			if n == len(fields) {
 				return addr
 			}

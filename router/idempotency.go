@@ -584,7 +584,7 @@ func idemMethod(m []byte) bool {
 // PROXY-NOTES.md trap 1).
 func peekIdempotencyKey(h *fasthttp.RequestHeader) (v []byte, n int) {
 	for k, val := range h.All() {
-		if idemEqualFold(k, IdempotencyKeyHeader) {
+		if equalFoldString(k, IdempotencyKeyHeader) {
 			if n == 0 {
 				v = val
 			}
@@ -636,7 +636,7 @@ var idemUnstored = [...]string{
 
 func idemStoredField(name []byte) bool {
 	for _, u := range idemUnstored {
-		if idemEqualFold(name, u) {
+		if equalFoldString(name, u) {
 			return false
 		}
 	}
@@ -713,18 +713,4 @@ func writeIdemError(ctx *fasthttp.RequestCtx, code int, errCode, msg string) {
 	ctx.Response.SetStatusCode(code)
 	ctx.Response.Header.SetContentType("application/json")
 	ctx.Response.SetBodyString(`{"error":"` + errCode + `","message":"` + msg + `"}` + "\n")
-}
-
-// idemEqualFold compares an ASCII header name with s, ignoring case.
-func idemEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for j := range len(b) {
-		x, y := b[j], s[j]
-		if x|0x20 != y|0x20 || (x|0x20 < 'a' || x|0x20 > 'z') && x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -196,3 +196,24 @@ func appendRemoteIP(dst []byte, a net.Addr) []byte {
 func equalFold(a, b []byte) bool {
 	return len(a) == len(b) && bytes.EqualFold(a, b)
 }
+
+// equalFoldString compares an ASCII header name with s, ignoring letter case,
+// without converting either to a string or allocating.
+func equalFoldString(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}

@@ -87,10 +87,10 @@ func (t *reqTrace) begin(cfg *Tracing, h *fasthttp.RequestHeader) {
 	nTP, nTS := 0, 0
 	for k, v := range h.All() {
 		switch {
-		case len(k) == len(HeaderTraceparent) && foldEq(k, HeaderTraceparent):
+		case equalFoldString(k, HeaderTraceparent):
 			nTP++
 			tp = v
-		case len(k) == len(HeaderTracestate) && foldEq(k, HeaderTracestate):
+		case equalFoldString(k, HeaderTracestate):
 			nTS++
 			ts = v
 		}
@@ -309,7 +309,7 @@ func delFold(h *fasthttp.RequestHeader, name string) {
 	for range 64 {
 		n := 0
 		for k := range h.All() {
-			if len(k) == len(name) && foldEq(k, name) {
+			if equalFoldString(k, name) {
 				n = copy(key[:], k)
 				break
 			}
@@ -319,21 +319,6 @@ func delFold(h *fasthttp.RequestHeader, name string) {
 		}
 		h.DelBytes(key[:n])
 	}
-}
-
-// foldEq compares an ASCII header name with a lower-case constant of the
-// same length, ignoring case.
-func foldEq(b []byte, lower string) bool {
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // traceIDString formats a request's trace id for a log line; "" when untraced.
