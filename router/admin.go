@@ -151,8 +151,9 @@ func (a *Admin) metrics(w http.ResponseWriter, r *http.Request) {
 	a.c.Server.MetricsHandler().ServeHTTP(w, r)
 }
 
-// routeJSON is a route as the API shows it.
-type routeJSON struct {
+// AdminRoute is a route as the admin API shows it (GET /v1/routes and
+// /v1/routes/{name}).
+type AdminRoute struct {
 	Name         string   `json:"name"`
 	Host         string   `json:"host,omitempty"`
 	Path         string   `json:"path"`
@@ -167,13 +168,14 @@ type routeJSON struct {
 	Paused       bool     `json:"paused"`
 }
 
-func toRouteJSON(r strangler.Route) routeJSON {
-	return routeJSON{Name: r.Name, Host: r.Host, Path: r.Path, Methods: r.Methods, Upstream: r.Upstream,
+func toRouteJSON(r strangler.Route) AdminRoute {
+	return AdminRoute{Name: r.Name, Host: r.Host, Path: r.Path, Methods: r.Methods, Upstream: r.Upstream,
 		Function: r.Function, Stage: r.Stage.String(), Weight: r.Weight, Sticky: r.Sticky,
 		MirrorUnsafe: r.MirrorUnsafe, Step: r.Step, Paused: r.Paused}
 }
 
-type targetJSON struct {
+// AdminTarget is one target's counters and latencies in AdminRouteStats.
+type AdminTarget struct {
 	Requests      uint64  `json:"requests"`
 	Errors5xx     uint64  `json:"errors_5xx"`
 	LimitBreaches uint64  `json:"limit_breaches"`
@@ -182,7 +184,8 @@ type targetJSON struct {
 	P99Ms         float64 `json:"p99_ms"`
 }
 
-type mismatchJSON struct {
+// AdminMismatch is one sampled shadow mismatch, secrets redacted.
+type AdminMismatch struct {
 	Time    time.Time `json:"time"`
 	Method  string    `json:"method"`
 	Path    string    `json:"path"`
@@ -191,32 +194,34 @@ type mismatchJSON struct {
 	Isolate string    `json:"isolate"`
 }
 
-type statsJSON struct {
-	Legacy           targetJSON     `json:"legacy"`
-	Isolate          targetJSON     `json:"isolate"`
-	ShadowCompared   uint64         `json:"shadow_compared"`
-	ShadowMismatches uint64         `json:"shadow_mismatches"`
-	ShadowSkipped    uint64         `json:"shadow_skipped"`
-	Mismatches       []mismatchJSON `json:"mismatches"`
-	Noise            []string       `json:"noise"`
+// AdminRouteStats is a route's numbers in GET /v1/routes/{name}: per target,
+// shadow comparisons, sampled mismatches and the learned noise.
+type AdminRouteStats struct {
+	Legacy           AdminTarget     `json:"legacy"`
+	Isolate          AdminTarget     `json:"isolate"`
+	ShadowCompared   uint64          `json:"shadow_compared"`
+	ShadowMismatches uint64          `json:"shadow_mismatches"`
+	ShadowSkipped    uint64          `json:"shadow_skipped"`
+	Mismatches       []AdminMismatch `json:"mismatches"`
+	Noise            []string        `json:"noise"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func toTargetJSON(t TargetStats) targetJSON {
-	return targetJSON{Requests: t.Requests, Errors5xx: t.Errors5xx, LimitBreaches: t.LimitBreaches,
+func toTargetJSON(t TargetStats) AdminTarget {
+	return AdminTarget{Requests: t.Requests, Errors5xx: t.Errors5xx, LimitBreaches: t.LimitBreaches,
 		Fallbacks: t.Fallbacks, P50Ms: ms(t.P50), P99Ms: ms(t.P99)}
 }
 
-func toStatsJSON(s RouteStats) statsJSON {
-	out := statsJSON{Legacy: toTargetJSON(s.Legacy), Isolate: toTargetJSON(s.Isolate),
+func toStatsJSON(s RouteStats) AdminRouteStats {
+	out := AdminRouteStats{Legacy: toTargetJSON(s.Legacy), Isolate: toTargetJSON(s.Isolate),
 		ShadowCompared: s.ShadowCompared, ShadowMismatches: s.ShadowMismatches, ShadowSkipped: s.ShadowSkipped,
-		Mismatches: []mismatchJSON{}, Noise: s.Noise}
+		Mismatches: []AdminMismatch{}, Noise: s.Noise}
 	if out.Noise == nil {
 		out.Noise = []string{}
 	}
 	for _, m := range s.Mismatches {
-		out.Mismatches = append(out.Mismatches, mismatchJSON(m))
+		out.Mismatches = append(out.Mismatches, AdminMismatch(m))
 	}
 	return out
 }
@@ -241,7 +246,7 @@ func toEventJSON(e strangler.Event) eventJSON {
 
 func (a *Admin) listRoutes(w http.ResponseWriter, _ *http.Request) {
 	routes := a.c.Table.Routes()
-	out := make([]routeJSON, 0, len(routes))
+	out := make([]AdminRoute, 0, len(routes))
 	for _, r := range routes {
 		out = append(out, toRouteJSON(r))
 	}

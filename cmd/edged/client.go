@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/internal/config"
+	"github.com/edged/edged/router"
 )
 
 const defaultAdminURL = "http://127.0.0.1:9901"
@@ -147,40 +148,15 @@ func (c *adminClient) do(ctx context.Context, method, path string, in, out any) 
 	return nil
 }
 
-// The admin API's JSON, as the client reads it (router/admin.go writes it).
+// The admin API's JSON, in the router's own types, so the CLI and the API
+// cannot drift apart.
 type (
-	routeInfo struct {
-		Name     string   `json:"name"`
-		Host     string   `json:"host"`
-		Path     string   `json:"path"`
-		Methods  []string `json:"methods"`
-		Upstream string   `json:"upstream"`
-		Function string   `json:"function"`
-		Stage    string   `json:"stage"`
-		Weight   int      `json:"weight"`
-		Step     int      `json:"step"`
-		Paused   bool     `json:"paused"`
-	}
-	targetInfo struct {
-		Requests      uint64  `json:"requests"`
-		Errors5xx     uint64  `json:"errors_5xx"`
-		LimitBreaches uint64  `json:"limit_breaches"`
-		Fallbacks     uint64  `json:"fallbacks"`
-		P50Ms         float64 `json:"p50_ms"`
-		P99Ms         float64 `json:"p99_ms"`
-	}
-	statsInfo struct {
-		Legacy           targetInfo `json:"legacy"`
-		Isolate          targetInfo `json:"isolate"`
-		ShadowCompared   uint64     `json:"shadow_compared"`
-		ShadowMismatches uint64     `json:"shadow_mismatches"`
-	}
 	routeList struct {
-		Routes []routeInfo `json:"routes"`
+		Routes []router.AdminRoute `json:"routes"`
 	}
 	routeDetail struct {
-		Route routeInfo `json:"route"`
-		Stats statsInfo `json:"stats"`
+		Route router.AdminRoute      `json:"route"`
+		Stats router.AdminRouteStats `json:"stats"`
 	}
 )
 
@@ -307,7 +283,7 @@ func cmdAction(action string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var after struct {
-		Route routeInfo `json:"route"`
+		Route router.AdminRoute `json:"route"`
 	}
 	if err := c.do(ctx, http.MethodPost, "/v1/routes/"+url.PathEscape(name)+"/"+action, body, &after); err != nil {
 		return err
@@ -317,7 +293,7 @@ func cmdAction(action string, args []string, stdout, stderr io.Writer) error {
 }
 
 // describe renders a route's position: "canary 25%", "isolate (paused)".
-func describe(r routeInfo) string {
+func describe(r router.AdminRoute) string {
 	s := r.Stage
 	if r.Stage == "canary" {
 		s += " " + strconv.Itoa(r.Weight) + "%"
