@@ -28,14 +28,48 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	if t := ws.w.Tracing; t != nil {
 		x.tr.begin(t, &ctx.Request.Header)
 	}
+	var start time.Duration
+	if s.access != nil {
+		start = s.mono()
+	}
 	route := s.serve(ctx, ws, x)
+	if !x.tr.record && s.access == nil {
+		return
+	}
+	name, stage := "", ""
+	if route != nil {
+		name, stage = route.Name, route.Stage.String()
+	}
 	if x.tr.record {
-		name, stage := "", ""
-		if route != nil {
-			name, stage = route.Name, route.Stage.String()
-		}
 		x.tr.finish(ctx, ws, x.path, name, stage)
 	}
+	if s.access != nil {
+		s.logAccess(ctx, ws, x, name, stage, s.mono()-start)
+	}
+}
+
+// maxLoggedPath bounds the request path an access log line repeats: the path
+// comes from the client, and a log line must not be a way to fill the disk.
+const maxLoggedPath = 1024
+
+func truncateBytes(b []byte, n int) []byte { return b[:min(len(b), n)] }
+
+// logAccess writes the access log line of a request.
+func (s *Server) logAccess(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange, route, stage string,
+	d time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("method", string(ctx.Method())),
+		slog.String("path", string(truncateBytes(ctx.Request.URI().PathOriginal(), maxLoggedPath))),
+		slog.Int("status", ctx.Response.StatusCode()),
+		slog.Duration("duration", d),
+		slog.String("route", route),
+		slog.String("stage", stage),
+		slog.String("client", ws.clientAddr(ctx).String()),
+	}
+	if x.tr.on {
+		attrs = append(attrs, slog.String("trace_id", x.tr.tc.TraceID.String()))
+	}
+	s.access.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs...)
 }
 
 // serve is Handler's work between the exchange's acquisition and release. It

@@ -91,6 +91,12 @@ type edge struct {
 
 func startEdge(t testing.TB, routes []strangler.Route, w *World) *edge {
 	t.Helper()
+	return startEdgeConfig(t, routes, w, Config{})
+}
+
+// startEdgeConfig is startEdge with Config's other fields (the table is made here).
+func startEdgeConfig(t testing.TB, routes []strangler.Route, w *World, c Config) *edge {
+	t.Helper()
 	for i := range routes {
 		if routes[i].Step == 0 {
 			routes[i].Step = -1
@@ -100,7 +106,8 @@ func startEdge(t testing.TB, routes []strangler.Route, w *World) *edge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(Config{Table: table}, w)
+	c.Table = table
+	srv, err := NewServer(c, w)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,6 +131,10 @@ type Config struct {
 	Table *strangler.Table
 	// Logger receives the server's logs; nil discards.
 	Logger *slog.Logger
+	// AccessLog, when not nil, receives one line per request: method, path,
+	// status, duration, route, stage, client address and trace id. It costs
+	// a log record per request, so it is off (nil) by default.
+	AccessLog *slog.Logger
 	// Server configures the fasthttp server that Serve runs.
 	Server ServerOptions
 	// Now stamps shadow mismatches; nil means time.Now. Latencies always use the
@@ -143,13 +147,14 @@ type Config struct {
 // request path"). It is safe for concurrent use. Create it with NewServer, run it with
 // Serve or mount Handler in a fasthttp server of your own, and stop it with Shutdown.
 type Server struct {
-	table *strangler.Table
-	log   *slog.Logger
-	now   func() time.Time
-	m     *metrics
-	reg   *prometheus.Registry
-	epoch time.Time // origin of mono's readings
-	srv   *fasthttp.Server
+	table  *strangler.Table
+	log    *slog.Logger
+	access *slog.Logger // nil: no access log
+	now    func() time.Time
+	m      *metrics
+	reg    *prometheus.Registry
+	epoch  time.Time // origin of mono's readings
+	srv    *fasthttp.Server
 
 	world atomic.Pointer[worldState]
 
@@ -275,11 +280,12 @@ func NewServer(c Config, w *World) (*Server, error) {
 		return nil, fmt.Errorf("router: %w", err)
 	}
 	s := &Server{
-		table: c.Table,
-		log:   c.Logger,
-		now:   c.Now,
-		base:  make(map[string]isolate.Stats),
-		epoch: time.Now(),
+		table:  c.Table,
+		log:    c.Logger,
+		access: c.AccessLog,
+		now:    c.Now,
+		base:   make(map[string]isolate.Stats),
+		epoch:  time.Now(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

@@ -1,12 +1,16 @@
 package router
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -385,4 +389,43 @@ func TestTracingMetrics(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAccessLog checks the access log line: the request's facts, the route,
+// the client address and the trace id the upstream saw.
+func TestAccessLog(t *testing.T) {
+	addr, seen := recordingUpstream(t)
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
+	routes := []strangler.Route{{Name: "legacy", Path: "/", Upstream: "up", Stage: strangler.StageLegacy}}
+	e := startEdgeConfig(t, routes, &World{Upstreams: map[string]*Upstream{"up": upstreamFor(t, addr)},
+		Tracing: &Tracing{SampleRatio: 1}}, Config{AccessLog: log})
+	send(t, "GET", "http://"+e.addr+"/x/"+strings.Repeat("a", 2000)+"?q=1", nil, "")
+	th := <-seen
+	up, _ := ParseTraceparent([]byte(th.parents[0]))
+	mu.Lock()
+	line := buf.String()
+	mu.Unlock()
+	for _, want := range []string{"msg=request", "method=GET", "path=/x/aaaa", "status=200", "route=legacy",
+		"stage=legacy", "client=127.0.0.1", "trace_id=" + up.TraceID.String(), "duration="} {
+		if !strings.Contains(line, want) {
+			t.Errorf("access log %q lacks %q", line, want)
+		}
+	}
+	if strings.Contains(line, "q=1") || strings.Count(line, "a") > maxLoggedPath+100 {
+		t.Errorf("access log line of %d bytes logs the query or the whole path", len(line))
+	}
+}
+
+// lockedWriter serialises writes to a buffer shared with the test.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -136,10 +136,15 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	if corrupt != nil {
 		table.Record(strangler.Event{Kind: "state_corrupt", Actor: strangler.ActorConfig, Reason: corrupt.Error()})
 	}
+	var access *slog.Logger
+	if cfg.Server.AccessLog {
+		access = log.With("component", "access")
+	}
 	srv, err := router.NewServer(router.Config{
-		Table:  table,
-		Logger: log.With("component", "router"),
-		Server: serverOptions(cfg),
+		Table:     table,
+		Logger:    log.With("component", "router"),
+		AccessLog: access,
+		Server:    serverOptions(cfg),
 	}, world)
 	if err != nil {
 		closeWorld(ctx, world)

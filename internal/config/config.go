@@ -74,6 +74,10 @@ type Server struct {
 	// nearest address outside the list). Default none: the TCP peer is the
 	// client. Unlike the rest of [server], it changes on reload.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// AccessLog writes one log line per request (method, path, status,
+	// duration, route, stage, client, trace id) at info level. Default
+	// false: a line per request costs CPU at high rates.
+	AccessLog bool `toml:"access_log"`
 }
 
 // Admin is [admin], the admin API's own listener.
