@@ -510,9 +510,10 @@ type jwtCacheShard struct {
 }
 
 // newJWTCache returns a cache of at most entries identities, or nil (no
-// caching) when entries is negative.
+// caching) when entries is not positive (AuthOptions has applied its default
+// to zero already).
 func newJWTCache(entries int, ttl time.Duration) *jwtCache {
-	if entries < 0 {
+	if entries <= 0 {
 		return nil
 	}
 	n := min(jwtCacheShards, entries)
