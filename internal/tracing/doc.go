@@ -4,11 +4,15 @@
 // The router records spans itself, as plain router.Span values, so that the
 // request path does not depend on OpenTelemetry (DESIGN.md's import table).
 // This package is the bridge: an *Exporter implements router.SpanExporter,
-// turns each router.Span into a finished OpenTelemetry span and hands it to
-// the SDK's batch span processor, which sends batches with the SDK's OTLP/HTTP
-// exporter. The daemon builds one Exporter from the [tracing] section of
-// router.toml when an endpoint is configured, gives it to the router, and
-// shuts it down after the server has drained.
+// batches the spans in a bounded queue and sends each batch as an OTLP
+// ExportTraceServiceRequest, protobuf-encoded by the package itself with
+// google.golang.org/protobuf's protowire (the tests decode it with the
+// official OTLP Go types). It once went through the OpenTelemetry SDK (span
+// snapshots, its batch span processor and OTLP/HTTP exporter); that path
+// cost 10–17 µs of CPU per request on the cheapest routes, this one about
+// 3.5. The daemon builds one Exporter per configuration generation from the
+// [tracing] section of router.toml when an endpoint is configured, gives it
+// to the router, and shuts it down when the generation retires.
 //
 // ExportSpans never blocks a request: it copies the spans into a bounded
 // queue and returns. When the queue is full (the collector is slow, down or

@@ -1,25 +1,19 @@
 package tracing
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"maps"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/instrumentation"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/edged/edged/router"
 )
@@ -28,17 +22,21 @@ import (
 const (
 	DefaultServiceName = "edged"
 	DefaultTimeout     = 10 * time.Second
-	DefaultQueueSize   = 2048
+	DefaultQueueSize   = 8192
 
 	// defaultPath is the OTLP/HTTP traces path, appended to an endpoint
 	// given without one.
 	defaultPath = "/v1/traces"
-	// maxBatch is the SDK's default export batch; smaller queues export in
-	// batches of their own size.
-	maxBatch = sdktrace.DefaultMaxExportBatchSize
+	// maxBatch is the most spans one export carries (the OpenTelemetry
+	// SDK's default); smaller queues export in batches of their own size.
+	maxBatch = 512
+	// interval is how long a span waits at most for a batch to fill.
+	interval = time.Second
 	// scopeName is the instrumentation scope of every span: the package
 	// that records them.
 	scopeName = "github.com/edged/edged/router"
+	// maxBackoff caps the wait between retries of one batch.
+	maxBackoff = 5 * time.Second
 )
 
 // Sentinel errors of New, for errors.Is.
@@ -59,39 +57,55 @@ type Options struct {
 	// and fragment are refused (put credentials in Headers). Required.
 	Endpoint string
 	// Headers are sent with every export request, typically a collector API
-	// key. They are copied; values are never logged. Nil means none (the
-	// OTEL_EXPORTER_OTLP_HEADERS environment variable then applies, as it
-	// does for the other OTLP settings Options does not cover).
+	// key. They are copied; values are never logged. Nil means none.
 	Headers map[string]string
 	// ServiceName is the service.name resource attribute. Default "edged".
 	ServiceName string
 	// ServiceVersion is the service.version resource attribute; empty
 	// leaves it out.
 	ServiceVersion string
-	// Timeout bounds one export (one batch), retries of 429/502/503/504
-	// included. Default 10s; must not be negative.
+	// Timeout bounds one export (one batch), retries of 429/502/503/504 and
+	// of connection failures included. Default 10s; must not be negative.
 	Timeout time.Duration
 	// QueueSize caps the spans held for export, queued or being sent.
-	// Above it, new spans are dropped. Default 2048; must not be negative.
+	// Above it, new spans are dropped. Default 8192 (a few MiB; at 100% sampling
+	// about a tenth of a second of a busy route); must not be negative.
 	QueueSize int
 	// Logger receives export failures and recoveries; nil discards them.
 	Logger *slog.Logger
 }
 
-// Exporter sends router spans to an OTLP/HTTP collector in batches. It
-// implements router.SpanExporter. All methods are safe for concurrent use.
+// Exporter sends router spans to an OTLP/HTTP collector in batches, encoded
+// as protobuf by the package itself: the OpenTelemetry SDK's path (span
+// snapshots, its batch processor, its conversion to the generated protobuf
+// types and their reflection-driven encoding) cost more than the whole
+// request on edged's fastest routes. It implements router.SpanExporter. All
+// methods are safe for concurrent use.
 type Exporter struct {
-	bsp   sdktrace.SpanProcessor
-	res   *resource.Resource
-	scope instrumentation.Scope
-	log   *slog.Logger
-	limit int64
+	url     string
+	header  http.Header
+	client  *http.Client
+	timeout time.Duration
+	log     *slog.Logger
+	limit   int
+	batch   int
+	enc     *encoder // used by the sending goroutine only
 
-	// pending counts the spans given to bsp and not yet through the OTLP
-	// exporter (queued, batched or being sent). Keeping it at most limit
-	// means the processor's queue, whose capacity is limit, never overflows,
-	// so every drop happens (and is counted) here.
-	pending atomic.Int64
+	// mu guards the queue. pending counts the spans queued and being sent:
+	// at most limit, so memory is bounded whatever the collector does.
+	mu      sync.Mutex
+	queue   []router.Span
+	attrs   []router.SpanAttr // backing store of the queued spans' Attrs
+	pending int
+	spareQ  []router.Span // the buffers of the last batch sent, for reuse
+	spareA  []router.SpanAttr
+
+	wake     chan struct{}      // a full batch is waiting
+	flushReq chan chan struct{} // Flush: send everything, then close the channel
+	quit     chan struct{}      // closed by Shutdown
+	done     chan struct{}      // closed when the sender has sent its last batch
+	stop     sync.Once
+
 	dropped atomic.Uint64
 	failed  atomic.Uint64
 	failing atomic.Bool
@@ -99,13 +113,18 @@ type Exporter struct {
 }
 
 var _ router.SpanExporter = (*Exporter)(nil)
+var _ router.SpanExporterStats = (*Exporter)(nil)
 
-// New returns an Exporter that sends to o.Endpoint. It does not contact the
-// collector: an unreachable collector shows up later, as logged failures
-// and Failed. New returns an error wrapping ErrEndpoint or ErrOptions for
-// bad options. Call Shutdown when done.
+// New returns an Exporter that sends to o.Endpoint, with its sending
+// goroutine started. It does not contact the collector: an unreachable
+// collector shows up later, as logged failures and Failed. New returns an
+// error wrapping ErrEndpoint or ErrOptions for bad options, or ctx's error.
+// Call Shutdown when done; ctx does not bound the Exporter's life.
 func New(ctx context.Context, o Options) (*Exporter, error) {
-	host, path, insecure, err := parseEndpoint(o.Endpoint)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	u, err := parseEndpoint(o.Endpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -128,59 +147,50 @@ func New(ctx context.Context, o Options) (*Exporter, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-
-	opts := []otlptracehttp.Option{
-		otlptracehttp.WithEndpoint(host),
-		otlptracehttp.WithURLPath(path),
-		otlptracehttp.WithTimeout(o.Timeout),
-		// The SDK's default retries for a minute; a batch must give way to
-		// the next one within Timeout.
-		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{
-			Enabled:         true,
-			InitialInterval: min(time.Second, o.Timeout/4),
-			MaxInterval:     5 * time.Second,
-			MaxElapsedTime:  o.Timeout,
-		}),
+	header := make(http.Header, len(o.Headers)+1)
+	for k, v := range o.Headers {
+		header.Set(k, v)
 	}
-	if insecure {
-		opts = append(opts, otlptracehttp.WithInsecure())
-	}
-	if o.Headers != nil {
-		opts = append(opts, otlptracehttp.WithHeaders(maps.Clone(o.Headers)))
-	}
-	otlp, err := otlptracehttp.New(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("otlp exporter: %w", err)
-	}
-
-	attrs := []attribute.KeyValue{attribute.String("service.name", o.ServiceName)}
+	header.Set("Content-Type", "application/x-protobuf")
+	res := []router.SpanAttr{router.StrAttr("service.name", o.ServiceName)}
 	if o.ServiceVersion != "" {
-		attrs = append(attrs, attribute.String("service.version", o.ServiceVersion))
+		res = append(res, router.StrAttr("service.version", o.ServiceVersion))
 	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil // a collector on the operator's network; no environment proxy
+	tr.MaxIdleConnsPerHost = 2
 	e := &Exporter{
-		res:   resource.NewSchemaless(attrs...),
-		scope: instrumentation.Scope{Name: scopeName},
-		log:   log,
-		limit: int64(o.QueueSize),
+		url:      u,
+		header:   header,
+		client:   &http.Client{Transport: tr, CheckRedirect: noRedirects},
+		timeout:  o.Timeout,
+		log:      log,
+		limit:    o.QueueSize,
+		batch:    min(maxBatch, o.QueueSize),
+		enc:      newEncoder(res, scopeName),
+		wake:     make(chan struct{}, 1),
+		flushReq: make(chan chan struct{}),
+		quit:     make(chan struct{}),
+		done:     make(chan struct{}),
 	}
-	e.bsp = sdktrace.NewBatchSpanProcessor(sink{e: e, next: otlp},
-		sdktrace.WithMaxQueueSize(o.QueueSize),
-		sdktrace.WithMaxExportBatchSize(min(maxBatch, o.QueueSize)),
-		sdktrace.WithExportTimeout(o.Timeout),
-	)
+	go e.run()
 	return e, nil
 }
 
-// parseEndpoint splits an endpoint URL into what otlptracehttp takes. Its
+// noRedirects keeps a redirect from carrying the headers (an API key)
+// anywhere else.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// parseEndpoint checks an endpoint URL and returns the URL to POST to. Its
 // errors quote the URL with any user info redacted.
-func parseEndpoint(s string) (host, path string, insecure bool, err error) {
+func parseEndpoint(s string) (string, error) {
 	u, perr := url.Parse(s)
 	var why string
 	switch {
 	case s == "":
 		why = "empty"
 	case perr != nil:
-		return "", "", false, fmt.Errorf("endpoint: %w", ErrEndpoint)
+		return "", fmt.Errorf("endpoint: %w", ErrEndpoint)
 	case u.Scheme != "http" && u.Scheme != "https":
 		why = "scheme must be http or https"
 	case u.Opaque != "" || u.Hostname() == "":
@@ -199,13 +209,12 @@ func parseEndpoint(s string) (host, path string, insecure bool, err error) {
 		}
 	}
 	if why != "" {
-		return "", "", false, fmt.Errorf("endpoint %q: %s: %w", u.String(), why, ErrEndpoint)
+		return "", fmt.Errorf("endpoint %q: %s: %w", u.String(), why, ErrEndpoint)
 	}
-	path = u.EscapedPath()
-	if path == "" || path == "/" {
-		path = defaultPath
+	if p := u.EscapedPath(); p == "" || p == "/" {
+		u.Path, u.RawPath = defaultPath, ""
 	}
-	return u.Host, path, u.Scheme == "http", nil
+	return u.String(), nil
 }
 
 // ExportSpans queues spans for export and returns at once: it implements
@@ -218,85 +227,155 @@ func (e *Exporter) ExportSpans(spans []router.Span) {
 	if len(spans) == 0 || e.closed.Load() {
 		return
 	}
-	n := int64(len(spans))
-	if e.pending.Add(n) > e.limit {
-		e.pending.Add(-n)
-		e.dropped.Add(uint64(n))
+	valid := 0
+	for i := range spans {
+		if !spans[i].TraceID.IsZero() && !spans[i].SpanID.IsZero() {
+			valid++
+		}
+	}
+	if invalid := len(spans) - valid; invalid > 0 {
+		e.dropped.Add(uint64(invalid))
+	}
+	if valid == 0 {
 		return
 	}
-	nattrs := 0
-	for i := range spans {
-		nattrs += len(spans[i].Attrs)
+	e.mu.Lock()
+	if e.pending+valid > e.limit {
+		e.mu.Unlock()
+		e.dropped.Add(uint64(valid))
+		return
 	}
-	// One backing array for the attributes of the whole call.
-	attrs := make([]attribute.KeyValue, 0, nattrs)
-	var (
-		state    trace.TraceState
-		stateRaw string
-	)
+	e.pending += valid
 	for i := range spans {
-		s := &spans[i]
+		s := spans[i]
 		if s.TraceID.IsZero() || s.SpanID.IsZero() {
-			e.pending.Add(-1)
-			e.dropped.Add(1)
 			continue
 		}
-		// The spans of one call share the request's tracestate: parse it
-		// once.
-		if s.TraceState != stateRaw {
-			stateRaw = s.TraceState
-			var err error
-			if state, err = trace.ParseTraceState(stateRaw); err != nil {
-				state = trace.TraceState{}
-			}
+		from := len(e.attrs)
+		e.attrs = append(e.attrs, s.Attrs...)
+		// A later append may move e.attrs; this span keeps the array it
+		// was copied into, which stays valid.
+		s.Attrs = e.attrs[from:len(e.attrs):len(e.attrs)]
+		e.queue = append(e.queue, s)
+	}
+	full := len(e.queue) >= e.batch
+	e.mu.Unlock()
+	if full {
+		select {
+		case e.wake <- struct{}{}:
+		default:
 		}
-		from := len(attrs)
-		for _, a := range s.Attrs {
-			if a.IsInt {
-				attrs = append(attrs, attribute.Int64(a.Key, a.Int))
-			} else {
-				attrs = append(attrs, attribute.String(a.Key, a.Str))
-			}
-		}
-		stub := tracetest.SpanStub{
-			Name: s.Name,
-			SpanContext: trace.NewSpanContext(trace.SpanContextConfig{
-				TraceID:    trace.TraceID(s.TraceID),
-				SpanID:     trace.SpanID(s.SpanID),
-				TraceFlags: trace.FlagsSampled,
-				TraceState: state,
-			}),
-			SpanKind:             spanKind(s.Kind),
-			StartTime:            s.Start,
-			EndTime:              s.End,
-			Attributes:           attrs[from:len(attrs):len(attrs)],
-			Resource:             e.res,
-			InstrumentationScope: e.scope,
-		}
-		if !s.ParentID.IsZero() {
-			stub.Parent = trace.NewSpanContext(trace.SpanContextConfig{
-				TraceID:    trace.TraceID(s.TraceID),
-				SpanID:     trace.SpanID(s.ParentID),
-				TraceFlags: trace.FlagsSampled,
-				TraceState: state,
-				Remote:     s.RemoteParent,
-			})
-		}
-		if s.Err != "" {
-			stub.Status = sdktrace.Status{Code: codes.Error, Description: s.Err}
-		}
-		e.bsp.OnEnd(stub.Snapshot())
 	}
 }
 
-func spanKind(k router.SpanKind) trace.SpanKind {
-	switch k {
-	case router.SpanServer:
-		return trace.SpanKindServer
-	case router.SpanClient:
-		return trace.SpanKindClient
-	default:
-		return trace.SpanKindInternal
+// run is the sending goroutine: it sends a batch when one is full, when a
+// span has waited interval, on Flush, and everything at Shutdown.
+func (e *Exporter) run() {
+	defer close(e.done)
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.wake:
+			e.send(false)
+		case <-tick.C:
+			e.send(true)
+		case ch := <-e.flushReq:
+			e.send(true)
+			close(ch)
+		case <-e.quit:
+			e.send(true)
+			return
+		}
+	}
+}
+
+// send exports the queue in batches: every span when all is set, else only
+// full batches.
+func (e *Exporter) send(all bool) {
+	e.mu.Lock()
+	q, a := e.queue, e.attrs
+	if len(q) == 0 || (!all && len(q) < e.batch) {
+		e.mu.Unlock()
+		return
+	}
+	e.queue, e.attrs = e.spareQ[:0], e.spareA[:0]
+	e.mu.Unlock()
+
+	for rest := q; len(rest) > 0; {
+		n := min(len(rest), e.batch)
+		e.post(rest[:n])
+		e.mu.Lock()
+		e.pending -= n
+		e.mu.Unlock()
+		rest = rest[n:]
+	}
+	// Keep the buffers for the next swap, without the strings they hold.
+	clear(q)
+	clear(a)
+	e.mu.Lock()
+	e.spareQ, e.spareA = q[:0], a[:0]
+	e.mu.Unlock()
+}
+
+// post sends one batch, retrying what a collector says is temporary (429,
+// 502, 503, 504, honouring Retry-After) and connection failures, all within
+// Options.Timeout. Failures are counted and logged when export goes from
+// working to failing, and back.
+func (e *Exporter) post(spans []router.Span) {
+	err := e.postBody(e.enc.encode(spans))
+	if err != nil {
+		e.failed.Add(uint64(len(spans)))
+		// Log the change of state, not every batch: a collector that is down
+		// would otherwise log once per batch at full traffic.
+		if !e.failing.Swap(true) {
+			e.log.Warn("trace export failing", "error", err, "spans", len(spans))
+		}
+		return
+	}
+	if e.failing.Swap(false) {
+		e.log.Info("trace export recovered", "failed_spans", e.failed.Load())
+	}
+}
+
+func (e *Exporter) postBody(body []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), e.timeout)
+	defer cancel()
+	backoff := min(time.Second, e.timeout/4)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header = e.header.Clone()
+		wait := backoff
+		resp, err := e.client.Do(req)
+		if err == nil {
+			// Drain a little so the connection can be reused; a collector's
+			// answer to a success carries nothing edged uses.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_ = resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK, http.StatusAccepted, http.StatusNoContent:
+				return nil
+			case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable,
+				http.StatusGatewayTimeout:
+				err = fmt.Errorf("collector answered %s", resp.Status)
+				if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
+					wait = max(wait, time.Duration(s)*time.Second)
+				}
+			default:
+				return fmt.Errorf("collector answered %s", resp.Status)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
@@ -310,45 +389,37 @@ func (e *Exporter) Failed() uint64 { return e.failed.Load() }
 
 // Flush sends every span queued so far and waits for the export, or for
 // ctx. It returns ctx's error if ctx ends first; an export failure is
-// counted by Failed, not returned.
+// counted by Failed, not returned. After Shutdown it returns nil.
 func (e *Exporter) Flush(ctx context.Context) error {
-	return e.bsp.ForceFlush(ctx)
+	ch := make(chan struct{})
+	select {
+	case e.flushReq <- ch:
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-// Shutdown stops accepting spans, sends those still queued, and closes the
-// connection to the collector. It waits for that, or for ctx: when ctx ends
+// Shutdown stops accepting spans, sends those still queued, and closes idle
+// connections to the collector. It waits for that, or for ctx: when ctx ends
 // first it returns ctx's error, and the last export goes on in the
-// background for at most Options.Timeout. Calling it again does nothing and
-// returns nil.
+// background for at most Options.Timeout per batch. Calling it again waits
+// the same way and returns nil once the exporter has stopped.
 func (e *Exporter) Shutdown(ctx context.Context) error {
 	e.closed.Store(true)
-	return e.bsp.Shutdown(ctx)
-}
-
-// sink counts what leaves the batch processor and logs export failures. It
-// returns nil to the processor, which would otherwise report the error a
-// second time through OpenTelemetry's global error handler.
-type sink struct {
-	e    *Exporter
-	next sdktrace.SpanExporter
-}
-
-func (s sink) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	err := s.next.ExportSpans(ctx, spans)
-	s.e.pending.Add(-int64(len(spans)))
-	if err != nil {
-		s.e.failed.Add(uint64(len(spans)))
-		// Log the change of state, not every batch: a collector that is down
-		// would otherwise log once per batch at full traffic.
-		if !s.e.failing.Swap(true) {
-			s.e.log.Warn("trace export failing", "error", err, "spans", len(spans))
-		}
+	e.stop.Do(func() { close(e.quit) })
+	select {
+	case <-e.done:
+		e.client.CloseIdleConnections()
 		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	if s.e.failing.Swap(false) {
-		s.e.log.Info("trace export recovered", "failed_spans", s.e.failed.Load())
-	}
-	return nil
 }
-
-func (s sink) Shutdown(ctx context.Context) error { return s.next.Shutdown(ctx) }

@@ -5,6 +5,13 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/edged/edged/router"
 )
 
 // FuzzParseEndpoint: parseEndpoint never panics, every refusal wraps
@@ -17,16 +24,53 @@ func FuzzParseEndpoint(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		host, path, insecure, err := parseEndpoint(s)
+		got, err := parseEndpoint(s)
 		if err != nil {
 			if !errors.Is(err, ErrEndpoint) {
 				t.Fatalf("parseEndpoint(%q) = %v, want ErrEndpoint", s, err)
 			}
 			return
 		}
-		u, perr := url.Parse(s)
-		if perr != nil || host == "" || !strings.HasPrefix(path, "/") || insecure != (u.Scheme == "http") || u.User != nil {
-			t.Fatalf("parseEndpoint(%q) = %q, %q, %v, nil; want a valid http(s) endpoint", s, host, path, insecure)
+		u, perr := url.Parse(got)
+		in, _ := url.Parse(s)
+		if perr != nil || u.Host == "" || u.Host != in.Host || u.Scheme != in.Scheme || !strings.HasPrefix(u.EscapedPath(), "/") ||
+			u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			t.Fatalf("parseEndpoint(%q) = %q; want a valid http(s) endpoint on the same host", s, got)
+		}
+	})
+}
+
+// FuzzEncode: whatever a span holds (request bytes end up in names and
+// attributes), the batch decodes with the official OTLP types and carries the
+// span's ids, kind, cleaned strings and attributes.
+func FuzzEncode(f *testing.F) {
+	f.Add("GET /users", "/users/\xff\xfe", "vendor=a", "", int64(200), uint8(1), true)
+	f.Add("", "", "", "refused", int64(-1), uint8(2), false)
+	f.Fuzz(func(t *testing.T, name, attr, state, errText string, n int64, kind uint8, remote bool) {
+		s := router.Span{
+			TraceID: traceID, SpanID: rootID, ParentID: remoteID, RemoteParent: remote, TraceState: state,
+			Name: name, Kind: router.SpanKind(kind % 3), Start: t0, End: t0.Add(time.Millisecond), Err: errText,
+			Attrs: []router.SpanAttr{router.StrAttr("a", attr), router.IntAttr("n", n)},
+		}
+		enc := newEncoder([]router.SpanAttr{router.StrAttr("service.name", name)}, scopeName)
+		var req coltracepb.ExportTraceServiceRequest
+		if err := proto.Unmarshal(enc.encode([]router.Span{s, s}), &req); err != nil {
+			t.Fatalf("encoded batch does not decode: %v", err)
+		}
+		got := req.ResourceSpans[0].ScopeSpans[0].Spans
+		if len(got) != 2 {
+			t.Fatalf("decoded %d spans, want 2", len(got))
+		}
+		g := got[1]
+		if string(g.TraceId) != string(traceID[:]) || string(g.SpanId) != string(rootID[:]) ||
+			g.Name != cleanString(name) || int(g.Kind) != int(kind%3)+1 {
+			t.Fatalf("span decoded as %v", g)
+		}
+		if a := attrMap(g.Attributes); a["a"] != cleanString(attr) || a["n"] != n {
+			t.Fatalf("attributes decoded as %v", a)
+		}
+		if (g.Status.GetMessage() != cleanString(errText)) || (errText != "") != (g.Status.GetCode() == tracepb.Status_STATUS_CODE_ERROR) {
+			t.Fatalf("status decoded as %v", g.Status)
 		}
 	})
 }

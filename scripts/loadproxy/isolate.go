@@ -6,10 +6,12 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/edged/edged/internal/tracing"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
@@ -20,7 +22,9 @@ const helloC = "Hello from C\n"
 
 // runIsolate serves either a native fasthttp handler answering like the
 // hello-c guest, or the router pipeline with one retired route invoking it.
-func runIsolate(mode, listen, guest string) error {
+// trace is "" (no tracing), "propagate" (trace context only) or "record"
+// (every request's spans exported to the OTLP/HTTP collector at otlp).
+func runIsolate(mode, listen, guest, trace, otlp string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var handler fasthttp.RequestHandler
@@ -48,8 +52,25 @@ func runIsolate(mode, listen, guest string) error {
 		if err != nil {
 			return err
 		}
-		srv, err := router.NewServer(router.Config{Table: table},
-			&router.World{Functions: map[string]*isolate.Function{"fast": fn}})
+		w := &router.World{Functions: map[string]*isolate.Function{"fast": fn}}
+		switch trace {
+		case "":
+		case "propagate":
+			w.Tracing = &router.Tracing{SampleRatio: 1}
+		case "record":
+			exp, err := tracing.New(ctx, tracing.Options{Endpoint: otlp, ServiceName: "loadproxy"})
+			if err != nil {
+				return err
+			}
+			defer func() {
+				_ = exp.Shutdown(context.Background())
+				fmt.Fprintf(os.Stderr, "loadproxy: spans dropped %d, failed %d\n", exp.Dropped(), exp.Failed())
+			}()
+			w.Tracing = &router.Tracing{SampleRatio: 1, Exporter: exp}
+		default:
+			return fmt.Errorf("-trace %q: want propagate or record", trace)
+		}
+		srv, err := router.NewServer(router.Config{Table: table}, w)
 		if err != nil {
 			return err
 		}
@@ -70,4 +91,24 @@ func runIsolate(mode, listen, guest string) error {
 	}
 	s.Handler = handler
 	return serve(ctx, s, listen)
+}
+
+// runOTLPSink is a collector that accepts OTLP/HTTP trace exports and throws
+// them away, counting spans' bytes: the far end of -trace record.
+func runOTLPSink(listen string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var exports, bytes atomic.Int64
+	s := &fasthttp.Server{Name: "otlpsink", MaxRequestBodySize: 64 << 20, Handler: func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) != "/v1/traces" || !ctx.IsPost() {
+			ctx.SetStatusCode(fasthttp.StatusNotFound)
+			return
+		}
+		exports.Add(1)
+		bytes.Add(int64(len(ctx.Request.Body())))
+		ctx.SetContentType("application/x-protobuf")
+	}}
+	err := serve(ctx, s, listen)
+	fmt.Fprintf(os.Stderr, "otlpsink: %d exports, %d bytes\n", exports.Load(), bytes.Load())
+	return err
 }

@@ -8,6 +8,8 @@
 //	loadproxy -mode proxy -listen 127.0.0.1:18082 -upstream http://127.0.0.1:18081
 //	loadproxy -mode native -listen 127.0.0.1:18083
 //	loadproxy -mode isolate -listen 127.0.0.1:18084 -guest examples/guests/hello-c/hello-c.wasm
+//	loadproxy -mode isolate -listen 127.0.0.1:18085 -trace record -otlp http://127.0.0.1:18086
+//	loadproxy -mode otlpsink -listen 127.0.0.1:18086
 package main
 
 import (
@@ -28,12 +30,14 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "proxy", `"proxy" or "upstream"`)
+	mode := flag.String("mode", "proxy", `"proxy", "upstream", "native", "isolate" or "otlpsink"`)
 	listen := flag.String("listen", "127.0.0.1:18082", "address to listen on (loopback)")
 	upstream := flag.String("upstream", "http://127.0.0.1:18081", "upstream URL for -mode proxy")
 	maxConns := flag.Int("max-conns", 512, "upstream connection cap")
 	guest := flag.String("guest", "examples/guests/hello-c/hello-c.wasm", "guest for -mode isolate")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here until the process stops")
+	trace := flag.String("trace", "", `-mode isolate: "propagate" or "record" (spans to -otlp)`)
+	otlp := flag.String("otlp", "http://127.0.0.1:4318", "OTLP/HTTP collector for -trace record")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -47,8 +51,15 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *mode == "otlpsink" {
+		if err := runOTLPSink(*listen); err != nil {
+			fmt.Fprintln(os.Stderr, "loadproxy:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *mode == "isolate" || *mode == "native" {
-		if err := runIsolate(*mode, *listen, *guest); err != nil {
+		if err := runIsolate(*mode, *listen, *guest, *trace, *otlp); err != nil {
 			fmt.Fprintln(os.Stderr, "loadproxy:", err)
 			pprof.StopCPUProfile()
 			os.Exit(1)
