@@ -75,16 +75,12 @@ func (s *Server) logAccess(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange
 // serve is Handler's work between the exchange's acquisition and release. It
 // returns the matched route, nil when there was none.
 func (s *Server) serve(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange) *strangler.Route {
-	var matchStart time.Time
-	if x.tr.record {
-		matchStart = time.Now()
-	}
 	route, status := s.match(ctx, x)
 	if route == nil {
 		writeStatus(ctx, status)
 		return nil
 	}
-	x.tr.matched(matchStart, route.Name)
+	x.tr.matched(route.Name)
 	rs := s.state(route.Name)
 	opts := ws.options(route.Name)
 	var id AuthResult // the verified identity; zero on routes without auth

@@ -53,7 +53,8 @@ type reqTrace struct {
 	invoke SpanID       // the handle_request span: the parent the guest is told
 	start  time.Time    // root's start, when recording
 	spans  []Span
-	buf    []byte // traceparent scratch
+	attrs  []SpanAttr // backing store of spans' Attrs
+	buf    []byte     // traceparent scratch
 
 	// Hooks for isolate.Handle: prop only propagates, rec also records.
 	prop, rec       isolate.InvocationTrace
@@ -73,6 +74,8 @@ func (t *reqTrace) bind(base context.Context) {
 func (t *reqTrace) reset() {
 	clear(t.spans)
 	t.spans = t.spans[:0]
+	clear(t.attrs)
+	t.attrs = t.attrs[:0]
 	t.on, t.record, t.exp, t.remote = false, false, nil, false
 	t.tc = TraceContext{}
 	t.root, t.parent, t.invoke = SpanID{}, SpanID{}, SpanID{}
@@ -175,13 +178,23 @@ func (t *reqTrace) toGuest(req *isolate.Request) context.Context {
 	return t.propCtx
 }
 
-// add records a finished span under parent.
+// add records a finished span under parent. Its attributes are copied into
+// t.attrs, which the exchange keeps from request to request, so recording
+// does not allocate a slice per span.
 func (t *reqTrace) add(name string, kind SpanKind, id, parent SpanID, start, end time.Time, errText string,
 	attrs ...SpanAttr) {
 	t.spans = append(t.spans, Span{
 		TraceID: t.tc.TraceID, SpanID: id, ParentID: parent, TraceState: t.tc.State,
-		Name: name, Kind: kind, Start: start, End: end, Attrs: attrs, Err: errText,
+		Name: name, Kind: kind, Start: start, End: end, Attrs: t.keep(attrs), Err: errText,
 	})
+}
+
+// keep copies attrs into t.attrs and returns the copy. When t.attrs grows,
+// spans recorded earlier keep the array they were copied into.
+func (t *reqTrace) keep(attrs []SpanAttr) []SpanAttr {
+	from := len(t.attrs)
+	t.attrs = append(t.attrs, attrs...)
+	return t.attrs[from:len(t.attrs):len(t.attrs)]
 }
 
 // upstreamDone records the client span of a legacy request started by
@@ -266,14 +279,14 @@ func (t *reqTrace) finish(ctx *fasthttp.RequestCtx, ws *worldState, path []byte,
 	t.spans = append(t.spans, Span{
 		TraceID: t.tc.TraceID, SpanID: t.root, ParentID: t.parent, RemoteParent: t.remote,
 		TraceState: t.tc.State, Name: name, Kind: SpanServer, Start: t.start, End: time.Now(), Err: errText,
-		Attrs: []SpanAttr{
+		Attrs: t.keep([]SpanAttr{
 			StrAttr("http.request.method", method),
 			StrAttr("url.path", string(path)),
 			IntAttr("http.response.status_code", int64(status)),
 			StrAttr("client.address", ws.clientAddr(ctx).String()),
 			StrAttr("edged.route", route),
 			StrAttr("edged.stage", stage),
-		},
+		}),
 	})
 	t.exp.ExportSpans(t.spans)
 }
@@ -286,10 +299,11 @@ func (t *reqTrace) finishMirror(route, function, outcome string) {
 	t.exp.ExportSpans(t.spans)
 }
 
-// matched records the route match span.
-func (t *reqTrace) matched(start time.Time, route string) {
+// matched records the route match span, which began with the request's
+// (begin read the clock just before the match).
+func (t *reqTrace) matched(route string) {
 	if t.record {
-		t.add("edged.match", SpanInternal, newSpanID(), t.root, start, time.Now(), "", StrAttr("edged.route", route))
+		t.add("edged.match", SpanInternal, newSpanID(), t.root, t.start, time.Now(), "", StrAttr("edged.route", route))
 	}
 }
 
