@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -362,6 +363,8 @@ func TestSwapHammer(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var served atomic.Int64
+	var failed atomic.Bool
 	for g := range 4 {
 		wg.Add(1)
 		go func() {
@@ -379,12 +382,16 @@ func TestSwapHammer(t *testing.T) {
 				srv.Handler(ctx)
 				if got := string(ctx.Response.Body()); ctx.Response.StatusCode() != 200 || got != body {
 					t.Errorf("POST /fast/echo %q = %d %q", body, ctx.Response.StatusCode(), got)
+					failed.Store(true)
 					return
 				}
+				served.Add(1)
 			}
 		}()
 	}
-	for i := range 200 {
+	// At least 200 swaps, and as many as it takes for requests to run
+	// across them: a loaded machine may not schedule the servers at first.
+	for i := 0; (i < 200 || served.Load() < 200) && !failed.Load(); i++ {
 		srv.Swap(worlds[i%2])
 		runtime.Gosched()
 	}
