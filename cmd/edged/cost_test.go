@@ -89,20 +89,10 @@ func TestPrintCostRouteLines(t *testing.T) {
 // priced at perMillion USD per million requests, billed in 10ms units.
 func costConfig(t *testing.T, b *binaries, upstream string, perMillion float64) string {
 	t.Helper()
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = %[2]q
-state_dir = "state"
+	return daemonTOML(b) + fmt.Sprintf(`
 
 [pricing]
-per_million_requests = %[4]g
+per_million_requests = %[3]g
 billing_granularity = "10ms"
 container_per_hour = 0.01
 container_requests_per_second = 1000
@@ -111,7 +101,7 @@ container_requests_per_second = 1000
 url = %[1]q
 
 [functions.fast]
-module = %[3]q
+module = %[2]q
 memory = "1MiB"
 
 [[routes]]
@@ -131,7 +121,7 @@ name = "root"
 path = "/"
 stage = "legacy"
 upstream = "monolith"
-`, upstream, b.cache, repoPath(t, "examples/guests/hello-c/hello-c.wasm"), perMillion)
+`, upstream, repoPath(t, "examples/guests/hello-c/hello-c.wasm"), perMillion)
 }
 
 // TestCostOnDaemon drives the cost report on the real daemon: per-route

@@ -120,25 +120,14 @@ func signJWT(m jwt.SigningMethod, kid string, c jwt.MapClaims, key any) string {
 // raised above the default 8 KiB so that a token over the auth cap (8 KiB) reaches
 // the authenticator instead of being refused with 431 by the server.
 func jwtGatewayConfig(b *binaries, upstream string) string {
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-max_header_size = "32KiB"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = %[2]q
-state_dir = "state"
+	return daemonTOML(b, `max_header_size = "32KiB"`) + fmt.Sprintf(`
 
 [auth]
 jwt_secret_file = "jwt.secret"
 jwt_key_file = "jwt.pem"
 jwks_file = "jwks.json"
-issuer = %[3]q
-audience = %[4]q
+issuer = %[2]q
+audience = %[3]q
 forward_claims = ["email", "tenant"]
 
 [upstreams.monolith]
@@ -170,7 +159,7 @@ auth = "required"
   rate = "1/h"
   burst = 2
   key = "subject"
-`, upstream, b.cache, jwtIssuer, jwtAudience)
+`, upstream, jwtIssuer, jwtAudience)
 }
 
 // metricValue returns the value of the sample of name with exactly the given
@@ -517,17 +506,7 @@ func TestGatewayIdempotencyConcurrent(t *testing.T) {
 	b := needBinaries(t)
 	dir := t.TempDir()
 	up := startBlockingUpstream(t)
-	cfg := fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = %[2]q
-state_dir = "state"
+	cfg := daemonTOML(b) + fmt.Sprintf(`
 
 [upstreams.blocker]
 url = %[1]q
@@ -551,7 +530,7 @@ upstream = "blocker"
   [routes.idempotency]
   enabled = true
   on_concurrent = "conflict"
-`, up.url, b.cache)
+`, up.url)
 	cfgPath := writeFile(t, dir, "router.toml", cfg, 0o644)
 	writeFile(t, dir, "admin.token", "admin-token-for-tests\n", 0o600)
 	e := startEdged(t, b, nil, "serve", "-config", cfgPath)

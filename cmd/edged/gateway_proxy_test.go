@@ -12,19 +12,7 @@ import (
 // proxyGatewayConfig puts edged behind a trusted load balancer (the test itself,
 // on loopback) with a per-client rate limit and idempotency keys.
 func proxyGatewayConfig(b *binaries, upstream, rate string) string {
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-forwarded_for = "append"
-trusted_proxies = ["127.0.0.1", "::1"]
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = %[2]q
-state_dir = "state"
+	return daemonTOML(b, `forwarded_for = "append"`, `trusted_proxies = ["127.0.0.1", "::1"]`) + fmt.Sprintf(`
 
 [upstreams.monolith]
 url = %[1]q
@@ -36,7 +24,7 @@ stage = "legacy"
 upstream = "monolith"
 
   [routes.rate_limit]
-  rate = %[3]q
+  rate = %[2]q
   burst = 2
 
 [[routes]]
@@ -48,7 +36,7 @@ upstream = "monolith"
   [routes.idempotency]
   enabled = true
   ttl = "1h"
-`, upstream, b.cache, rate)
+`, upstream, rate)
 }
 
 // TestGatewayBehindProxy checks, on a running edged behind a trusted proxy, that

@@ -23,17 +23,7 @@ const (
 // gatewayConfig is a router.toml with [auth] and routes that use auth, a rate limit
 // and idempotency keys, all on the legacy path to the example monolith.
 func gatewayConfig(b *binaries, upstream string) string {
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = %[2]q
-state_dir = "state"
+	return daemonTOML(b) + fmt.Sprintf(`
 
 [auth]
 api_key_file = "api.keys"
@@ -75,7 +65,7 @@ scopes = ["orders:write"]
   [routes.idempotency]
   enabled = true
   ttl = "1h"
-`, upstream, b.cache)
+`, upstream)
 }
 
 // apiKeyFile renders key file lines for (key, name, scopes...) entries.

@@ -21,40 +21,29 @@ const testAPIToken = "s3cret-api-token"
 // test rewrite the file for a reload.
 func testConfig(t *testing.T, b *binaries, upstream, helloStage string) string {
 	t.Helper()
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-shutdown_timeout = "20s"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = %[2]q
-state_dir = "state"
+	return daemonTOML(b, `shutdown_timeout = "20s"`) + fmt.Sprintf(`
 
 [upstreams.monolith]
 url = %[1]q
 
 [functions.hello]
-module = %[3]q
+module = %[2]q
 min_instances = 1
 
 [functions.fast]
-module = %[4]q
+module = %[3]q
 fresh = true
 memory = "1MiB"
 
 [functions.auth]
-module = %[5]q
+module = %[4]q
 secrets = ["api_token"]
 
 [functions.users]
-module = %[6]q
+module = %[5]q
 
 [functions.trap]
-module = %[7]q
+module = %[6]q
 
 [secrets.api_token]
 env = "EDGED_TEST_API_TOKEN"
@@ -62,7 +51,7 @@ env = "EDGED_TEST_API_TOKEN"
 [[routes]]
 name = "hello"
 path = "/hello"
-stage = %[8]q
+stage = %[7]q
 function = "hello"
 upstream = "monolith"
 
@@ -99,7 +88,7 @@ name = "root"
 path = "/"
 stage = "legacy"
 upstream = "monolith"
-`, upstream, b.cache,
+`, upstream,
 		repoPath(t, "examples/guests/hello/hello.wasm"),
 		repoPath(t, "examples/guests/hello-c/hello-c.wasm"),
 		repoPath(t, "examples/guests/authmw/authmw.wasm"),

@@ -21,33 +21,23 @@ const migToken = "admin-token-for-tests"
 
 func migConfig(t *testing.T, b *binaries, upstream, usersSteps, usersInterval string) string {
 	t.Helper()
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = %[2]q
-state_dir = "state"
+	return daemonTOML(b) + fmt.Sprintf(`
 
 [upstreams.monolith]
 url = %[1]q
 
 [functions.users]
-module = %[3]q
+module = %[2]q
 min_instances = 1
 
 [functions.trap]
-module = %[4]q
+module = %[3]q
 
 [functions.hello]
-module = %[5]q
+module = %[4]q
 
 [functions.slow]
-module = %[8]q
+module = %[7]q
 
 # A healthy isolate: the Go guest answers /api/users like the monolith. The
 # p99 of a small window is its slowest request, and one scheduling stall
@@ -62,8 +52,8 @@ sticky = "header:x-user"
 function = "users"
 upstream = "monolith"
 [routes.migration]
-steps = %[6]s
-interval = %[7]q
+steps = %[5]s
+interval = %[6]q
 min_requests = 100
 max_latency_ratio = 200.0
 
@@ -114,7 +104,7 @@ name = "root"
 path = "/"
 stage = "legacy"
 upstream = "monolith"
-`, upstream, b.cache,
+`, upstream,
 		repoPath(t, "examples/guests/jsonapi/jsonapi.wasm"),
 		repoPath(t, "isolate/testdata/trap.wasm"),
 		repoPath(t, "examples/guests/hello/hello.wasm"),

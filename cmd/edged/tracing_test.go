@@ -103,27 +103,17 @@ func keys(m map[string][]receivedSpan) []string {
 }
 
 func tracingConfig(b *binaries, upstream, collector, fetchGuest string) string {
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = %[2]q
-state_dir = "state"
+	return daemonTOML(b) + fmt.Sprintf(`
 
 [tracing]
-endpoint = %[3]q
+endpoint = %[2]q
 service_name = "edged-test"
 
 [upstreams.monolith]
 url = %[1]q
 
 [functions.fetch]
-module = %[4]q
+module = %[3]q
 allowed_hosts = [%[1]q]
 
 [[routes]]
@@ -137,7 +127,7 @@ name = "fetch"
 path = "/fetch"
 stage = "retired"
 function = "fetch"
-`, upstream, b.cache, collector, fetchGuest)
+`, upstream, collector, fetchGuest)
 }
 
 // TestTracing drives W3C Trace Context and OTLP export on a running edged: the
