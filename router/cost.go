@@ -54,20 +54,20 @@ type CostReport struct {
 	Routes []RouteCost `json:"routes"`
 }
 
-// FunctionCost is one function's usage and costs. Money is USD per month.
-type FunctionCost struct {
-	Function string `json:"function"`
-	// Routes names the routes that use the function. Usage is measured per
-	// function: routes sharing one share its figures.
-	Routes      []string `json:"routes"`
-	ElapsedSec  float64  `json:"elapsed_seconds"`
-	Invocations uint64   `json:"invocations"`
-	ExecMs      float64  `json:"exec_ms"`
-	BilledMs    float64  `json:"billed_ms"`
-	// GranularityMs is the billing unit each invocation was rounded up to.
+// CostFigures are the usage and prices a FunctionCost and a RouteCost share.
+// Money is USD per month.
+type CostFigures struct {
+	// ElapsedSec is the window the figures cover.
+	ElapsedSec  float64 `json:"elapsed_seconds"`
+	Invocations uint64  `json:"invocations"`
+	// BilledMs is the summed time of the invocations, each rounded up to
+	// GranularityMs, the billing unit.
+	BilledMs      float64 `json:"billed_ms"`
 	GranularityMs float64 `json:"granularity_ms"`
-	MemoryMiB     float64 `json:"memory_mib"`
-	GBSeconds     float64 `json:"gb_seconds"`
+	// MemoryMiB is the function's memory cap; GBSeconds sums billed time ×
+	// the cap of each invocation.
+	MemoryMiB float64 `json:"memory_mib"`
+	GBSeconds float64 `json:"gb_seconds"`
 	// MeanRPS is invocations over the elapsed time; PeakRPS estimates the
 	// peak rate from the peak concurrency by Little's law (peak in-flight ÷
 	// mean invocation time), at least MeanRPS.
@@ -76,7 +76,8 @@ type FunctionCost struct {
 	PeakConcurrency int64   `json:"peak_concurrency"`
 	MeanConcurrency float64 `json:"mean_concurrency"`
 	// WarmUtilization is busy time ÷ instance time of the function's
-	// instances, idle warm ones included (0..1).
+	// instances, idle warm ones included (0..1). Instances are per
+	// function, so a route reports its function's.
 	WarmUtilization float64 `json:"warm_utilization"`
 	// FunctionMonthly is the observed rate extrapolated to 30 days at
 	// function prices.
@@ -90,51 +91,37 @@ type FunctionCost struct {
 	// worth).
 	Utilization float64 `json:"utilization"`
 	// BreakEven is the utilization of a container's capacity at which
-	// functions cost as much as the container, from the prices and this
-	// function's cost per request; nil when a request costs nothing or
-	// nothing was invoked.
+	// functions cost as much as the container, from the prices and the cost
+	// per request; nil when a request costs nothing or nothing was invoked.
 	BreakEven *float64 `json:"break_even_utilization"`
 	// ContainerCheaper is set when Utilization passes BreakEven.
 	ContainerCheaper bool `json:"container_cheaper"`
 }
 
+// FunctionCost is one function's usage and costs, from its isolate.Usage:
+// guest execution time, since the function was loaded.
+type FunctionCost struct {
+	Function string `json:"function"`
+	// Routes names the routes that use the function. Usage is measured per
+	// function: routes sharing one share its figures.
+	Routes []string `json:"routes"`
+	// ExecMs is the summed guest execution time, before rounding.
+	ExecMs float64 `json:"exec_ms"`
+	CostFigures
+}
+
 // RouteCost is one route's usage and costs, measured by the router for the
-// invocations made on the route's behalf (see RouteUsage), priced like a
-// FunctionCost. Money is USD per month.
+// invocations made on the route's behalf (see RouteUsage): wall time of each
+// invocation, since the Server started.
 type RouteCost struct {
 	Route    string `json:"route"`
 	Stage    string `json:"stage"`
 	Function string `json:"function"`
-	// ElapsedSec is the window the figures cover: the Server's life.
-	ElapsedSec float64 `json:"elapsed_seconds"`
-	// Invocations counts the route's billed invocations, Mirrored those of
-	// them that were shadow mirrors.
-	Invocations uint64 `json:"invocations"`
-	Mirrored    uint64 `json:"mirrored"`
-	// WallMs is the summed wall time of the invocations; BilledMs the same
-	// with each rounded up to GranularityMs.
-	WallMs        float64 `json:"wall_ms"`
-	BilledMs      float64 `json:"billed_ms"`
-	GranularityMs float64 `json:"granularity_ms"`
-	// MemoryMiB is the memory cap of the route's function at its latest
-	// invocation; GBSeconds sums billed time × the cap of each invocation.
-	MemoryMiB       float64 `json:"memory_mib"`
-	GBSeconds       float64 `json:"gb_seconds"`
-	MeanRPS         float64 `json:"mean_rps"`
-	PeakRPS         float64 `json:"peak_rps"`
-	PeakConcurrency int64   `json:"peak_concurrency"`
-	MeanConcurrency float64 `json:"mean_concurrency"`
-	// WarmUtilization is the route's function's (instances are per
-	// function, not per route); 0 when the function is not loaded.
-	WarmUtilization  float64  `json:"warm_utilization"`
-	FunctionMonthly  float64  `json:"function_monthly_usd"`
-	Containers       int      `json:"containers"`
-	ContainerMonthly float64  `json:"container_monthly_usd"`
-	Utilization      float64  `json:"utilization"`
-	BreakEven        *float64 `json:"break_even_utilization"`
-	// ContainerCheaper is set when the route's own sustained utilization
-	// passes its break-even.
-	ContainerCheaper bool `json:"container_cheaper"`
+	// Mirrored counts the invocations that were shadow mirrors.
+	Mirrored uint64 `json:"mirrored"`
+	// WallMs is the summed wall time of the invocations, before rounding.
+	WallMs float64 `json:"wall_ms"`
+	CostFigures
 }
 
 // RouteUsage is a route's cumulative isolate use as the router measured it:
@@ -315,9 +302,7 @@ func ComputeCost(p Pricing, functions map[string]isolate.Usage, routes []strangl
 		}
 	}
 	for name, u := range functions {
-		fc := priceFunction(p, u)
-		fc.Function = name
-		fc.Routes = byFn[name]
+		fc := FunctionCost{Function: name, Routes: byFn[name], ExecMs: ms(u.Exec), CostFigures: priceUsage(p, u)}
 		slices.Sort(fc.Routes)
 		if fc.Routes == nil {
 			fc.Routes = []string{}
@@ -340,21 +325,14 @@ func ComputeCost(p Pricing, functions map[string]isolate.Usage, routes []strangl
 // priceRoute prices a route's own usage ru; fu is its function's, for the
 // warm-instance utilization.
 func priceRoute(p Pricing, r strangler.Route, ru RouteUsage, fu isolate.Usage) RouteCost {
-	fc := priceFunction(p, isolate.Usage{
-		Elapsed: ru.Elapsed, Invocations: ru.Invocations, Exec: ru.Wall, Billed: ru.Billed,
-		Granularity: ru.Granularity, MemoryBytes: ru.MemoryBytes, GBSeconds: ru.GBSeconds,
-		InFlight: ru.InFlight, PeakInFlight: ru.PeakInFlight, InFlightTime: ru.Wall,
-		MeanConcurrency: ru.MeanConcurrency, Utilization: fu.Utilization,
-	})
 	return RouteCost{
-		Route: r.Name, Stage: r.Stage.String(), Function: r.Function,
-		ElapsedSec: fc.ElapsedSec, Invocations: fc.Invocations, Mirrored: ru.Mirrored,
-		WallMs: fc.ExecMs, BilledMs: fc.BilledMs, GranularityMs: fc.GranularityMs,
-		MemoryMiB: fc.MemoryMiB, GBSeconds: fc.GBSeconds, MeanRPS: fc.MeanRPS, PeakRPS: fc.PeakRPS,
-		PeakConcurrency: fc.PeakConcurrency, MeanConcurrency: fc.MeanConcurrency,
-		WarmUtilization: fc.WarmUtilization, FunctionMonthly: fc.FunctionMonthly, Containers: fc.Containers,
-		ContainerMonthly: fc.ContainerMonthly, Utilization: fc.Utilization, BreakEven: fc.BreakEven,
-		ContainerCheaper: fc.ContainerCheaper,
+		Route: r.Name, Stage: r.Stage.String(), Function: r.Function, Mirrored: ru.Mirrored, WallMs: ms(ru.Wall),
+		CostFigures: priceUsage(p, isolate.Usage{
+			Elapsed: ru.Elapsed, Invocations: ru.Invocations, Exec: ru.Wall, Billed: ru.Billed,
+			Granularity: ru.Granularity, MemoryBytes: ru.MemoryBytes, GBSeconds: ru.GBSeconds,
+			InFlight: ru.InFlight, PeakInFlight: ru.PeakInFlight, InFlightTime: ru.Wall,
+			MeanConcurrency: ru.MeanConcurrency, Utilization: fu.Utilization,
+		}),
 	}
 }
 
@@ -368,16 +346,15 @@ func cmpString(a, b string) int {
 	return 0
 }
 
-// priceFunction does the arithmetic for one function.
-func priceFunction(p Pricing, u isolate.Usage) FunctionCost {
+// priceUsage does the arithmetic for one function's or route's usage.
+func priceUsage(p Pricing, u isolate.Usage) CostFigures {
 	capacity := p.ContainerRequestsPerSecond
 	if capacity <= 0 {
 		capacity = 1
 	}
-	fc := FunctionCost{
+	fc := CostFigures{
 		ElapsedSec:      u.Elapsed.Seconds(),
 		Invocations:     u.Invocations,
-		ExecMs:          ms(u.Exec),
 		BilledMs:        ms(u.Billed),
 		GranularityMs:   ms(u.Granularity),
 		MemoryMiB:       float64(u.MemoryBytes) / (1 << 20),

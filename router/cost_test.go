@@ -72,7 +72,7 @@ func TestPriceFunction(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fc := priceFunction(tt.p, tt.u)
+			fc := priceUsage(tt.p, tt.u)
 			if !near(fc.FunctionMonthly, tt.fnMonthly) {
 				t.Errorf("FunctionMonthly = %v, want %v", fc.FunctionMonthly, tt.fnMonthly)
 			}
@@ -100,12 +100,12 @@ func TestPriceFunction(t *testing.T) {
 func TestBreakEvenIsEqualCost(t *testing.T) {
 	p := DefaultPricing()
 	u := isolate.Usage{Elapsed: time.Hour, Invocations: 3600, GBSeconds: 3600 * 0.128 * 0.05}
-	be := *priceFunction(p, u).BreakEven
+	be := *priceUsage(p, u).BreakEven
 	// Scale the invocations (and memory-time with them) to that utilization.
 	scale := be * p.ContainerRequestsPerSecond / 1.0
 	u.Invocations = uint64(math.Round(3600 * scale))
 	u.GBSeconds *= float64(u.Invocations) / 3600
-	fc := priceFunction(p, u)
+	fc := priceUsage(p, u)
 	if math.Abs(fc.FunctionMonthly-p.ContainerPerHour*730)/(p.ContainerPerHour*730) > 1e-3 {
 		t.Errorf("at utilization %v: FunctionMonthly = %v, want one container's %v", fc.Utilization, fc.FunctionMonthly, p.ContainerPerHour*730)
 	}

@@ -15,17 +15,19 @@ func TestPrintCost(t *testing.T) {
 	rep := router.CostReport{
 		Pricing: router.DefaultPricing(),
 		Routes: []router.RouteCost{
-			{Route: "users", Stage: "isolate", Function: "api", Invocations: 1000, BilledMs: 1000, GBSeconds: 0.125,
+			{Route: "users", Stage: "isolate", Function: "api", CostFigures: router.CostFigures{
+				Invocations: 1000, BilledMs: 1000, GBSeconds: 0.125,
 				PeakConcurrency: 2, MeanConcurrency: 0.25, WarmUtilization: 0.5, FunctionMonthly: 70,
-				Containers: 2, ContainerMonthly: 73, Utilization: 0.27, BreakEven: &be, ContainerCheaper: true},
-			{Route: "orders", Stage: "shadow", Function: "api", Invocations: 200, Mirrored: 200, Containers: 1,
-				ContainerMonthly: 36.5},
+				Containers: 2, ContainerMonthly: 73, Utilization: 0.27, BreakEven: &be, ContainerCheaper: true}},
+			{Route: "orders", Stage: "shadow", Function: "api", Mirrored: 200, CostFigures: router.CostFigures{
+				Invocations: 200, Containers: 1, ContainerMonthly: 36.5}},
 		},
 		Functions: []router.FunctionCost{
-			{Function: "api", Routes: []string{"users", "orders"}, Invocations: 1200, BilledMs: 1200, GBSeconds: 0.15,
+			{Function: "api", Routes: []string{"users", "orders"}, CostFigures: router.CostFigures{
+				Invocations: 1200, BilledMs: 1200, GBSeconds: 0.15,
 				PeakConcurrency: 3, MeanConcurrency: 0.4, WarmUtilization: 0.5, FunctionMonthly: 80,
-				Containers: 2, ContainerMonthly: 73, Utilization: 0.3, BreakEven: &be, ContainerCheaper: true},
-			{Function: "idle", Containers: 1, ContainerMonthly: 36.5},
+				Containers: 2, ContainerMonthly: 73, Utilization: 0.3, BreakEven: &be, ContainerCheaper: true}},
+			{Function: "idle", CostFigures: router.CostFigures{Containers: 1, ContainerMonthly: 36.5}},
 		},
 	}
 	var sb strings.Builder
@@ -49,10 +51,10 @@ func TestPrintCostRouteLines(t *testing.T) {
 	rep := router.CostReport{
 		Pricing: router.DefaultPricing(),
 		Routes: []router.RouteCost{
-			{Route: "hot", Stage: "isolate", Function: "api", Invocations: 1000, Utilization: 0.3, BreakEven: &be,
-				ContainerCheaper: true, Containers: 1},
-			{Route: "cold", Stage: "shadow", Function: "api", Invocations: 7, Mirrored: 7, Utilization: 0.01,
-				BreakEven: &be, Containers: 1},
+			{Route: "hot", Stage: "isolate", Function: "api", CostFigures: router.CostFigures{
+				Invocations: 1000, Utilization: 0.3, BreakEven: &be, ContainerCheaper: true, Containers: 1}},
+			{Route: "cold", Stage: "shadow", Function: "api", Mirrored: 7, CostFigures: router.CostFigures{
+				Invocations: 7, Utilization: 0.01, BreakEven: &be, Containers: 1}},
 		},
 	}
 	var sb strings.Builder
