@@ -29,6 +29,15 @@ const (
 	stepAnyIndex
 )
 
+// ValidateJSONPath checks an ignore path (RouteOptions.IgnoreFields) with the
+// parser that compiles it, so configuration checks and the router cannot
+// disagree on the grammar: "$" followed by steps ".name" (letters, digits,
+// '_', '-'), ".*", "[N]" or "[*]". Its error wraps ErrBadJSONPath.
+func ValidateJSONPath(s string) error {
+	_, err := parseJSONPath(s)
+	return err
+}
+
 // jsonPath is a parsed ignore rule such as "$.items[*].id".
 type jsonPath []jstep
 
