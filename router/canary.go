@@ -76,9 +76,8 @@ func stickyKey(ctx *fasthttp.RequestCtx, r *strangler.Route, ws *worldState, scr
 // (DisableHeaderNamesNormalizing), so Peek would miss "X-User" for "x-user"
 // and every user would share one canary bucket.
 func peekFold(h *fasthttp.RequestHeader, name string) []byte {
-	nb := []byte(name) // does not escape: stays on the stack
 	for k, v := range h.All() {
-		if equalFold(k, nb) {
+		if equalFoldString(k, name) {
 			return v
 		}
 	}
@@ -89,9 +88,8 @@ func peekFold(h *fasthttp.RequestHeader, name string) []byte {
 // headers, whatever their spelling. Cookie names themselves are
 // case-sensitive.
 func cookieFold(h *fasthttp.RequestHeader, name string) []byte {
-	cookie := []byte("Cookie")
 	for k, v := range h.All() {
-		if !equalFold(k, cookie) {
+		if !equalFoldString(k, "Cookie") {
 			continue
 		}
 		for len(v) > 0 {

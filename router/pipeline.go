@@ -188,13 +188,11 @@ func rateKey(dst []byte, ws *worldState, ctx *fasthttp.RequestCtx, by string, id
 // appendClientNet appends the bytes that identify a client network: the 4 bytes of
 // an IPv4 address, the first 8 of an IPv6 one.
 func appendClientNet(dst []byte, a netip.Addr) []byte {
-	if a.Is4() {
-		b := a.As4()
-		return append(dst, b[:]...)
-	}
-	if a.Is6() {
-		b := a.As16()
-		return append(dst, b[:8]...)
+	switch {
+	case a.Is4():
+		return appendAddrBytes(dst, a)
+	case a.Is6():
+		return appendAddrBytes(dst, a)[:len(dst)+8]
 	}
 	return dst
 }

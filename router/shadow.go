@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -252,7 +251,7 @@ func compareResponses(legacy *fasthttp.Response, iso *isolate.Response, opts *ro
 func legacyHeader(r *fasthttp.Response, name string) string {
 	var sb strings.Builder
 	for k, v := range r.Header.All() {
-		if strings.EqualFold(string(k), name) {
+		if equalFoldString(k, name) {
 			if sb.Len() > 0 {
 				sb.WriteString(", ")
 			}
@@ -266,7 +265,7 @@ func isolateHeader(r *isolate.Response, name string) string {
 	var sb strings.Builder
 	for i := range r.Header.Len() {
 		k, v := r.Header.At(i)
-		if bytes.EqualFold(k, []byte(name)) {
+		if equalFoldString(k, name) {
 			if sb.Len() > 0 {
 				sb.WriteString(", ")
 			}
