@@ -122,9 +122,11 @@ func (t *reqTrace) begin(cfg *Tracing, h *fasthttp.RequestHeader) {
 	if nTS > 0 {
 		delFold(h, HeaderTracestate)
 	}
-	t.root = newSpanID()
+	// Without recording, no span names edged's own: each hop gets a fresh
+	// parent-id from toUpstream and toGuest, and the root needs none.
 	if cfg.Exporter != nil && t.tc.Sampled() {
 		t.record, t.exp = true, cfg.Exporter
+		t.root = newSpanID()
 		t.start = time.Now()
 	}
 }
@@ -135,8 +137,8 @@ func (t *reqTrace) fork(parent *reqTrace) {
 	t.on, t.record, t.exp = parent.on, parent.record, parent.exp
 	t.tc = parent.tc
 	t.parent = parent.root
-	t.root = newSpanID()
 	if t.record {
+		t.root = newSpanID()
 		t.start = time.Now()
 	}
 }
