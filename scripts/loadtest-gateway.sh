@@ -119,16 +119,9 @@ for round in $(seq "$ROUNDS"); do
 			jwt) hdr="Authorization: Bearer $TOKEN" ;;
 			apikey) hdr="X-API-Key: $APIKEY" ;;
 			esac
-			before=$(cpu_ticks "$EDGED_PID")
-			out=$("${WRK_CPU[@]}" wrk -t1 -c"$c" -d"$DURATION" --latency -H "$hdr" "http://127.0.0.1:$EDGED_PORT/$route")
-			after=$(cpu_ticks "$EDGED_PID")
-			rps[$route]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-			p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-			reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-			errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
-			cpu=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
-				'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "-" }')
-			printf '%-5s %-8s %6s %10s %10s %12s %s\n' "$round" "$route" "$c" "${rps[$route]}" "$p99" "$cpu" "$errs"
+			measure "$c" "http://127.0.0.1:$EDGED_PORT/$route" "$EDGED_PID" -H "$hdr"
+			rps[$route]=$RPS
+			printf '%-5s %-8s %6s %10s %10s %12s %s\n' "$round" "$route" "$c" "$RPS" "$P99" "$CPU" "$ERRS"
 		done
 		awk -v r="$round" -v c="$c" -v o="${rps[open]}" -v j="${rps[jwt]}" -v k="${rps[apikey]}" \
 			'BEGIN { printf "ratio round %s c%s: jwt/open %.3f  apikey/open %.3f\n", r, c, j / o, k / o }'

@@ -49,16 +49,9 @@ for round in $(seq "$ROUNDS"); do
 			native) port=$NATIVE_PORT; pid=$NATIVE_PID ;;
 			isolate) port=$ISO_PORT; pid=$ISO_PID ;;
 			esac
-			before=$(cpu_ticks "$pid")
-			out=$("${WRK_CPU[@]}" wrk -t1 -c"$c" -d"$DURATION" --latency "http://127.0.0.1:$port/fast")
-			after=$(cpu_ticks "$pid")
-			rps[$target]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-			p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-			reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-			errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
-			cpu=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
-				'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "-" }')
-			printf '%-8s %6s %10s %10s %12s %s\n' "$target" "$c" "${rps[$target]}" "$p99" "$cpu" "$errs"
+			measure "$c" "http://127.0.0.1:$port/fast" "$pid"
+			rps[$target]=$RPS
+			printf '%-8s %6s %10s %10s %12s %s\n' "$target" "$c" "$RPS" "$P99" "$CPU" "$ERRS"
 		done
 		awk -v a="${rps[isolate]}" -v b="${rps[native]}" 'BEGIN { printf "ratio isolate/native: %.2f\n", a / b }'
 	done

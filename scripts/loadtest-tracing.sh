@@ -49,17 +49,9 @@ for round in $(seq "$ROUNDS"); do
 	for c in $CONNS; do
 		declare -A rps
 		for mode in off propagate record; do
-			pid=${PID[$mode]}
-			before=$(cpu_ticks "$pid")
-			out=$("${WRK_CPU[@]}" wrk -t1 -c"$c" -d"$DURATION" --latency "http://127.0.0.1:${PORT[$mode]}/fast")
-			after=$(cpu_ticks "$pid")
-			rps[$mode]=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-			p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-			reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-			errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
-			cpu=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
-				'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "-" }')
-			printf '%-6s %-10s %6s %10s %10s %12s %s\n' "$round" "$mode" "$c" "${rps[$mode]}" "$p99" "$cpu" "$errs"
+			measure "$c" "http://127.0.0.1:${PORT[$mode]}/fast" "${PID[$mode]}"
+			rps[$mode]=$RPS
+			printf '%-6s %-10s %6s %10s %10s %12s %s\n' "$round" "$mode" "$c" "$RPS" "$P99" "$CPU" "$ERRS"
 		done
 		awk -v o="${rps[off]}" -v p="${rps[propagate]}" -v r="${rps[record]}" -v c="$c" -v round="$round" \
 			'BEGIN { printf "ratio round %s c%s: propagate/off %.3f  record/off %.3f\n", round, c, p / o, r / o }'

@@ -80,18 +80,8 @@ for round in $(seq "$ROUNDS"); do
 			nginx) port=$NGINX_PORT; pids=$(nginx_workers) ;;
 			edged) port=$EDGED_PORT; pids=$EDGED_PID ;;
 			esac
-			# shellcheck disable=SC2086
-			before=$(cpu_ticks $pids)
-			out=$("${WRK_CPU[@]}" wrk -t1 -c"$c" -d"$DURATION" --latency "http://127.0.0.1:$port/")
-			# shellcheck disable=SC2086
-			after=$(cpu_ticks $pids)
-			rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
-			p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
-			reqs=$(awk '/requests in/ {print $1}' <<<"$out")
-			errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' <<<"$out")
-			cpu=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
-				'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "-" }')
-			printf '%-8s %6s %10s %10s %14s %s\n' "$target" "$c" "$rps" "$p99" "$cpu" "$errs"
+			measure "$c" "http://127.0.0.1:$port/" "$pids"
+			printf '%-8s %6s %10s %10s %14s %s\n' "$target" "$c" "$RPS" "$P99" "$CPU" "$ERRS"
 		done
 	done
 done
