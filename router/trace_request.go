@@ -205,11 +205,7 @@ func (t *reqTrace) upstreamDone(id SpanID, start time.Time, upstream string, sta
 	if !t.record {
 		return
 	}
-	errText := ""
-	if status >= 500 {
-		errText = http.StatusText(status)
-	}
-	t.add("edged.legacy", SpanClient, id, t.root, start, time.Now(), errText,
+	t.add("edged.legacy", SpanClient, id, t.root, start, time.Now(), spanError(nil, status),
 		StrAttr("edged.upstream", upstream), IntAttr("http.response.status_code", int64(status)))
 }
 
@@ -219,7 +215,7 @@ func (t *reqTrace) acquired(cold bool, start, end time.Time, err error) {
 	if cold {
 		startKind = "cold"
 	}
-	t.add("edged.instantiate", SpanInternal, newSpanID(), t.root, start, end, errString(err),
+	t.add("edged.instantiate", SpanInternal, newSpanID(), t.root, start, end, spanError(err, 0),
 		StrAttr("edged.start", startKind))
 }
 
@@ -228,7 +224,7 @@ func (t *reqTrace) called(export string, start, end time.Time, err error) {
 	if export != "handle_request" {
 		id = newSpanID()
 	}
-	t.add("edged.invoke", SpanInternal, id, t.root, start, end, errString(err), StrAttr("edged.export", export))
+	t.add("edged.invoke", SpanInternal, id, t.root, start, end, spanError(err, 0), StrAttr("edged.export", export))
 }
 
 // fetch gives a guest's subrequest a traceparent under the handle_request
@@ -252,11 +248,7 @@ func (t *reqTrace) fetch(req *http.Request) func(int, error) {
 	start := time.Now()
 	method, url := req.Method, req.URL.Redacted()
 	return func(status int, err error) {
-		errText := errString(err)
-		if errText == "" && status >= 500 {
-			errText = http.StatusText(status)
-		}
-		t.add("edged.fetch", SpanClient, id, t.invoke, start, time.Now(), errText,
+		t.add("edged.fetch", SpanClient, id, t.invoke, start, time.Now(), spanError(err, status),
 			StrAttr("http.request.method", method), StrAttr("url.full", url),
 			IntAttr("http.response.status_code", int64(status)))
 	}
@@ -269,10 +261,6 @@ func (t *reqTrace) finish(ctx *fasthttp.RequestCtx, ws *worldState, path []byte,
 		return
 	}
 	status := ctx.Response.StatusCode()
-	errText := ""
-	if status >= 500 {
-		errText = http.StatusText(status)
-	}
 	method := string(ctx.Method())
 	name := method
 	if route != "" {
@@ -280,8 +268,8 @@ func (t *reqTrace) finish(ctx *fasthttp.RequestCtx, ws *worldState, path []byte,
 	}
 	t.spans = append(t.spans, Span{
 		TraceID: t.tc.TraceID, SpanID: t.root, ParentID: t.parent, RemoteParent: t.remote,
-		TraceState: t.tc.State, Name: name, Kind: SpanServer, Start: t.start, End: time.Now(), Err: errText,
-		Attrs: t.keep([]SpanAttr{
+		TraceState: t.tc.State, Name: name, Kind: SpanServer, Start: t.start, End: time.Now(),
+		Err: spanError(nil, status), Attrs: t.keep([]SpanAttr{
 			StrAttr("http.request.method", method),
 			StrAttr("url.path", string(path)),
 			IntAttr("http.response.status_code", int64(status)),
@@ -309,11 +297,16 @@ func (t *reqTrace) matched(route string) {
 	}
 }
 
-func errString(err error) string {
-	if err == nil {
-		return ""
+// spanError is a span's error text: err's, else the status text of a 5xx
+// answer, else none.
+func spanError(err error, status int) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case status >= 500:
+		return http.StatusText(status)
 	}
-	return err.Error()
+	return ""
 }
 
 // delFold deletes every field named name in any letter case. fasthttp's Del
