@@ -14,7 +14,7 @@ import (
 	"github.com/edged/edged/limits"
 )
 
-// Benchmarks for the isolate rows of DESIGN.md's performance table. Compare
+// Benchmarks for the isolate rows of docs/performance.md's table. Compare
 // runs with benchstat; the machines are noisy, so quote medians.
 //
 //	go test -run '^$' -bench . -count 6 ./isolate | tee new.txt

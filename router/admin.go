@@ -52,7 +52,7 @@ type AdminConfig struct {
 const ActorAdmin = "admin"
 
 // Admin is the admin API: a net/http handler meant for its own loopback listener (see
-// DESIGN.md, "CLI and admin API"). Every /v1/ endpoint needs "Authorization: Bearer
+// README.md, "Admin API"). Every /v1/ endpoint needs "Authorization: Bearer
 // TOKEN"; /healthz, /readyz and /metrics do not. Answers are JSON; errors are
 // {"error": "..."} with 400 (bad body), 401 (token), 404 (route or path), 405 (method,
 // with Allow), 409 (the action does not apply to the route's stage). Admin is safe for

@@ -9,7 +9,7 @@
 //
 //   - legacy: Upstream.Serve proxies to the monolith, a production reverse
 //     proxy (hop-by-hop headers stripped, X-Forwarded-* set, bodies streamed,
-//     502/503/504 on upstream failure; PROXY-NOTES.md's traps each have a test).
+//     502/503/504 on upstream failure; the traps of docs/proxy.md each have a test).
 //   - shadow: legacy answers; a bounded background mirror runs the isolate on
 //     a copy and compares status, chosen headers and bodies (JSON-aware, with
 //     ignore paths). A sample of safe requests also goes to legacy twice, and

@@ -581,7 +581,7 @@ func idemMethod(m []byte) bool {
 
 // peekIdempotencyKey returns the first Idempotency-Key value and how many there
 // are, whatever the spelling of the name (header names are not normalised; see
-// PROXY-NOTES.md trap 1).
+// docs/proxy.md trap 1).
 func peekIdempotencyKey(h *fasthttp.RequestHeader) (v []byte, n int) {
 	for k, val := range h.All() {
 		if equalFoldString(k, IdempotencyKeyHeader) {

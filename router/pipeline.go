@@ -18,8 +18,8 @@ import (
 var errNoTarget = errors.New("route target not in the current world")
 
 // Handler is the whole request pipeline as a fasthttp.RequestHandler: normalise and
-// match, choose the target by the route's stage, answer, record. See DESIGN.md, "The
-// request path". It is safe for concurrent use. Bytes of ctx are read only while
+// match, choose the target by the route's stage, answer, record. See README.md,
+// "Architecture". It is safe for concurrent use. Bytes of ctx are read only while
 // Handler runs; background mirrors work on copies.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	ws := s.world.Load()

@@ -7,7 +7,7 @@ import (
 )
 
 // deadlineConn enforces the two read deadlines a streaming proxy needs (trap 9 in
-// PROXY-NOTES.md): the response head must start arriving within responseTimeout of the
+// docs/proxy.md): the response head must start arriving within responseTimeout of the
 // request being written, and once it has, each Read only has to make progress within
 // idleTimeout. fasthttp's own ReadTimeout would bound the whole streamed body instead.
 //

@@ -10,7 +10,7 @@ import (
 // hopByHop lists the connection-specific fields of RFC 9110 section 7.6.1 plus the
 // de-facto ones (Keep-Alive, Proxy-Connection) that net/http/httputil also strips.
 // Names are compared case-insensitively: with header-name normalising disabled (trap 1 in
-// PROXY-NOTES.md) fasthttp's Peek/Del are case-sensitive, so "TE: trailers" would slip
+// docs/proxy.md) fasthttp's Peek/Del are case-sensitive, so "TE: trailers" would slip
 // through a Del("Te").
 var hopByHop = [...][]byte{
 	[]byte("Connection"),

@@ -49,7 +49,7 @@ func headerNamed(lines []string, name string) []string {
 var hopNames = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "TE", "Trailer", "Upgrade"}
 
-// TestServeHeaderHygiene pins traps 1-3 and 5 of PROXY-NOTES.md in the request direction:
+// TestServeHeaderHygiene pins traps 1-3 and 5 of docs/proxy.md in the request direction:
 // case kept, repeated headers in order, every hop-by-hop field stripped however it is
 // spelled (including the names Connection lists and "TE: trailers"), X-Forwarded-* set.
 func TestServeHeaderHygiene(t *testing.T) {

@@ -27,7 +27,7 @@ type ServerOptions struct {
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing one whole response. Default 0, no bound: a deadline
 	// over the whole response would cut long streamed downloads (trap 9 in
-	// PROXY-NOTES.md); the proxy's per-read idle deadline bounds stalled upstreams.
+	// docs/proxy.md); the proxy's per-read idle deadline bounds stalled upstreams.
 	WriteTimeout time.Duration
 	// IdleTimeout bounds the wait for the next request on a keep-alive connection.
 	// Default 60s.

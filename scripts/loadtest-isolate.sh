@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # loadtest-isolate.sh: compare an isolate route (the full router pipeline: match, invoke
 # the hello-c guest from a warm pool with deadlines enforced, write the answer) with a
-# native fasthttp handler giving the same answer, in the same run, on loopback. DESIGN.md's
+# native fasthttp handler giving the same answer, in the same run, on loopback. docs/performance.md's
 # target: the isolate route reaches >= 80% of the native handler's requests/s.
 #
 # Usage: scripts/loadtest-isolate.sh    (DURATION=10s CONNS="64 256" ROUNDS=3 by default)

@@ -7,7 +7,7 @@
 # Usage: scripts/loadtest.sh            (DURATION=10s CONNS="64 256" ROUNDS=1 by default)
 #        DURATION=5s CONNS=64 ROUNDS=3 scripts/loadtest.sh
 # Needs: go, wrk, nginx (Debian: apt-get install wrk nginx-light). Pins wrk to core 0 and
-# the servers to core 1 with taskset when there are >= 2 cores (see shared/PROXY-NOTES.md).
+# the servers to core 1 with taskset when there are >= 2 cores (see docs/proxy.md).
 set -euo pipefail
 
 DURATION=${DURATION:-10s}

@@ -11,7 +11,7 @@ import (
 // ordered: a promotion moves a route to a higher Stage, a rollback to a lower one. The zero value is StageLegacy.
 type Stage uint8
 
-// The stages, in migration order. See DESIGN.md, "The request path", for what the router does in each.
+// The stages, in migration order. See README.md, "Architecture", for what the router does in each.
 const (
 	// StageLegacy proxies every request to the route's upstream.
 	StageLegacy Stage = iota

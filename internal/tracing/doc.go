@@ -2,7 +2,7 @@
 // collector over OTLP/HTTP (protobuf).
 //
 // The router records spans itself, as plain router.Span values, so that the
-// request path does not depend on OpenTelemetry (DESIGN.md's import table).
+// request path does not depend on OpenTelemetry (RATIONALE.md: the request path's imports stay small).
 // This package is the bridge: an *Exporter implements router.SpanExporter,
 // batches the spans in a bounded queue and sends each batch as an OTLP
 // ExportTraceServiceRequest, protobuf-encoded by the package itself with
