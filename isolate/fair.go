@@ -35,7 +35,11 @@ func (inst *instance) takeSlot(ctx context.Context, maxWait time.Duration) error
 	f := inst.fn
 	if err := f.slots.Acquire(ctx, maxWait); err != nil {
 		if errors.Is(err, limits.ErrWaitTimeout) {
-			f.c.exhausted.Add(1)
+			// Counted here for a request's call; a wait while instantiating
+			// is counted by handle with the pool's.
+			if inst.req != nil {
+				f.c.exhausted.Add(1)
+			}
 			return &InvokeError{Function: f.name, Phase: "acquire", Kind: ErrPoolExhausted, Cause: err}
 		}
 		return err
