@@ -211,9 +211,10 @@ func eFetch(inst *instance, stack []uint64) {
 
 	// A guest waiting on the network does not use a core: give its execution
 	// slot to another guest meanwhile.
-	f.rt.conc.Release()
+	f.slots.Release()
 	resp, err := f.egress.Do(ctx, req, inst.budget)
-	_ = f.rt.conc.Acquire(context.Background())
+	_ = f.slots.Acquire(context.Background(), 0)
+	inst.turn = f.rt.now()
 	if traced != nil {
 		status := 0
 		if resp != nil {

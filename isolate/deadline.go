@@ -137,6 +137,9 @@ func (r *Runtime) yield(ctx context.Context, _ api.Module, stack []uint64) {
 			panic(errInterrupted)
 		}
 	}
+	if inst.holding {
+		now = inst.shareSlot(now)
+	}
 	switch el := now - inst.lastTick; {
 	case el < yieldTarget/4 && inst.fuel < maxFuel:
 		inst.fuel *= 2

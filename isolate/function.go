@@ -131,6 +131,7 @@ type Function struct {
 	hasResp  bool // exports handle_response
 	hasInit  bool // exports _initialize
 	snap     *snapshot
+	slots    *limits.ConcurrencyClass // this function's share of rt.conc
 	// globals lists the module's mutable globals and their exports, for
 	// snapshots.
 	globals []wasmrw.GlobalExport
@@ -212,6 +213,7 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 		log:      opts.Logger,
 		memCap:   uint64(policy.MemoryPages()) * 65536,
 		compile:  time.Since(start),
+		slots:    r.conc.NewClass(),
 		stop:     make(chan struct{}),
 		u:        usage{start: r.now(), granularity: int64(opts.BillingGranularity)},
 

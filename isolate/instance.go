@@ -47,6 +47,10 @@ type instance struct {
 	deadline int64 // runtime.now() past which guest code is interrupted
 	fuel     int32 // fuel handed out per yield, adapted to the guest's loop speed
 	lastTick int64
+	// Execution slot (fair.go): whether the instance holds one, and since
+	// when it has run on it.
+	holding bool
+	turn    int64
 
 	// Per-invocation state, reset by begin. callCtx is the caller's context
 	// for this invocation only: host functions that block (fetch) honour its
@@ -135,14 +139,14 @@ func (inst *instance) initialize(ctx context.Context) error {
 		return nil
 	}
 	init := inst.mod.ExportedFunction("_initialize")
-	if err := f.rt.conc.Acquire(ctx); err != nil {
+	if err := inst.takeSlot(ctx, f.opts.InitTimeout); err != nil {
 		return err
 	}
 	inst.callCtx = ctx
 	inst.deadline = f.rt.now() + int64(f.opts.InitTimeout)
 	inst.lastTick = f.rt.now()
 	err := init.CallWithStack(inst.ctx, inst.stack[:])
-	f.rt.conc.Release()
+	inst.dropSlot()
 	inst.callCtx = nil
 	inst.flushOutput("init")
 	if err != nil {
@@ -233,7 +237,8 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 		f.release(inst, healthy)
 	}()
 
-	ret, exec, err := inst.call(ctx, inst.handleReq, phaseRequest)
+	// The wait for an instance and for a slot share MaxWait.
+	ret, exec, err := inst.call(ctx, inst.handleReq, phaseRequest, f.opts.MaxWait-inv.Wait)
 	inv.Exec = exec
 	if err != nil {
 		return err
@@ -257,7 +262,7 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 		}
 		inst.stack[0] = uint64(uint32(ret >> 32)) // reqCtx chosen by the guest
 		inst.stack[1] = isErr
-		_, exec, err = inst.call(ctx, inst.handleRes, phaseResponse)
+		_, exec, err = inst.call(ctx, inst.handleRes, phaseResponse, f.opts.MaxWait)
 		inv.Exec += exec
 		if err != nil {
 			return err
@@ -267,23 +272,23 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 	return nextErr
 }
 
-// call runs one guest export under the execution limiter and the deadline,
-// and returns its result and how long the guest ran. Arguments are in
-// inst.stack already. It reads the clock twice: clock reads are a visible
-// share of a warm call.
-func (inst *instance) call(ctx context.Context, fn api.Function, phase int) (uint64, time.Duration, error) {
+// call runs one guest export under the execution limiter (waiting at most
+// maxWait for a slot) and the deadline, and returns its result and how long
+// the guest ran. Arguments are in inst.stack already. It reads the clock
+// twice: clock reads are a visible share of a warm call.
+func (inst *instance) call(ctx context.Context, fn api.Function, phase int, maxWait time.Duration) (uint64, time.Duration, error) {
 	f := inst.fn
-	if err := f.rt.conc.Acquire(ctx); err != nil {
+	if err := inst.takeSlot(ctx, max(maxWait, 1)); err != nil {
 		return 0, 0, err
 	}
 	inst.phase = phase
-	start := f.rt.now()
+	start := inst.turn
 	inst.deadline = start + int64(f.policy.Timeout)
 	inst.lastTick = start
 	err := fn.CallWithStack(inst.ctx, inst.stack[:])
 	end := f.rt.now()
 	exec := time.Duration(end - start)
-	f.rt.conc.Release()
+	inst.dropSlot()
 	name := "handle_request"
 	if phase == phaseResponse {
 		name = "handle_response"

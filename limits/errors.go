@@ -24,6 +24,10 @@ var (
 
 	// ErrBodyTooLarge: a body is larger than its cap.
 	ErrBodyTooLarge = errors.New("body too large")
+
+	// ErrWaitTimeout: a wait for an execution slot (Concurrency) outlasted
+	// its bound.
+	ErrWaitTimeout = errors.New("wait for an execution slot timed out")
 )
 
 // chainedError is a sentinel that is also another sentinel (a more specific

@@ -374,8 +374,15 @@ func statusFor(err error) int {
 	return isolate.StatusOf(err)
 }
 
-// writeError answers ctx with statusFor(err) and a short plain-text body.
-func writeError(ctx *fasthttp.RequestCtx, err error) { writeStatus(ctx, statusFor(err)) }
+// writeError answers ctx with statusFor(err) and a short plain-text body. A
+// function that was busy for its whole max_wait (ErrPoolExhausted) is not
+// broken: its 503 carries Retry-After so that clients back off.
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	writeStatus(ctx, statusFor(err))
+	if errors.Is(err, isolate.ErrPoolExhausted) {
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+	}
+}
 
 func writeStatus(ctx *fasthttp.RequestCtx, code int) {
 	ctx.Response.Reset()
