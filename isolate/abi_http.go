@@ -27,7 +27,10 @@ const (
 	featureBufferRequest  = 1
 	featureBufferResponse = 2
 	featureTrailers       = 4
-	featuresSupported     = featureBufferRequest | featureBufferResponse | featureTrailers
+	// featuresSupported leaves out trailers: neither the daemon's fasthttp
+	// path nor the upstream client carries them end to end, so edged does
+	// not claim them (docs/abi.md, "Trailers").
+	featuresSupported = featureBufferRequest | featureBufferResponse
 )
 
 // Bounds on what a guest may put into headers: the client and the upstream
@@ -59,10 +62,18 @@ func (r *Runtime) instantiateHost(ctx context.Context, module string, fns []host
 	for _, h := range fns {
 		fn := h.fn
 		b.NewFunctionBuilder().
-			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
+			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
 				inst := instanceFrom(ctx)
 				if inst == nil {
 					panic(fmt.Errorf("%w: host function called outside an instance", errABI))
+				}
+				if inst.mem == nil {
+					// A start section runs inside instantiation, before
+					// newInstance has the module to take its memory from.
+					inst.mem = m.Memory()
+					if inst.mem == nil {
+						panic(fmt.Errorf("%w: module has no memory", errABI))
+					}
 				}
 				fn(inst, stack)
 			}), h.params, h.results).
@@ -135,28 +146,37 @@ func (inst *instance) response() *Response {
 
 // header returns the header of a kind; writable reports whether the guest may
 // change it in the current phase (requests are sent once next was called).
+// Trailer kinds return nil: edged does not support trailers, and the spec
+// has such a host list none and trap on any change.
 func (inst *instance) header(kind uint32) (h *Header, writable bool) {
 	switch kind {
 	case kindRequest:
 		return &inst.request().Header, inst.phase == phaseRequest
 	case kindResponse:
 		return &inst.response().Header, true
-	case kindRequestTrailer:
-		return &inst.request().Trailer, inst.phase == phaseRequest
-	case kindResponseTrailer:
-		return &inst.response().Trailer, true
+	case kindRequestTrailer, kindResponseTrailer:
+		return nil, false
 	}
 	panic(fmt.Errorf("%w: unknown header kind %d", errABI, kind))
 }
 
 // --- functions -------------------------------------------------------------
 
-// hEnableFeatures records the requested features and answers with every
-// feature edged supports: edged always buffers bodies and carries trailers,
-// so all of them are in effect whether or not a guest asks.
+// hEnableFeatures enables the requested features that edged supports and
+// answers with every feature now enabled, as the reference host does:
+// called during initialisation (_initialize, _start or a start section) they
+// hold for every request of the function; called while serving, for the
+// current request only, on top of those. A guest that enables nothing gets
+// 0. Buffering is what edged does anyway, so enabling changes nothing else.
 func hEnableFeatures(inst *instance, stack []uint64) {
-	inst.features |= uint32(stack[0]) & featuresSupported
-	stack[0] = featuresSupported
+	want := uint32(stack[0]) & featuresSupported
+	if inst.phase == phaseInit {
+		inst.initFeatures |= want
+		inst.features = inst.initFeatures
+	} else {
+		inst.features |= want
+	}
+	stack[0] = uint64(inst.features)
 }
 
 func hGetConfig(inst *instance, stack []uint64) {
@@ -245,8 +265,13 @@ func hGetProtocol(inst *instance, stack []uint64) {
 
 func hGetHeaderNames(inst *instance, stack []uint64) {
 	h, _ := inst.header(uint32(stack[0]))
+	if h == nil {
+		stack[0] = 0
+		return
+	}
 	buf, limit := uint32(stack[1]), uint32(stack[2])
-	// Names are listed once each (the first spelling), NUL-terminated.
+	// Names are listed once each, lowercase as the spec requires, in the
+	// order of their first field, NUL-terminated.
 	var count, size uint32
 	for i := 0; i < h.Len(); i++ {
 		name, _ := h.At(i)
@@ -261,7 +286,13 @@ func hGetHeaderNames(inst *instance, stack []uint64) {
 		for i := 0; i < h.Len(); i++ {
 			name, _ := h.At(i)
 			if firstOf(h, i, name) {
-				off += copy(out[off:], name)
+				for _, c := range name {
+					if 'A' <= c && c <= 'Z' {
+						c += 'a' - 'A'
+					}
+					out[off] = c
+					off++
+				}
 				out[off] = 0
 				off++
 			}
@@ -283,6 +314,10 @@ func firstOf(h *Header, i int, name []byte) bool {
 func hGetHeaderValues(inst *instance, stack []uint64) {
 	h, _ := inst.header(uint32(stack[0]))
 	name := inst.bytes(uint32(stack[1]), uint32(stack[2]))
+	if h == nil {
+		stack[0] = 0
+		return
+	}
 	buf, limit := uint32(stack[3]), uint32(stack[4])
 	var count, size uint32
 	for i := 0; i < h.Len(); i++ {
@@ -308,6 +343,9 @@ func hGetHeaderValues(inst *instance, stack []uint64) {
 // headerArgs decodes and validates (kind, name, name_len, value, value_len).
 func (inst *instance) headerArgs(stack []uint64, withValue bool) (*Header, []byte, []byte) {
 	h, writable := inst.header(uint32(stack[0]))
+	if h == nil {
+		panic(fmt.Errorf("%w: trailers are not supported (enable_features does not grant them)", errABI))
+	}
 	if !writable {
 		panic(fmt.Errorf("%w: request headers cannot change after next", errABI))
 	}

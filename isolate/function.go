@@ -44,11 +44,12 @@ type FunctionOptions struct {
 	// Fresh gives every request a new instance, discarded afterwards: the
 	// strongest isolation (no state survives between requests).
 	Fresh bool
-	// InitTimeout bounds instantiation including the guest's _initialize
-	// (the Go runtime's start-up). Default 10 × Policy.Timeout, at least 1s.
+	// InitTimeout bounds instantiation including the guest's start section
+	// and its _initialize or _start (the Go runtime's start-up, a command's
+	// main). Default 10 × Policy.Timeout, at least 1s.
 	InitTimeout time.Duration
 	// DisableSnapshot makes every new instance run the guest's _initialize
-	// instead of starting from the state recorded at load (see snapshot.go
+	// (or _start) instead of starting from the state recorded at load (see snapshot.go
 	// for what a snapshot shares between instances).
 	DisableSnapshot bool
 	// Config is returned to the guest by get_config.
@@ -129,7 +130,10 @@ type Function struct {
 	egress   *limits.Client
 	memCap   uint64
 	hasResp  bool // exports handle_response
-	hasInit  bool // exports _initialize
+	// initFn is the export run once per instance before it serves:
+	// _initialize (WASI reactor), else _start (WASI command), else none.
+	initFn   string
+	hasStart bool // has a start section, run by wazero at instantiation
 	snap     *snapshot
 	slots    *limits.ConcurrencyClass // this function's share of rt.conc
 	// globals lists the module's mutable globals and their exports, for
@@ -195,6 +199,8 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
 	}
 	globals := ins.Globals
+	// StripData keeps the segments of a module with a start section: wazero
+	// runs that inside instantiation, before the host could lay them out.
 	bin, data, _, err := wasmrw.StripData(ins.Binary)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
@@ -231,8 +237,19 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	f.opts.Secrets = maps.Clone(opts.Secrets)
 	f.modCfg = moduleConfig(opts.Env)
 	f.egress = limits.NewClient(policy.Egress, r.opts.Resolver)
-	_, f.hasInit = compiled.ExportedFunctions()["_initialize"]
-	if f.hasInit && !opts.DisableSnapshot {
+	exports := compiled.ExportedFunctions()
+	for _, name := range []string{"_initialize", "_start"} {
+		if fd, ok := exports[name]; ok && len(fd.ParamTypes()) == 0 && len(fd.ResultTypes()) == 0 {
+			f.initFn = name
+			break
+		}
+	}
+	f.hasStart, err = wasmrw.HasStart(bin)
+	if err != nil {
+		_ = compiled.Close(ctx)
+		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
+	}
+	if f.initFn != "" && !opts.DisableSnapshot {
 		snap, err := f.takeSnapshot(ctx)
 		if err != nil {
 			_ = f.Close(ctx)

@@ -185,15 +185,7 @@ func writeHTTP(w http.ResponseWriter, resp *Response) {
 		k, v := resp.Header.At(i)
 		h.Add(string(k), string(v))
 	}
-	for i := 0; i < resp.Trailer.Len(); i++ {
-		k, _ := resp.Trailer.At(i)
-		h.Add("Trailer", string(k))
-	}
 	h.Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(resp.Body)
-	for i := 0; i < resp.Trailer.Len(); i++ {
-		k, v := resp.Trailer.At(i)
-		h.Add(string(k), string(v))
-	}
 }

@@ -55,21 +55,24 @@ type instance struct {
 	// Per-invocation state, reset by begin. callCtx is the caller's context
 	// for this invocation only: host functions that block (fetch) honour its
 	// cancellation. It is cleared by end.
-	callCtx    context.Context
-	req        *Request
-	resp       *Response
-	phase      int // phaseRequest or phaseResponse
-	features   uint32
-	reqRead    int  // read_body offset into req.Body
-	respRead   int  // read_body offset into resp.Body
-	reqWritten bool // the guest has replaced the request body
-	resWritten bool // the guest has replaced the upstream's response body
-	logBytes   int64
-	budget     *limits.Budget
-	fetches    [maxFetchHandles]*fetchHandle
-	interrupt  error // why the guest was stopped from a host function, if it was
-	out        *limits.CappedBuffer
-	trace      *InvocationTrace // the caller's hooks, nil when not tracing
+	callCtx  context.Context
+	req      *Request
+	resp     *Response
+	phase    int    // phaseInit until the first call, then phaseRequest or phaseResponse
+	features uint32 // enabled for this invocation: initFeatures and what it enabled
+	// initFeatures were enabled while the instance initialised; every
+	// invocation starts from them.
+	initFeatures uint32
+	reqRead      int  // read_body offset into req.Body
+	respRead     int  // read_body offset into resp.Body
+	reqWritten   bool // the guest has replaced the request body
+	resWritten   bool // the guest has replaced the upstream's response body
+	logBytes     int64
+	budget       *limits.Budget
+	fetches      [maxFetchHandles]*fetchHandle
+	interrupt    error // why the guest was stopped from a host function, if it was
+	out          *limits.CappedBuffer
+	trace        *InvocationTrace // the caller's hooks, nil when not tracing
 }
 
 const (
@@ -95,7 +98,22 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 	alloc := f.rt.mem.allocator(f.memCap, func(lm *linearMemory) { inst.lm = lm })
 	inst.ctx = context.WithValue(experimental.WithMemoryAllocator(context.Background(), alloc), instanceKey{}, inst)
 	cfg := f.modCfg.WithStdout(inst.out).WithStderr(inst.out).WithNanosleep(inst.nanosleep)
+	// A start section runs inside InstantiateModule: it is guest code like
+	// _initialize, under the same deadline and execution limiter.
+	inst.deadline = f.rt.now() + int64(f.opts.InitTimeout)
+	inst.lastTick = f.rt.now()
+	if f.hasStart {
+		if err := f.rt.conc.Acquire(ctx); err != nil {
+			return nil, err
+		}
+		inst.callCtx = ctx
+	}
 	mod, err := f.rt.rt.InstantiateModule(inst.ctx, f.compiled, cfg)
+	if f.hasStart {
+		f.rt.conc.Release()
+		inst.callCtx = nil
+		inst.flushOutput("start")
+	}
 	if err != nil {
 		kind := inst.classify(err)
 		inst.count(kind)
@@ -103,6 +121,7 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 	}
 	inst.mod = mod
 	inst.mem = mod.Memory()
+	inst.features = inst.initFeatures
 	if f.snap != nil {
 		err = f.snap.restore(inst)
 	} else {
@@ -127,7 +146,10 @@ func (f *Function) newInstance(ctx context.Context) (*instance, error) {
 
 // initialize lays the module's data segments into memory (the loader
 // stripped them from the module, see wasmrw.StripData) and runs the guest's
-// _initialize, under InitTimeout and the execution limiter.
+// initialisation function (f.initFn: _initialize of a WASI reactor, or _start
+// of a WASI command such as a TinyGo guest, whose main registers the
+// handler), under InitTimeout and the execution limiter. A command that ends
+// _start with proc_exit(0) has finished its start-up normally and is kept.
 func (inst *instance) initialize(ctx context.Context) error {
 	f := inst.fn
 	for _, seg := range f.data {
@@ -135,10 +157,10 @@ func (inst *instance) initialize(ctx context.Context) error {
 			return fmt.Errorf("data segment at %d (%d bytes) is out of bounds", seg.Offset, len(seg.Bytes))
 		}
 	}
-	if !f.hasInit {
+	if f.initFn == "" {
 		return nil
 	}
-	init := inst.mod.ExportedFunction("_initialize")
+	init := inst.mod.ExportedFunction(f.initFn)
 	if err := inst.takeSlot(ctx, f.opts.InitTimeout); err != nil {
 		return err
 	}
@@ -149,6 +171,9 @@ func (inst *instance) initialize(ctx context.Context) error {
 	inst.dropSlot()
 	inst.callCtx = nil
 	inst.flushOutput("init")
+	if pe := (*procExit)(nil); errors.As(err, &pe) && pe.code == 0 && inst.interrupt == nil {
+		err = nil
+	}
 	if err != nil {
 		kind := inst.classify(err)
 		inst.count(kind)
@@ -311,6 +336,7 @@ func (inst *instance) call(ctx context.Context, fn api.Function, phase int, maxW
 // begin prepares the per-invocation state.
 func (inst *instance) begin(ctx context.Context, req *Request, resp *Response) {
 	inst.callCtx = ctx
+	inst.features = inst.initFeatures
 	inst.req = req
 	inst.resp = resp
 	inst.reqRead, inst.respRead = 0, 0

@@ -12,8 +12,6 @@ type Request struct {
 	Protocol []byte
 	// Header holds the request header fields.
 	Header Header
-	// Trailer holds request trailers (seen by guests that enable trailers).
-	Trailer Header
 	// Body is the whole request body. Handle refuses a body over the
 	// function's MaxRequestBody with ErrBodyTooLarge.
 	Body []byte
@@ -27,7 +25,6 @@ func (r *Request) Reset() {
 	r.URI = r.URI[:0]
 	r.Protocol = r.Protocol[:0]
 	r.Header.Reset()
-	r.Trailer.Reset()
 	r.Body = r.Body[:0]
 	r.RemoteAddr = r.RemoteAddr[:0]
 }
@@ -38,7 +35,6 @@ func (r *Request) CopyTo(dst *Request) {
 	dst.URI = append(dst.URI[:0], r.URI...)
 	dst.Protocol = append(dst.Protocol[:0], r.Protocol...)
 	r.Header.CopyTo(&dst.Header)
-	r.Trailer.CopyTo(&dst.Trailer)
 	dst.Body = append(dst.Body[:0], r.Body...)
 	dst.RemoteAddr = append(dst.RemoteAddr[:0], r.RemoteAddr...)
 }
@@ -51,8 +47,6 @@ type Response struct {
 	Status int
 	// Header holds the response header fields.
 	Header Header
-	// Trailer holds response trailers.
-	Trailer Header
 	// Body is the whole response body, capped by the function's
 	// MaxResponseBody.
 	Body []byte
@@ -63,6 +57,5 @@ type Response struct {
 func (r *Response) Reset() {
 	r.Status = 200
 	r.Header.Reset()
-	r.Trailer.Reset()
 	r.Body = r.Body[:0]
 }

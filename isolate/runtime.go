@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/edged/edged/limits"
@@ -82,7 +83,7 @@ func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
 		cfg = cfg.WithCompilationCache(c)
 	}
 	r.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.rt); err != nil {
+	if err := r.instantiateWASI(ctx); err != nil {
 		_ = r.Close(ctx)
 		return nil, fmt.Errorf("instantiate wasi: %w", err)
 	}
@@ -93,6 +94,29 @@ func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
 		}
 	}
 	return r, nil
+}
+
+// procExit is the error a guest's proc_exit raises.
+type procExit struct{ code uint32 }
+
+func (e *procExit) Error() string { return fmt.Sprintf("guest called proc_exit(%d)", e.code) }
+
+// instantiateWASI provides WASI preview 1 with edged's proc_exit. wazero's
+// closes the module, so a WASI command that ends _start with proc_exit(0), as
+// toolchains may, could never serve. edged's only unwinds the guest: the
+// caller decides. During initialisation, code 0 is a normal end of start-up
+// (instance.initialize); during a request it fails the invocation and the
+// instance is discarded, whatever the code.
+func (r *Runtime) instantiateWASI(ctx context.Context) error {
+	b := r.rt.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+			panic(&procExit{code: uint32(stack[0])})
+		}), []api.ValueType{api.ValueTypeI32}, nil).
+		Export("proc_exit")
+	_, err := b.Instantiate(ctx)
+	return err
 }
 
 // now returns monotonic nanoseconds since the runtime started.

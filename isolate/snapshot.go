@@ -22,9 +22,10 @@ import (
 // map hash seed, for one). Values a guest draws per request (crypto/rand,
 // the clocks) stay fresh. FunctionOptions.DisableSnapshot turns this off.
 type snapshot struct {
-	pages   uint32        // memory size in pages
-	globals []savedGlobal // mutable globals to restore
-	image   *memoryImage  // the memory bytes
+	features uint32        // enabled while initialising (enable_features)
+	pages    uint32        // memory size in pages
+	globals  []savedGlobal // mutable globals to restore
+	image    *memoryImage  // the memory bytes
 }
 
 type savedGlobal struct {
@@ -32,8 +33,8 @@ type savedGlobal struct {
 	value uint64
 }
 
-// takeSnapshot instantiates the function once, running _initialize, and
-// records its state.
+// takeSnapshot instantiates the function once, running its initialisation
+// function (_initialize, or a command's _start), and records its state.
 func (f *Function) takeSnapshot(ctx context.Context) (*snapshot, error) {
 	inst, err := f.newInstance(ctx)
 	if err != nil {
@@ -50,7 +51,7 @@ func (f *Function) takeSnapshot(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	s := &snapshot{pages: size / 65536, image: img}
+	s := &snapshot{features: inst.initFeatures, pages: size / 65536, image: img}
 	for _, ge := range f.globals {
 		g := inst.mod.ExportedGlobal(ge.Name)
 		if g == nil {
@@ -80,6 +81,8 @@ func (s *snapshot) restore(inst *instance) error {
 		}
 		mg.Set(g.value)
 	}
+	inst.initFeatures |= s.features
+	inst.features = inst.initFeatures
 	return nil
 }
 

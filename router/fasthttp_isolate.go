@@ -192,9 +192,13 @@ func (x *exchange) sendNext(_ context.Context, req *isolate.Request, resp *isola
 	return nil
 }
 
-// responseFromFast copies a buffered fasthttp response into an isolate.Response.
+// responseFromFast merges a buffered fasthttp response, the answer to a guest's
+// "next", into the isolate.Response the guest may already have written to in
+// handle_request, as the http-wasm middleware model has it (the next handler
+// writes to the same response): the upstream's status replaces the guest's,
+// the upstream's header fields are added after the guest's, and its body is
+// appended to what the guest wrote. docs/abi.md states the rule.
 func responseFromFast(dst *isolate.Response, src *fasthttp.Response) {
-	dst.Reset()
 	dst.Status = src.StatusCode()
 	for k, v := range src.Header.All() {
 		if isFraming(k) {

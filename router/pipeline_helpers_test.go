@@ -58,12 +58,13 @@ func testRuntime(t testing.TB) *isolate.Runtime {
 
 // Guests used by the tests, relative to the package directory.
 const (
-	guestHelloC  = "../examples/guests/hello-c/hello-c.wasm"
-	guestJSONAPI = "../examples/guests/jsonapi/jsonapi.wasm"
-	guestAuthMW  = "../examples/guests/authmw/authmw.wasm"
-	guestTrap    = "../isolate/testdata/trap.wasm"
-	guestLoop    = "../isolate/testdata/loop.wasm"
-	guestNext    = "../isolate/testdata/next.wasm"
+	guestHelloC      = "../examples/guests/hello-c/hello-c.wasm"
+	guestJSONAPI     = "../examples/guests/jsonapi/jsonapi.wasm"
+	guestAuthMW      = "../examples/guests/authmw/authmw.wasm"
+	guestTrap        = "../isolate/testdata/trap.wasm"
+	guestLoop        = "../isolate/testdata/loop.wasm"
+	guestNext        = "../isolate/testdata/next.wasm"
+	guestConformance = "../isolate/testdata/conformance.wasm"
 )
 
 func loadFunction(t testing.TB, path string, o isolate.FunctionOptions) *isolate.Function {

@@ -12,13 +12,13 @@ const (
 	// FeatureBufferResponse buffers the upstream's response so that a
 	// response hook can change its status, headers and body.
 	FeatureBufferResponse Features = 2
-	// FeatureTrailers is set when the host supports HTTP trailers.
+	// FeatureTrailers is HTTP trailers, which edged does not support.
 	FeatureTrailers Features = 4
 )
 
-// EnableFeatures asks the host to enable f and returns every feature the host
-// supports. Called from init it applies to every request; called from a
-// handler, only to the current one.
+// EnableFeatures asks the host to enable f and returns every feature now
+// enabled. Called from init it applies to every request; called from a
+// handler, only to the current one (on top of those enabled in init).
 func EnableFeatures(f Features) Features {
 	return Features(hostEnableFeatures(uint32(f)))
 }

@@ -9,8 +9,7 @@
 ;;   x-reads          read_body calls made; the body is read 7 bytes at a time,
 ;;                    so a 20-byte body takes 3 or 4 calls (the host may report
 ;;                    EOF with the last bytes or in an extra empty read)
-;;   x-features       enable_features(0): the features the host supports
-;;                    (edged: "7", buffer request|buffer response|trailers)
+;;   x-features       enable_features(0): the features enabled, 0 as it enables none
 ;;   x-log-enabled    log_enabled(info): "1" or "0"
 ;;   x-config         the function config (get_config), when at most 1024 bytes
 ;;

@@ -17,8 +17,10 @@ type DataSegment struct {
 //
 // It strips only what it can do safely: every segment must be active, target
 // memory 0 and have an i32.const offset, and the module must have no data
-// count section (which any module using memory.init or data.drop carries).
-// Otherwise it returns ok == false and the module unchanged. Malformed input
+// count section (which any module using memory.init or data.drop carries)
+// and no start section (wazero runs the start function inside instantiation,
+// before the host could lay the segments out). Otherwise it returns
+// ok == false and the module unchanged. Malformed input
 // returns an error. The returned segments alias wasm.
 func StripData(wasm []byte) (stripped []byte, segs []DataSegment, ok bool, err error) {
 	secs, err := split(wasm)
@@ -28,7 +30,7 @@ func StripData(wasm []byte) (stripped []byte, segs []DataSegment, ok bool, err e
 	dataAt := -1
 	for i, s := range secs {
 		switch s.id {
-		case secDataCount:
+		case secDataCount, secStart:
 			return wasm, nil, false, nil
 		case secData:
 			dataAt = i
@@ -73,4 +75,18 @@ func StripData(wasm []byte) (stripped []byte, segs []DataSegment, ok bool, err e
 		}
 	}
 	return out, segs, true, nil
+}
+
+// HasStart reports whether the module has a start section.
+func HasStart(wasm []byte) (bool, error) {
+	secs, err := split(wasm)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range secs {
+		if s.id == secStart {
+			return true, nil
+		}
+	}
+	return false, nil
 }
