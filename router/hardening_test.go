@@ -1,0 +1,153 @@
+package router
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edged/edged/strangler"
+	"github.com/valyala/fasthttp"
+)
+
+// seenRequest is what the recording upstream of hardenedEdge was sent.
+type seenRequest struct {
+	target string              // the request line's target
+	header map[string][]string // names lower-cased, values in order
+}
+
+// hardenedEdge serves, on loopback, an edge with an Authenticator in front of a
+// real fasthttp upstream that records every request it gets: "secure" (/secure,
+// auth required) and "open" (/, no auth) both go to that upstream.
+func hardenedEdge(t *testing.T) (*edge, *authFixture, chan seenRequest) {
+	t.Helper()
+	seen := make(chan seenRequest, 16)
+	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		r := seenRequest{target: string(ctx.Request.Header.RequestURI()), header: map[string][]string{}}
+		for k, v := range ctx.Request.Header.All() {
+			name := strings.ToLower(string(k))
+			r.header[name] = append(r.header[name], string(v))
+		}
+		seen <- r
+		ctx.Response.Header.Set("Date", "Tue, 15 Nov 1994 08:12:31 GMT")
+		ctx.SetBodyString("upstream")
+	})
+	f := newAuthFixture(t)
+	a, err := NewAuthenticator(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startEdge(t, []strangler.Route{
+		{Name: "secure", Path: "/secure", Upstream: "monolith"},
+		{Name: "open", Path: "/", Upstream: "monolith"},
+	}, &World{
+		Upstreams: map[string]*Upstream{"monolith": upstreamFor(t, ln.Addr().String())},
+		Auth:      a,
+		Routes:    map[string]RouteOptions{"secure": {RequireAuth: true}},
+	})
+	return e, f, seen
+}
+
+// rawExchange writes req on a new connection to addr and reads one response.
+func rawExchange(t *testing.T, addr, req string) *fasthttp.Response {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	resp := &fasthttp.Response{}
+	resp.Header.DisableNormalizing()
+	if err := resp.Read(bufio.NewReader(c)); err != nil {
+		t.Fatalf("read response to %q: %v", req, err)
+	}
+	return resp
+}
+
+// next returns the request the upstream saw, or fails when it saw none.
+func nextSeen(t *testing.T, seen chan seenRequest) seenRequest {
+	t.Helper()
+	select {
+	case r := <-seen:
+		return r
+	case <-time.After(20 * time.Second):
+		t.Fatal("the upstream got no request")
+		return seenRequest{}
+	}
+}
+
+// TestIdentitySurvivesConnectionAndUnderscores: a client can neither remove the
+// identity edged adds by naming it in Connection (the proxy strips what Connection
+// names) nor forge one with '_' in place of '-', which CGI, WSGI and PHP
+// upstreams read as the same header.
+func TestIdentitySurvivesConnectionAndUnderscores(t *testing.T) {
+	e, f, seen := hardenedEdge(t)
+	tests := []struct {
+		name    string
+		path    string
+		headers string
+		wantSub []string // X-Edged-Auth-Sub at the upstream
+	}{
+		{name: "connection names identity", path: "/secure",
+			headers: "X-API-Key: " + f.apiKey + "\r\nConnection: keep-alive, X-Edged-Auth-Sub,x-edged-auth-method\r\n",
+			wantSub: []string{"svc-a"}},
+		{name: "connection names identity with underscores", path: "/secure",
+			headers: "X-API-Key: " + f.apiKey + "\r\nConnection: X_Edged_Auth_Sub\r\n",
+			wantSub: []string{"svc-a"}},
+		{name: "underscore forgery on auth route", path: "/secure",
+			headers: "X-API-Key: " + f.apiKey + "\r\nX_Edged_Auth_Sub: mallory\r\nx_edged_AUTH-scope: admin\r\n",
+			wantSub: []string{"svc-a"}},
+		{name: "underscore forgery on open route", path: "/open",
+			headers: "X_Edged_Auth_Sub: mallory\r\nX-Edged_Auth_Method: jwt\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := rawExchange(t, e.addr, "GET "+tc.path+" HTTP/1.1\r\nHost: app\r\n"+tc.headers+"\r\n")
+			if resp.StatusCode() != 200 {
+				t.Fatalf("GET %s = %d, want 200", tc.path, resp.StatusCode())
+			}
+			r := nextSeen(t, seen)
+			if got := r.header["x-edged-auth-sub"]; strings.Join(got, ",") != strings.Join(tc.wantSub, ",") {
+				t.Errorf("upstream X-Edged-Auth-Sub = %q, want %q", got, tc.wantSub)
+			}
+			if tc.wantSub != nil && len(r.header["x-edged-auth-method"]) != 1 {
+				t.Errorf("upstream X-Edged-Auth-Method = %q, want one", r.header["x-edged-auth-method"])
+			}
+			for name, v := range r.header {
+				if hasIdentityPrefix([]byte(name), []byte(DefaultAuthHeaderPrefix)) && strings.Contains(name, "_") {
+					t.Errorf("upstream got forged %s: %q", name, v)
+				}
+			}
+		})
+	}
+}
+
+func TestStripIdentityHeadersSpellings(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string // name, value pairs
+		want int
+	}{
+		{"dashes", []string{"X-Edged-Auth-Sub", "a"}, 1},
+		{"underscores", []string{"X_Edged_Auth_Sub", "a"}, 1},
+		{"mixed and case", []string{"x_EDGED-auth_Scope", "a", "X-Edged_Auth-Key", "b"}, 2},
+		{"other header", []string{"X-Edged-Authx", "a", "X_Edged_Aut", "b"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var h fasthttp.RequestHeader
+			h.DisableNormalizing()
+			for i := 0; i+1 < len(tc.in); i += 2 {
+				h.Add(tc.in[i], tc.in[i+1])
+			}
+			if got := StripIdentityHeaders(&h, []byte(DefaultAuthHeaderPrefix)); got != tc.want {
+				t.Errorf("StripIdentityHeaders(%q) = %d, want %d", tc.in, got, tc.want)
+			}
+		})
+	}
+}
