@@ -151,3 +151,96 @@ func TestStripIdentityHeadersSpellings(t *testing.T) {
 		})
 	}
 }
+
+// TestAbsoluteFormTargets: an absolute-form target is served as its origin-form with
+// the target's host, userinfo in the target or Host is refused before anything is
+// forwarded, and none of it counts as a legacy 5xx (which would loosen the canary's
+// error gate).
+func TestAbsoluteFormTargets(t *testing.T) {
+	e, _, seen := hardenedEdge(t)
+	tests := []struct {
+		name, target, host string
+		wantStatus         int
+		wantTarget         string // at the upstream; "" when it must see nothing
+		wantHost           string
+	}{
+		{name: "userinfo in target", target: "http://user:pw@app/open", host: "app", wantStatus: 400},
+		{name: "userinfo in target, no password", target: "https://admin@app/", host: "app", wantStatus: 400},
+		{name: "userinfo in Host", target: "/open", host: "user:pw@app", wantStatus: 400},
+		{name: "https target", target: "https://app.example/open/x?q=1", host: "other",
+			wantStatus: 200, wantTarget: "/open/x?q=1", wantHost: "app.example"},
+		{name: "http target, no path", target: "HTTP://app.example:8080?q", host: "app.example:8080",
+			wantStatus: 200, wantTarget: "/?q", wantHost: "app.example:8080"},
+		{name: "absolute target keeps auth", target: "http://app/secure/x", host: "app", wantStatus: 401},
+		{name: "other scheme", target: "ftp://app/open", host: "app", wantStatus: 400},
+		{name: "empty authority", target: "http:///open", host: "app", wantStatus: 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := rawExchange(t, e.addr, "GET "+tc.target+" HTTP/1.1\r\nHost: "+tc.host+"\r\n\r\n")
+			if resp.StatusCode() != tc.wantStatus {
+				t.Fatalf("GET %s (Host %s) = %d, want %d", tc.target, tc.host, resp.StatusCode(), tc.wantStatus)
+			}
+			if tc.wantTarget == "" {
+				select {
+				case r := <-seen:
+					t.Fatalf("the upstream got %q, want nothing", r.target)
+				default:
+				}
+				return
+			}
+			r := nextSeen(t, seen)
+			if r.target != tc.wantTarget || strings.Join(r.header["host"], ",") != tc.wantHost {
+				t.Errorf("upstream got %q with Host %q, want %q with Host %q", r.target, r.header["host"],
+					tc.wantTarget, tc.wantHost)
+			}
+			if auth := r.header["authorization"]; auth != nil {
+				t.Errorf("upstream got Authorization %q the client never sent", auth)
+			}
+		})
+	}
+	for _, route := range []string{"open", "secure"} {
+		if n := e.srv.state(route).targets[targetLegacy].errors5xx.Load(); n != 0 {
+			t.Errorf("route %s: %d legacy 5xx, want 0", route, n)
+		}
+	}
+}
+
+// TestDoSendsOriginForm: a request a guest hands to "next" with an absolute target or
+// userinfo in Host reaches the upstream in origin-form, without an Authorization
+// header made from the userinfo.
+func TestDoSendsOriginForm(t *testing.T) {
+	seen := make(chan seenRequest, 4)
+	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		r := seenRequest{target: string(ctx.Request.Header.RequestURI()), header: map[string][]string{}}
+		for k, v := range ctx.Request.Header.All() {
+			r.header[strings.ToLower(string(k))] = append(r.header[strings.ToLower(string(k))], string(v))
+		}
+		seen <- r
+	})
+	u := upstreamFor(t, ln.Addr().String())
+	tests := []struct{ name, target, host, wantTarget, wantHost string }{
+		{"absolute with userinfo", "https://u:p@elsewhere/p?q", "app", "/p?q", "app"},
+		{"userinfo in host", "/p", "u:p@app", "/p", "app"},
+		{"absolute without path", "http://x", "app", "/", "app"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.Header.DisableNormalizing()
+			req.Header.SetRequestURI(tc.target)
+			req.Header.SetHost(tc.host)
+			if err := u.Do(nil, req, resp, 0); err != nil {
+				t.Fatalf("Do(%s, Host %s) = %v", tc.target, tc.host, err)
+			}
+			r := nextSeen(t, seen)
+			if r.target != tc.wantTarget || strings.Join(r.header["host"], ",") != tc.wantHost ||
+				r.header["authorization"] != nil {
+				t.Errorf("upstream got %q, Host %q, Authorization %q; want %q, Host %q, none",
+					r.target, r.header["host"], r.header["authorization"], tc.wantTarget, tc.wantHost)
+			}
+		})
+	}
+}

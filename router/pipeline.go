@@ -214,10 +214,17 @@ func idemRouteKey(ws *worldState, ctx *fasthttp.RequestCtx, route string, id *Au
 	return string(b)
 }
 
-// match normalises the request path into x.path and looks it up in the current table
-// snapshot. It returns the route, or nil and the status to answer (400 for a path
-// NormalizePath refuses, 404 for no route). It neither locks nor allocates.
+// match brings the request target to origin-form (originForm), normalises the path
+// into x.path and looks it up in the current table snapshot. It returns the route, or
+// nil and the status to answer (400 for userinfo, a target that is neither origin- nor
+// http(s) absolute-form, or a path NormalizePath refuses; 404 for no route). It
+// neither locks nor allocates.
 func (s *Server) match(ctx *fasthttp.RequestCtx, x *exchange) (*strangler.Route, int) {
+	status, scratch := originForm(&ctx.Request, x.path[:0])
+	x.path = scratch
+	if status != 0 {
+		return nil, status
+	}
 	path, ok := NormalizePath(x.path[:0], ctx.Request.URI().PathOriginal())
 	x.path = path
 	if !ok {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -306,13 +307,24 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 	if ctx != nil {
 		*bp = setForwarded(&out.Header, ctx, u.xffAppend, *bp)
 	}
-	u.bufs.Put(bp)
-	if len(out.Header.Host()) == 0 {
+	if host := out.Header.Host(); len(host) == 0 {
 		out.Header.SetHost(u.host)
+	} else if i := bytes.LastIndexByte(host, '@'); i >= 0 {
+		// fasthttp's client would send userinfo as Authorization. The pipeline
+		// refuses it from clients (originForm); a guest's next may still set it.
+		out.Header.SetHostBytes(host[i+1:])
 	}
 	// The request target goes out exactly as it came in (trap 6); routing decisions
-	// were made on a normalised copy (NormalizePath).
-	out.SetRequestURIBytes(in.Header.RequestURI())
+	// were made on a normalised copy (NormalizePath). An absolute-form target (only a
+	// guest's next can still have one) goes as its origin-form: its scheme and
+	// userinfo would otherwise make fasthttp's client fail or add Authorization.
+	if _, rest, abs := splitAbsoluteTarget(in.Header.RequestURI()); abs {
+		*bp = appendOriginForm((*bp)[:0], rest)
+		out.SetRequestURIBytes(*bp)
+	} else {
+		out.SetRequestURIBytes(in.Header.RequestURI())
+	}
+	u.bufs.Put(bp)
 	if u.tls {
 		out.URI().SetScheme("https")
 	}
