@@ -19,7 +19,8 @@ type seenRequest struct {
 
 // hardenedEdge serves, on loopback, an edge with an Authenticator in front of a
 // real fasthttp upstream that records every request it gets: "secure" (/secure,
-// auth required) and "open" (/, no auth) both go to that upstream.
+// auth required), "public" (/secure/public) and "open" (/), the last two without
+// auth, all go to that upstream.
 func hardenedEdge(t *testing.T) (*edge, *authFixture, chan seenRequest) {
 	t.Helper()
 	seen := make(chan seenRequest, 16)
@@ -40,6 +41,7 @@ func hardenedEdge(t *testing.T) (*edge, *authFixture, chan seenRequest) {
 	}
 	e := startEdge(t, []strangler.Route{
 		{Name: "secure", Path: "/secure", Upstream: "monolith"},
+		{Name: "public", Path: "/secure/public", Upstream: "monolith"},
 		{Name: "open", Path: "/", Upstream: "monolith"},
 	}, &World{
 		Upstreams: map[string]*Upstream{"monolith": upstreamFor(t, ln.Addr().String())},
@@ -240,6 +242,67 @@ func TestDoSendsOriginForm(t *testing.T) {
 				r.header["authorization"] != nil {
 				t.Errorf("upstream got %q, Host %q, Authorization %q; want %q, Host %q, none",
 					r.target, r.header["host"], r.header["authorization"], tc.wantTarget, tc.wantHost)
+			}
+		})
+	}
+}
+
+// TestPathSpellingsCannotSkipAuth: no spelling of a path skips an auth-required
+// route. A path that every reading (the inclusive one routing uses, and the literal
+// one of an upstream that decodes nothing and strips no ';') sends to the same route
+// is served by it, and the upstream gets the path byte for byte; a path whose
+// readings pick different routes, or with an ambiguous dot segment, is refused.
+func TestPathSpellingsCannotSkipAuth(t *testing.T) {
+	e, f, seen := hardenedEdge(t)
+	tests := []struct {
+		name, target string
+		wantStatus   int // without a credential
+	}{
+		{"plain", "/secure/x", 401},
+		{"upper case", "/SECURE", 401},
+		{"mixed case", "/Secure/X", 401},
+		{"encoded slash inside the route", "/secure/a%2Fb", 401},
+		{"parameters inside the route", "/secure/x;jsessionid=42", 401},
+		{"backslash inside the route", "/secure/a\\b", 401},
+		{"encoded slash", "/secure%2Fx", 400},
+		{"encoded slash lower-case", "/secure%2fx?q=1", 400},
+		{"encoded backslash", "/secure%5Cx", 400},
+		{"backslash", "/secure\\x", 400},
+		{"path parameter", "/secure;a", 400},
+		{"parameter before a slash", "/secure;jsessionid=42/x", 400},
+		{"leading encoded slash", "/%2Fsecure", 400},
+		{"encoded slash into an open route below", "/secure/public%2Fsecret", 400},
+		{"dot-dot with parameters", "/open/..;/secure", 400},
+		{"dot-dot between encoded slashes", "/open%2F..%2Fsecure", 400},
+		{"open route", "/open/x", 200},
+		{"open route, encoded slash", "/open/a%2Fb;c", 200},
+		{"open route below", "/secure/public/x", 200},
+		{"prefix is not a segment", "/securex", 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := rawExchange(t, e.addr, "GET "+tc.target+" HTTP/1.1\r\nHost: app\r\n\r\n")
+			if resp.StatusCode() != tc.wantStatus {
+				t.Fatalf("GET %s = %d, want %d", tc.target, resp.StatusCode(), tc.wantStatus)
+			}
+			if tc.wantStatus == 200 {
+				if r := nextSeen(t, seen); r.target != tc.target {
+					t.Errorf("upstream got %q, want %q", r.target, tc.target)
+				}
+				return
+			}
+			if tc.wantStatus != 401 {
+				return
+			}
+			// With the credential, the request passes and the upstream gets the
+			// target exactly as the client sent it.
+			resp = rawExchange(t, e.addr, "GET "+tc.target+" HTTP/1.1\r\nHost: app\r\nX-API-Key: "+f.apiKey+"\r\n\r\n")
+			if resp.StatusCode() != 200 {
+				t.Fatalf("GET %s with a key = %d, want 200", tc.target, resp.StatusCode())
+			}
+			r := nextSeen(t, seen)
+			if r.target != tc.target || len(r.header["x-edged-auth-sub"]) != 1 {
+				t.Errorf("upstream got %q with identity %q, want %q with one", r.target, r.header["x-edged-auth-sub"], tc.target)
 			}
 		})
 	}
