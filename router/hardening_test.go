@@ -3,6 +3,8 @@ package router
 import (
 	"bufio"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +33,6 @@ func hardenedEdge(t *testing.T) (*edge, *authFixture, chan seenRequest) {
 			r.header[name] = append(r.header[name], string(v))
 		}
 		seen <- r
-		ctx.Response.Header.Set("Date", "Tue, 15 Nov 1994 08:12:31 GMT")
 		ctx.SetBodyString("upstream")
 	})
 	f := newAuthFixture(t)
@@ -63,7 +64,7 @@ func rawExchange(t *testing.T, addr, req string) *fasthttp.Response {
 	if _, err := c.Write([]byte(req)); err != nil {
 		t.Fatal(err)
 	}
-	resp := &fasthttp.Response{}
+	resp := &fasthttp.Response{SkipBody: strings.HasPrefix(req, "HEAD ")}
 	resp.Header.DisableNormalizing()
 	if err := resp.Read(bufio.NewReader(c)); err != nil {
 		t.Fatalf("read response to %q: %v", req, err)
@@ -305,5 +306,102 @@ func TestPathSpellingsCannotSkipAuth(t *testing.T) {
 				t.Errorf("upstream got %q with identity %q, want %q with one", r.target, r.header["x-edged-auth-sub"], tc.target)
 			}
 		})
+	}
+}
+
+// TestProxyKeepsUpstreamDate: a proxied answer carries the upstream's own Date, once,
+// whatever its spelling (fasthttp writes its own Date unless told otherwise); an
+// upstream answer without Date gets the time edged received it; answers edged builds
+// itself have a Date too.
+func TestProxyKeepsUpstreamDate(t *testing.T) {
+	const fixed = "Tue, 15 Nov 1994 08:12:31 GMT"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch strings.TrimPrefix(r.URL.Path, "/up") {
+		case "/fixed":
+			w.Header().Set("Date", fixed)
+		case "/lower":
+			w.Header()["date"] = []string{fixed}
+		case "/none":
+			w.Header()["Date"] = nil // net/http leaves Date out
+		case "/stream":
+			w.Header().Set("Date", fixed)
+			w.Header().Set("X-Kept", "1")
+			w.WriteHeader(200)
+			for range 4 {
+				_, _ = w.Write(make([]byte, 32<<10)) // chunked, streamed by the proxy
+				w.(http.Flusher).Flush()
+			}
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	t.Cleanup(up.Close)
+	e := startEdge(t, []strangler.Route{{Name: "legacy", Path: "/up", Upstream: "monolith"}},
+		&World{Upstreams: map[string]*Upstream{"monolith": upstreamFor(t, strings.TrimPrefix(up.URL, "http://"))}})
+	tests := []struct {
+		name, path, method string
+		wantStatus         int
+		wantDate           string // "" means any valid HTTP date
+	}{
+		{"fixed", "/up/fixed", "GET", 200, fixed},
+		{"fixed, HEAD", "/up/fixed", "HEAD", 200, fixed},
+		{"lower-case name", "/up/lower", "GET", 200, fixed},
+		{"streamed", "/up/stream", "GET", 200, fixed},
+		{"upstream without Date", "/up/none", "GET", 200, ""},
+		{"edged's own 404", "/elsewhere", "GET", 404, ""},
+		{"edged's own 400", "/up/..;/x", "GET", 400, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := rawExchange(t, e.addr, tc.method+" "+tc.path+" HTTP/1.1\r\nHost: app\r\n\r\n")
+			if resp.StatusCode() != tc.wantStatus {
+				t.Fatalf("%s %s = %d, want %d", tc.method, tc.path, resp.StatusCode(), tc.wantStatus)
+			}
+			var dates []string
+			for k, v := range resp.Header.All() {
+				if strings.EqualFold(string(k), "Date") {
+					dates = append(dates, string(v))
+				}
+			}
+			if len(dates) != 1 {
+				t.Fatalf("%s %s: Date fields %q, want exactly one", tc.method, tc.path, dates)
+			}
+			if tc.wantDate != "" && dates[0] != tc.wantDate {
+				t.Errorf("%s %s: Date = %q, want the upstream's %q", tc.method, tc.path, dates[0], tc.wantDate)
+			}
+			if _, err := http.ParseTime(dates[0]); err != nil {
+				t.Errorf("%s %s: Date %q: %v", tc.method, tc.path, dates[0], err)
+			}
+		})
+	}
+}
+
+// TestCopyResponseHeadAllocs: carrying the upstream's Date through (the head is
+// written out and read back) adds no allocation to the legacy proxy.
+func TestCopyResponseHeadAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	u := upstreamFor(t, "127.0.0.1:1")
+	var src, dst fasthttp.ResponseHeader
+	src.DisableNormalizing()
+	head := "HTTP/1.1 200 OK\r\nDate: Tue, 15 Nov 1994 08:12:31 GMT\r\nContent-Type: text/plain\r\n" +
+		"Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\nSet-Cookie: a=b\r\nX-A: 1\r\nX-A: 2\r\nContent-Length: 2\r\n\r\n"
+	if err := src.Read(bufio.NewReader(strings.NewReader(head))); err != nil {
+		t.Fatal(err)
+	}
+	copyHead := func() {
+		dst.Reset()
+		u.copyResponseHead(&dst, &src)
+	}
+	copyHead()
+	want := "HTTP/1.1 200 OK\r\nDate: Tue, 15 Nov 1994 08:12:31 GMT\r\nContent-Type: text/plain\r\n" +
+		"X-A: 1\r\nX-A: 2\r\nSet-Cookie: a=b\r\n\r\n"
+	if got := dst.String(); !strings.Contains(got, "X-A: 1\r\nX-A: 2\r\n") || strings.Contains(got, "X-Hop") ||
+		!strings.Contains(got, "Set-Cookie: a=b") || strings.Count(got, "Date:") != 1 || strings.Contains(got, "Content-Length") {
+		t.Errorf("copyResponseHead = %q, want the fields of %q", got, want)
+	}
+	if n := testing.AllocsPerRun(200, copyHead); n != 0 {
+		t.Errorf("copyResponseHead: %v allocations, want 0", n)
 	}
 }

@@ -112,6 +112,7 @@ type Upstream struct {
 	dialer      func(addr string, timeout time.Duration) (net.Conn, error) // tests swap in memory listeners
 	bufs        sync.Pool                                                  // *[]byte, X-Forwarded-For scratch space
 	streams     sync.Pool                                                  // *bodyStream
+	heads       sync.Pool                                                  // *headReader, see copyResponseHead
 
 	open, opened, requests, retries, poolTimeouts, timeouts, errs, tooLarge atomic.Int64
 	closed                                                                  atomic.Bool
@@ -350,7 +351,8 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 //
 // Header names keep their case and repeated fields their order; hop-by-hop fields (RFC
 // 9110's list and every name listed in Connection, compared case-insensitively) are
-// stripped both ways; X-Forwarded-For is overwritten or appended to per
+// stripped both ways; the upstream's Date is kept (the time of receipt when it sent
+// none); X-Forwarded-For is overwritten or appended to per
 // UpstreamOptions.ForwardedFor, X-Forwarded-Proto and X-Forwarded-Host are set. The
 // path and query are passed byte for byte (fasthttp's client drops only a bare trailing
 // "?" with an empty query). Bodies up to 64 KiB with a known length are
@@ -378,8 +380,7 @@ func (u *Upstream) Serve(ctx *fasthttp.RequestCtx) {
 		u.writeError(ctx, fmt.Errorf("upstream %q: %w: content-length %d", u.name, ErrUpstreamBodyTooLarge, cl))
 		return
 	}
-	ctx.Response.Header.DisableNormalizing()
-	copyResponseHeader(&ctx.Response.Header, &resp.Header)
+	u.copyResponseHead(&ctx.Response.Header, &resp.Header)
 
 	stream := resp.BodyStream()
 	switch {
@@ -504,8 +505,7 @@ func (u *Upstream) Do(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fas
 		return fmt.Errorf("upstream %q: %w: content-length %d over %d", u.name, ErrUpstreamBodyTooLarge, cl, maxBody)
 	}
 	resp.Reset()
-	resp.Header.DisableNormalizing()
-	copyResponseHeader(&resp.Header, &up.Header)
+	u.copyResponseHead(&resp.Header, &up.Header)
 	if stream := up.BodyStream(); stream != nil && !req.Header.IsHead() {
 		r := stream
 		if maxBody > 0 {
