@@ -34,9 +34,13 @@ import (
 //	<prefix>Scope           the granted scopes, space-separated
 //	<prefix>Claim-<Name>    each claim of AuthOptions.ForwardClaims the token has
 //
-// Every inbound header whose name starts with the prefix, in any letter case,
-// is deleted before anything else, so a client cannot forge an identity. The
-// credential headers themselves are left for the upstream.
+// Every inbound header whose name starts with the prefix, in any letter case
+// and with '-' and '_' taken as the same character (CGI, WSGI and PHP
+// upstreams read X_Edged_Auth_Sub as X-Edged-Auth-Sub), is deleted before
+// anything else, so a client cannot forge an identity. A Connection token
+// naming an identity header is dropped before the identity is added, so a
+// client cannot have the proxy strip it as hop-by-hop. The credential headers
+// themselves are left for the upstream.
 
 // Default values of AuthOptions fields left zero.
 const (
@@ -249,7 +253,7 @@ func NewAuthenticator(o AuthOptions) (*Authenticator, error) {
 		bad("header_prefix", "%q must be 3-64 header-name characters", o.HeaderPrefix)
 	}
 	for _, std := range []string{"Authorization", "X-API-Key", "Host", "Content-Type", "Content-Length", "Cookie", "Connection", "User-Agent", "Transfer-Encoding", "Trailer"} {
-		if len(std) >= len(o.HeaderPrefix) && strings.EqualFold(std[:len(o.HeaderPrefix)], o.HeaderPrefix) {
+		if hasIdentityPrefix([]byte(std), []byte(o.HeaderPrefix)) {
 			bad("header_prefix", "%q would strip the %s header", o.HeaderPrefix, std)
 		}
 	}
@@ -379,9 +383,10 @@ func (a *Authenticator) newVerifier() (*jwtVerifier, error) {
 	return v, nil
 }
 
-// Authenticate deletes every inbound identity header, then checks the
-// request's credential and, when it is valid and grants every scope in
-// requiredScopes, sets the identity headers on ctx.Request. Call it for every
+// Authenticate deletes every inbound identity header and every Connection
+// token naming one, then checks the request's credential and, when it is valid
+// and grants every scope in requiredScopes, sets the identity headers on
+// ctx.Request. Call it for every
 // request of a route that requires authentication; on routes that do not,
 // call StripIdentityHeaders instead so identities cannot be forged there.
 // An API key is checked without allocating; a JWT costs a signature check.
@@ -398,6 +403,11 @@ func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []
 			authz, nAuthz = v, nAuthz+1
 		case equalFoldString(k, "X-API-Key"):
 			xKey, nXKey = v, nXKey+1
+		case equalFoldString(k, "Connection"):
+			// Hop-by-hop names go before the identity is added: the proxy strips
+			// every field Connection names, and the identity is not the
+			// client's to remove (the forged fields it could name are gone).
+			dropIdentityTokens(v, a.prefix)
 		}
 	}
 	switch {
@@ -605,7 +615,8 @@ func (a *Authenticator) scopeFailure(res AuthResult, required []string) AuthResu
 
 // StripIdentityHeaders deletes every header of h whose name starts with
 // prefix, compared without regard to letter case (the server keeps header
-// names as clients spelled them), and returns how many it deleted. It does
+// names as clients spelled them) and with '-' and '_' taken as equal (CGI,
+// WSGI and PHP upstreams turn both into '_'), and returns how many it deleted. It does
 // not allocate when there is nothing to delete. Call it on every request that
 // does not go through Authenticate, with the Authenticator's HeaderPrefix.
 func StripIdentityHeaders(h *fasthttp.RequestHeader, prefix []byte) int {
@@ -616,7 +627,7 @@ func StripIdentityHeaders(h *fasthttp.RequestHeader, prefix []byte) int {
 	for tries := h.Len() + 1; tries > 0; tries-- {
 		var found []byte
 		for k := range h.All() {
-			if len(k) >= len(prefix) && bytes.EqualFold(k[:len(prefix)], prefix) {
+			if hasIdentityPrefix(k, prefix) {
 				found = append(name[:0], k...)
 				break
 			}
@@ -630,6 +641,56 @@ func StripIdentityHeaders(h *fasthttp.RequestHeader, prefix []byte) int {
 		n++
 	}
 	return n
+}
+
+// hasIdentityPrefix reports whether header name k starts with prefix, ignoring
+// ASCII letter case and taking '-' and '_' as the same character.
+func hasIdentityPrefix(k, prefix []byte) bool {
+	if len(k) < len(prefix) {
+		return false
+	}
+	for i, p := range prefix {
+		c := k[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if c == '_' {
+			c = '-'
+		}
+		if 'A' <= p && p <= 'Z' {
+			p += 'a' - 'A'
+		} else if p == '_' {
+			p = '-'
+		}
+		if c != p {
+			return false
+		}
+	}
+	return true
+}
+
+// dropIdentityTokens blanks, in place, every token of the Connection value v
+// that names an identity header, so that the proxy does not strip the identity
+// as a hop-by-hop field. Blanking (not deleting the field) keeps the order of
+// the other fields, which fasthttp's Del would not, and does not allocate.
+func dropIdentityTokens(v, prefix []byte) {
+	for len(v) > 0 {
+		end := bytes.IndexByte(v, ',')
+		if end < 0 {
+			end = len(v)
+		}
+		tok := bytes.TrimSpace(v[:end])
+		// "close" may be fasthttp's shared value, never to be written; it is
+		// never an identity name either.
+		if !equalFoldString(tok, "close") && hasIdentityPrefix(tok, prefix) {
+			for i := range tok {
+				tok[i] = ' '
+			}
+		}
+		if end == len(v) {
+			break
+		}
+		v = v[end+1:]
+	}
 }
 
 // HeaderPrefix returns the identity header prefix in use.

@@ -4,96 +4,154 @@ import "bytes"
 
 // NormalizePath writes the routing form of the raw request path into dst and returns it
 // (dst's contents are overwritten; pass a reused buffer to avoid allocating). Anything
-// from the first '?' or '#' on is ignored. The routing form:
+// from the first '?' or '#' on is ignored. The routing form is the path an upstream
+// that decodes and cleans its path acts on, so that no spelling of a path reaches a
+// route other than the one that path names (see README, "Path matching"):
 //
-//   - starts with "/" ("" becomes "/");
-//   - has percent-encoded unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~")
-//     decoded and every other escape kept, with upper-case hex ("%2f" becomes "%2F");
-//   - has "." and ".." segments resolved, never above "/" (so "/a/%2e%2e/b" is "/b",
-//     the same path a decoding upstream would serve) and duplicate slashes collapsed;
-//     a trailing slash is kept.
+//   - it starts with "/" ("" becomes "/");
+//   - '/', '\' and their escapes %2F and %5C (any hex case) all separate segments,
+//     since Go's net/http and most frameworks decode %2F before routing, and IIS and
+//     Windows stacks take '\' for '/': "/secure%2Fx" is "/secure/x";
+//   - a segment's path parameters, from its first ';' on, are left out, as Java
+//     servlet containers strip them: "/secure;a" is "/secure";
+//   - percent-encoded unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~") are
+//     decoded and every other escape is kept, with upper-case hex ("%3f" becomes "%3F");
+//   - "." and ".." segments are resolved, never above "/" (so "/a/%2e%2e/b" is "/b"),
+//     and empty segments collapsed; a trailing separator is kept as "/".
 //
-// An encoded slash or backslash (%2F, %5C) stays encoded, so it never splits a segment:
-// "/api/a%2Fb" stays one segment under "/api/". Because an upstream may decode it
-// anyway, a segment whose pieces between encoded slashes or raw backslashes include "."
-// or ".." is refused: "/api%2F..%2Fadmin" cannot reach "/admin" past a route on "/api".
+// Letter case is kept: the route table compares paths without regard to ASCII case.
 //
 // ok is false for input the router must answer with 400: a path not starting with "/",
-// a malformed escape, a NUL (raw or %00), other control bytes, or the encoded-slash dot
-// segments above. The routing form is only for matching: the proxy still sends the
-// original bytes upstream.
+// a malformed escape, a NUL (raw or %00), other control bytes, and the ambiguous dot
+// segments: a "." or ".." next to a separator other than a plain '/' or with path
+// parameters ("/api%2F..%2Fadmin", "/api/..\admin", "/api/..;/admin"), which one
+// upstream resolves and another serves as a name below "/api". The routing form is only
+// for matching: the proxy still sends the original bytes upstream.
 func NormalizePath(dst, raw []byte) (out []byte, ok bool) {
+	out, ok, _ = normalizePath(dst, raw, false)
+	return out, ok
+}
+
+// normalizePath is NormalizePath, or with literal set the narrowest reading of the
+// path: only '/' separates segments and parameters are part of their segment (an
+// upstream that neither decodes %2F nor strips ';' acts on that one). ambiguous
+// reports that the two readings can differ: the path has a separator other than '/'
+// or a ';'. The router routes on the inclusive reading and refuses a path whose
+// literal reading picks another route (Server.match).
+func normalizePath(dst, raw []byte, literal bool) (out []byte, ok, ambiguous bool) {
 	if i := bytes.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
 	out = append(dst[:0], '/')
 	if len(raw) == 0 {
-		return out, true
+		return out, true, false
 	}
 	if raw[0] != '/' {
-		return out, false
+		return out, false, false
 	}
-	regularLast := false // whether the last segment written was a regular one
-	for len(raw) > 0 {
-		// raw starts at a '/': skip runs of slashes.
-		for len(raw) > 0 && raw[0] == '/' {
-			raw = raw[1:]
+	// out always ends with "/" between segments; trailing says whether the path
+	// ends with one (a separator, ".", ".." or a segment that is all parameters).
+	trailing := true
+	for {
+		// raw starts at a separator: skip the run, noting any that is not a plain '/'.
+		oddBefore := false
+		for len(raw) > 0 && raw[0] == '/' || !literal && sepLen(raw) > 0 {
+			n := sepLen(raw)
+			oddBefore = oddBefore || n != 1 || raw[0] != '/'
+			raw = raw[n:]
 		}
+		ambiguous = ambiguous || oddBefore
 		if len(raw) == 0 {
-			regularLast = false // the path ends with a slash: keep it
+			trailing = true
 			break
 		}
-		end := bytes.IndexByte(raw, '/')
-		if end < 0 {
-			end = len(raw)
+		var end int
+		if literal {
+			if end = bytes.IndexByte(raw, '/'); end < 0 {
+				end = len(raw)
+			}
+		} else {
+			end = segEnd(raw)
+		}
+		seg, params := raw[:end], []byte(nil)
+		raw = raw[end:]
+		oddAfter := len(raw) > 0 && raw[0] != '/'
+		if i := bytes.IndexByte(seg, ';'); i >= 0 && !literal {
+			seg, params = seg[:i], seg[i:]
+			ambiguous = true
+			if !validBytes(params) {
+				return out[:1], false, ambiguous
+			}
 		}
 		segStart := len(out)
 		var good bool
-		out, good = appendSegment(out, raw[:end])
-		raw = raw[end:]
+		out, good = appendSegment(out, seg)
 		if !good {
-			return out[:1], false
+			return out[:1], false, ambiguous
 		}
-		seg := out[segStart:]
+		name := out[segStart:]
+		dot := len(name) == 1 && name[0] == '.'
+		dotdot := len(name) == 2 && name[0] == '.' && name[1] == '.'
 		switch {
-		case len(seg) == 1 && seg[0] == '.':
+		case (dot || dotdot) && (oddBefore || oddAfter || params != nil):
+			return out[:1], false, ambiguous
+		case dot || len(name) == 0:
 			out = out[:segStart]
-			regularLast = false
-		case len(seg) == 2 && seg[0] == '.' && seg[1] == '.':
+			trailing = true
+		case dotdot:
 			out = out[:segStart]
 			if segStart > 1 {
 				out = out[:bytes.LastIndexByte(out[:segStart-1], '/')+1]
 			}
-			regularLast = false
+			trailing = true
 		default:
-			if encodedDotSegment(seg) {
-				return out[:1], false
-			}
 			out = append(out, '/')
-			regularLast = true
+			trailing = false
+		}
+		if len(raw) == 0 {
+			break
 		}
 	}
-	if regularLast {
+	if !trailing {
 		out = out[:len(out)-1]
 	}
-	return out, true
+	return out, true, ambiguous
 }
 
-// appendSegment appends the decoded form of one raw segment (no '/') to out.
+// sepLen returns the length of the segment separator p starts with ('/', '\', %2F
+// or %5C in any hex case), or 0.
+func sepLen(p []byte) int {
+	switch {
+	case len(p) == 0:
+		return 0
+	case p[0] == '/' || p[0] == '\\':
+		return 1
+	case p[0] == '%' && len(p) >= 3 &&
+		(p[1] == '2' && (p[2] == 'F' || p[2] == 'f') || p[1] == '5' && (p[2] == 'C' || p[2] == 'c')):
+		return 3
+	}
+	return 0
+}
+
+// segEnd returns the index of the first separator in p, or len(p).
+func segEnd(p []byte) int {
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; (c == '/' || c == '\\' || c == '%') && sepLen(p[i:]) > 0 {
+			return i
+		}
+	}
+	return len(p)
+}
+
+// appendSegment appends the decoded form of one raw segment (no separator, no
+// parameters) to out.
 func appendSegment(out, seg []byte) ([]byte, bool) {
 	for i := 0; i < len(seg); i++ {
 		c := seg[i]
 		switch {
 		case c == '%':
-			if i+2 >= len(seg) {
-				return out, false
-			}
-			hi, lo := unhex(seg[i+1]), unhex(seg[i+2])
-			if hi < 0 || lo < 0 {
-				return out, false
-			}
-			v := byte(hi<<4 | lo)
-			if v == 0 {
+			v, ok := escapedByte(seg[i:])
+			if !ok {
 				return out, false
 			}
 			if unreserved(v) {
@@ -111,30 +169,34 @@ func appendSegment(out, seg []byte) ([]byte, bool) {
 	return out, true
 }
 
-// encodedDotSegment reports whether seg, split at encoded slashes and backslashes
-// (%2F, %5C, raw '\'), has a "." or ".." piece.
-func encodedDotSegment(seg []byte) bool {
-	start := 0
-	for i := 0; i <= len(seg); i++ {
-		sep := 0
-		switch {
-		case i == len(seg):
-			sep = 1
-		case seg[i] == '\\':
-			sep = 1
-		case seg[i] == '%' && i+2 < len(seg) && (seg[i+1] == '2' && seg[i+2] == 'F' || seg[i+1] == '5' && seg[i+2] == 'C'):
-			sep = 3
+// validBytes reports whether p, which routing leaves out (path parameters), has
+// only what appendSegment would accept: no control bytes, well-formed escapes, no %00.
+func validBytes(p []byte) bool {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '%':
+			if _, ok := escapedByte(p[i:]); !ok {
+				return false
+			}
+			i += 2
+		case c < 0x20 || c == 0x7f:
+			return false
 		}
-		if sep == 0 {
-			continue
-		}
-		if p := seg[start:i]; (len(p) == 1 && p[0] == '.') || (len(p) == 2 && p[0] == '.' && p[1] == '.') {
-			return start > 0 || i < len(seg)
-		}
-		start = i + sep
-		i += sep - 1
 	}
-	return false
+	return true
+}
+
+// escapedByte decodes the escape p starts with ("%XX"); ok is false for a short or
+// malformed escape and for %00.
+func escapedByte(p []byte) (byte, bool) {
+	if len(p) < 3 {
+		return 0, false
+	}
+	hi, lo := unhex(p[1]), unhex(p[2])
+	if hi < 0 || lo < 0 || hi|lo == 0 {
+		return 0, false
+	}
+	return byte(hi<<4 | lo), true
 }
 
 const upperHex = "0123456789ABCDEF"

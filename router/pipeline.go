@@ -214,16 +214,36 @@ func idemRouteKey(ws *worldState, ctx *fasthttp.RequestCtx, route string, id *Au
 	return string(b)
 }
 
-// match normalises the request path into x.path and looks it up in the current table
-// snapshot. It returns the route, or nil and the status to answer (400 for a path
-// NormalizePath refuses, 404 for no route). It neither locks nor allocates.
+// match brings the request target to origin-form (originForm), normalises the path
+// into x.path and looks it up in the current table snapshot. It returns the route, or
+// nil and the status to answer (400 for userinfo, a target that is neither origin- nor
+// http(s) absolute-form, a path NormalizePath refuses, or one whose literal reading,
+// with %2F, '\\' and ';' taken as data, picks another route; 404 for no route). It
+// neither locks nor allocates (a literal reading over 256 bytes allocates).
 func (s *Server) match(ctx *fasthttp.RequestCtx, x *exchange) (*strangler.Route, int) {
-	path, ok := NormalizePath(x.path[:0], ctx.Request.URI().PathOriginal())
+	status, scratch := originForm(&ctx.Request, x.path[:0])
+	x.path = scratch
+	if status != 0 {
+		return nil, status
+	}
+	raw := ctx.Request.URI().PathOriginal()
+	path, ok, ambiguous := normalizePath(x.path[:0], raw, false)
 	x.path = path
 	if !ok {
 		return nil, fasthttp.StatusBadRequest
 	}
-	r, ok := s.table.Snapshot().Lookup(ctx.Host(), path, ctx.Method())
+	snap := s.table.Snapshot()
+	r, ok := snap.Lookup(ctx.Host(), path, ctx.Method())
+	if ambiguous {
+		// An upstream that does not decode %2F or strip ';' reads the path more
+		// narrowly. When that reading picks another route, which route's rules
+		// (auth, stage) apply depends on the upstream: refuse rather than guess.
+		var buf [256]byte
+		lit, _, _ := normalizePath(buf[:0], raw, true)
+		if r2, ok2 := snap.Lookup(ctx.Host(), lit, ctx.Method()); ok2 != ok || r2 != r {
+			return nil, fasthttp.StatusBadRequest
+		}
+	}
 	if !ok {
 		return nil, fasthttp.StatusNotFound
 	}

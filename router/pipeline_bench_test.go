@@ -150,6 +150,8 @@ func TestDispatchDecisionAllocs(t *testing.T) {
 	ctx := newCtx("GET", "/api/a/../users/%7E42?x=1")
 	ctx2 := newCtx("GET", "/c/x")
 	ctx2.Request.Header.Set("X-User", "alice")
+	// Read twice (inclusive and literal: %2F and ';'), and upper-case.
+	ctx3 := newCtx("GET", "/API/a%2Fb/c;jsessionid=1")
 	x := s.acquireExchange()
 	dispatchDecision(s, ctx, x) // warm: first use creates the route state
 	s.match(ctx2, x)
@@ -157,6 +159,9 @@ func TestDispatchDecisionAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, func() {
 		if !dispatchDecision(s, ctx, x) {
 			t.Fatal("no legacy route")
+		}
+		if !dispatchDecision(s, ctx3, x) {
+			t.Fatal("no legacy route for an ambiguous path")
 		}
 		r, _ := s.match(ctx2, x)
 		_ = canaryPicksIsolate(ctx2, r, nil)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -111,6 +112,7 @@ type Upstream struct {
 	dialer      func(addr string, timeout time.Duration) (net.Conn, error) // tests swap in memory listeners
 	bufs        sync.Pool                                                  // *[]byte, X-Forwarded-For scratch space
 	streams     sync.Pool                                                  // *bodyStream
+	heads       sync.Pool                                                  // *headReader, see copyResponseHead
 
 	open, opened, requests, retries, poolTimeouts, timeouts, errs, tooLarge atomic.Int64
 	closed                                                                  atomic.Bool
@@ -306,13 +308,24 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 	if ctx != nil {
 		*bp = setForwarded(&out.Header, ctx, u.xffAppend, *bp)
 	}
-	u.bufs.Put(bp)
-	if len(out.Header.Host()) == 0 {
+	if host := out.Header.Host(); len(host) == 0 {
 		out.Header.SetHost(u.host)
+	} else if i := bytes.LastIndexByte(host, '@'); i >= 0 {
+		// fasthttp's client would send userinfo as Authorization. The pipeline
+		// refuses it from clients (originForm); a guest's next may still set it.
+		out.Header.SetHostBytes(host[i+1:])
 	}
 	// The request target goes out exactly as it came in (trap 6); routing decisions
-	// were made on a normalised copy (NormalizePath).
-	out.SetRequestURIBytes(in.Header.RequestURI())
+	// were made on a normalised copy (NormalizePath). An absolute-form target (only a
+	// guest's next can still have one) goes as its origin-form: its scheme and
+	// userinfo would otherwise make fasthttp's client fail or add Authorization.
+	if _, rest, abs := splitAbsoluteTarget(in.Header.RequestURI()); abs {
+		*bp = appendOriginForm((*bp)[:0], rest)
+		out.SetRequestURIBytes(*bp)
+	} else {
+		out.SetRequestURIBytes(in.Header.RequestURI())
+	}
+	u.bufs.Put(bp)
 	if u.tls {
 		out.URI().SetScheme("https")
 	}
@@ -338,7 +351,8 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 //
 // Header names keep their case and repeated fields their order; hop-by-hop fields (RFC
 // 9110's list and every name listed in Connection, compared case-insensitively) are
-// stripped both ways; X-Forwarded-For is overwritten or appended to per
+// stripped both ways; the upstream's Date is kept (the time of receipt when it sent
+// none); X-Forwarded-For is overwritten or appended to per
 // UpstreamOptions.ForwardedFor, X-Forwarded-Proto and X-Forwarded-Host are set. The
 // path and query are passed byte for byte (fasthttp's client drops only a bare trailing
 // "?" with an empty query). Bodies up to 64 KiB with a known length are
@@ -366,8 +380,7 @@ func (u *Upstream) Serve(ctx *fasthttp.RequestCtx) {
 		u.writeError(ctx, fmt.Errorf("upstream %q: %w: content-length %d", u.name, ErrUpstreamBodyTooLarge, cl))
 		return
 	}
-	ctx.Response.Header.DisableNormalizing()
-	copyResponseHeader(&ctx.Response.Header, &resp.Header)
+	u.copyResponseHead(&ctx.Response.Header, &resp.Header)
 
 	stream := resp.BodyStream()
 	switch {
@@ -492,8 +505,7 @@ func (u *Upstream) Do(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fas
 		return fmt.Errorf("upstream %q: %w: content-length %d over %d", u.name, ErrUpstreamBodyTooLarge, cl, maxBody)
 	}
 	resp.Reset()
-	resp.Header.DisableNormalizing()
-	copyResponseHeader(&resp.Header, &up.Header)
+	u.copyResponseHead(&resp.Header, &up.Header)
 	if stream := up.BodyStream(); stream != nil && !req.Header.IsHead() {
 		r := stream
 		if maxBody > 0 {

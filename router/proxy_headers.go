@@ -1,8 +1,11 @@
 package router
 
 import (
+	"bufio"
 	"bytes"
 	"net"
+	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -27,6 +30,7 @@ var hopByHop = [...][]byte{
 var (
 	hdrConnection     = []byte("Connection")
 	hdrContentLength  = []byte("Content-Length")
+	hdrDate           = []byte("Date")
 	hdrHost           = []byte("Host")
 	hdrXForwardedFor  = []byte("X-Forwarded-For")
 	hdrXForwardedHost = []byte("X-Forwarded-Host")
@@ -152,6 +156,96 @@ func copyResponseHeader(dst, src *fasthttp.ResponseHeader) {
 		dst.AddBytesKV(k, v)
 	}
 	dst.ResetConnectionClose()
+}
+
+// headReaderSize bounds the response head copyResponseHead re-reads: twice the
+// fasthttp client's default read buffer, which bounds what an upstream can send.
+const headReaderSize = 8 << 10
+
+// headReader holds what copyResponseHead needs to re-read a head, pooled per Upstream.
+type headReader struct {
+	buf []byte
+	r   bytes.Reader
+	br  *bufio.Reader
+}
+
+// copyResponseHead fills dst, as copyResponseHeader does, and also keeps src's Date
+// (RFC 9110 6.6.1: a proxy forwards the origin's Date; caches compute ages from it)
+// or, when src has none, adds the time it was received. fasthttp's Set and Add drop
+// Date, which its server writes itself; a head it parses keeps the field, and a
+// server with NoDefaultDate (Server sets it) writes that field instead of its own.
+// So the head is written out without the hop-by-hop fields and read back into dst.
+// A Response reset since the request began writes fasthttp's Date again, so every
+// answer edged builds itself still has one. Should the head not read back (it always
+// does: fasthttp parsed it once), dst is filled by copyResponseHeader, without Date.
+func (u *Upstream) copyResponseHead(dst, src *fasthttp.ResponseHeader) {
+	hr, _ := u.heads.Get().(*headReader)
+	if hr == nil {
+		hr = &headReader{}
+		hr.br = bufio.NewReaderSize(&hr.r, headReaderSize)
+	}
+	defer u.heads.Put(hr)
+	dst.DisableNormalizing()
+	var ok bool
+	hr.buf, ok = appendResponseHead(hr.buf[:0], src)
+	if ok && len(hr.buf) <= headReaderSize {
+		hr.r.Reset(hr.buf)
+		hr.br.Reset(&hr.r)
+		if dst.Read(hr.br) == nil {
+			// Framing is set from the body by the caller, as after copyResponseHeader.
+			dst.Del(fasthttp.HeaderContentLength)
+			dst.SetNoDefaultContentType(true)
+			dst.ResetConnectionClose()
+			return
+		}
+	}
+	copyResponseHeader(dst, src)
+}
+
+// appendResponseHead appends src's status line and fields as an HTTP/1.1 head, with
+// what copyResponseHeader leaves out left out, one Date spelled "Date" (a second
+// spelling would be written next to fasthttp's own when the response is reset), and
+// the current time as Date when src has none. ok is false for a field with a CR or
+// LF, which cannot be written back as it was.
+func appendResponseHead(b []byte, src *fasthttp.ResponseHeader) ([]byte, bool) {
+	var cn connNames
+	for k, v := range src.All() {
+		if equalFold(k, hdrConnection) {
+			cn.add(v)
+		}
+	}
+	code := src.StatusCode()
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
+	b = append(b, fasthttp.StatusMessage(code)...)
+	b = append(b, "\r\n"...)
+	date := false
+	for k, v := range src.All() {
+		switch {
+		case cn.isHopByHop(k) || equalFold(k, hdrContentLength):
+			continue
+		case equalFold(k, hdrDate):
+			if date {
+				continue
+			}
+			k, date = hdrDate, true
+		}
+		if bytes.IndexByte(k, '\n') >= 0 || bytes.IndexByte(v, '\n') >= 0 ||
+			bytes.IndexByte(k, '\r') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
+			return b, false
+		}
+		b = append(b, k...)
+		b = append(b, ": "...)
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
+	}
+	if !date {
+		b = append(b, "Date: "...)
+		b = fasthttp.AppendHTTPDate(b, time.Now())
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...), true
 }
 
 // setForwarded sets X-Forwarded-For/-Proto/-Host on dst for a request that arrived on ctx.

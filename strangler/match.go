@@ -32,18 +32,78 @@ type pathKid struct {
 // hashing the segment for a map lookup. Most trie nodes are this small.
 const smallFanout = 8
 
-// child returns the child for segment seg, or nil.
+// child returns the child for segment seg, compared without regard to ASCII case (the
+// trie holds lower-cased segments), or nil.
 func (n *pathNode) child(seg []byte) *pathNode {
 	if n.children != nil {
-		return n.children[string(seg)]
+		if !hasUpper(seg) {
+			return n.children[string(seg)]
+		}
+		var buf [maxFoldedSeg]byte
+		if len(seg) <= len(buf) {
+			return n.children[string(appendLower(buf[:0], seg))]
+		}
+		// Longer than any segment worth a stack buffer: rare, so scan.
+		for k, c := range n.children {
+			if equalFoldLower(seg, k) {
+				return c
+			}
+		}
+		return nil
 	}
 	for i := range n.kids {
-		if n.kids[i].seg == string(seg) {
+		if equalFoldLower(seg, n.kids[i].seg) {
 			return n.kids[i].node
 		}
 	}
 	return nil
 }
+
+// maxFoldedSeg bounds the stack buffer child lower-cases a segment into.
+const maxFoldedSeg = 128
+
+// hasUpper reports whether b has an ASCII upper-case letter.
+func hasUpper(b []byte) bool {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// appendLower appends b to dst with ASCII letters lower-cased.
+func appendLower(dst, b []byte) []byte {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// equalFoldLower reports whether b equals lower, which has no ASCII upper-case
+// letters, ignoring the ASCII case of b.
+func equalFoldLower(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// foldPath lower-cases the ASCII letters of a route path: paths are matched without
+// regard to ASCII case (see Route.Path).
+func foldPath(p string) string { return string(appendLower(make([]byte, 0, len(p)), []byte(p))) }
 
 // freeze turns the child maps of small nodes into slices, below n. Called once, after all inserts.
 func (n *pathNode) freeze() {
@@ -117,7 +177,7 @@ func compile(routes []*Route) *matcher {
 				m.exact[key] = root
 			}
 		}
-		set := root.insert(r.Path)
+		set := root.insert(foldPath(r.Path))
 		ref := uint32(i + 1)
 		if len(r.Methods) == 0 {
 			set.any = ref

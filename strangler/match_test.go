@@ -58,6 +58,11 @@ func TestLookup(t *testing.T) {
 		{"slash prefix needs slash", "", "/api/v1/users", "GET", "api-v1"},
 		{"method case sensitive", "", "/api/v1", "post", "api-v1"},
 		{"deep", "", "/a/b/c/d", "GET", "deep"},
+		// Paths match without regard to ASCII case, so no spelling skips a route.
+		{"upper-case path", "", "/API/V1/X", "GET", "api-v1"},
+		{"mixed-case path", "", "/Api/v1/Users/7", "HEAD", "users"},
+		{"upper-case deep", "", "/A/B/C", "GET", "deep"},
+		{"case does not join segments", "", "/APIX", "GET", "root"},
 		{"deep partial", "", "/a/b", "GET", "root"},
 		{"deep sibling", "", "/a/b/cd", "GET", "root"},
 		{"exact host", "example.com", "/api/x", "GET", "ex-api"},
@@ -138,8 +143,10 @@ func refLookup(routes []Route, host, path, method string) string {
 		default:
 			continue
 		}
-		if !strings.HasPrefix(path, r.Path) ||
-			len(path) != len(r.Path) && !strings.HasSuffix(r.Path, "/") && path[len(r.Path)] != '/' {
+		// Paths are compared without regard to ASCII case.
+		lp, rp := lowerASCII(path), lowerASCII(r.Path)
+		if !strings.HasPrefix(lp, rp) ||
+			len(lp) != len(rp) && !strings.HasSuffix(rp, "/") && lp[len(rp)] != '/' {
 			continue
 		}
 		listed := 0
@@ -364,5 +371,45 @@ func TestLookupLargeAgainstReference(t *testing.T) {
 				t.Fatalf("Lookup(%q, %q, %q) = %q, want %q", v[0], v[1], v[2], got, want)
 			}
 		}
+	}
+}
+
+// TestLookupCaseInsensitiveWideAndLong covers the trie's map nodes (more children
+// than smallFanout) and segments longer than the stack buffer child folds into.
+func TestLookupCaseInsensitiveWideAndLong(t *testing.T) {
+	long := strings.Repeat("Seg", 50) // 150 bytes, over maxFoldedSeg
+	routes := []Route{okRoute("root", "/"), okRoute("long", "/x/"+long)}
+	for i := range 2 * smallFanout {
+		routes = append(routes, okRoute(fmt.Sprintf("r%d", i), fmt.Sprintf("/Wide%d", i)),
+			okRoute(fmt.Sprintf("x%d", i), fmt.Sprintf("/x/K%d", i)))
+	}
+	tab, err := NewTable(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := tab.Snapshot()
+	tests := []struct{ path, want string }{
+		{"/wide3", "r3"},
+		{"/WIDE3/x", "r3"},
+		{"/Wide15", "r15"},
+		{"/wide16", "root"},
+		{"/X/" + strings.ToUpper(long) + "/y", "long"},
+		{"/x/" + strings.ToLower(long), "long"},
+		{"/x/" + long + "s", "root"},
+		{"/X/k9", "x9"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			r, ok := snap.Lookup(nil, []byte(tc.path), []byte("GET"))
+			if !ok || r.Name != tc.want {
+				t.Errorf("Lookup(%q) = %v, %v, want %q", tc.path, r, ok, tc.want)
+			}
+		})
+	}
+	if raceEnabled {
+		return
+	}
+	if n := testing.AllocsPerRun(100, func() { snap.Lookup(nil, []byte("/WIDE7/a"), []byte("GET")) }); n != 0 {
+		t.Errorf("Lookup of an upper-case path in a wide node: %v allocs, want 0", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -19,8 +20,10 @@ type Route struct {
 	Host string
 	// Path is a path prefix that starts with "/". It matches on a segment boundary: "/api" matches "/api",
 	// "/api/" and "/api/x" but not "/apix"; a prefix ending in "/" matches only below it ("/api/" does not
-	// match "/api"); "/" matches every path. It may not contain "//", "." or ".." segments, '?', '#', spaces
-	// or control characters.
+	// match "/api"); "/" matches every path. ASCII letter case does not matter ("/api" matches "/API/x"),
+	// so that no spelling of a path skips its route for an upstream that ignores case. It may not contain
+	// "//", "." or ".." segments, '?', '#', ';', '\\', %2F, %5C, escapes of unreserved characters, spaces or
+	// control characters: the router matches a normalised request path in which none of those can appear.
 	Path string
 	// Methods restricts the route to these methods (upper-case tokens such as "GET", compared exactly). Empty
 	// means any method.
@@ -255,6 +258,11 @@ func checkPath(p string) string {
 		if c := p[i]; c <= ' ' || c == 0x7f || c == '?' || c == '#' {
 			return fmt.Sprintf("%q: contains a space, control character, '?' or '#'", p)
 		}
+		if c := p[i]; c == ';' || c == '\\' || c == '%' && !keptEscape(p[i:]) {
+			return fmt.Sprintf("%q: contains ';', '\\\\', %%2F, %%5C or an escape the router decodes: "+
+				"requests are matched with path parameters left out, those as '/' and such escapes decoded, "+
+				"so it could never match", p)
+		}
 	}
 	segs := strings.Split(p[1:], "/")
 	for j, s := range segs {
@@ -263,6 +271,23 @@ func checkPath(p string) string {
 		}
 	}
 	return ""
+}
+
+// keptEscape reports whether p starts with a percent escape the router's path
+// normalisation keeps as it is: well-formed, not %00, not an encoded slash or
+// backslash (which separate segments) and not an unreserved character (decoded).
+func keptEscape(p string) bool {
+	if len(p) < 3 {
+		return false
+	}
+	v, err := strconv.ParseUint(p[1:3], 16, 8)
+	if err != nil || v == 0 || v == '/' || v == '\\' {
+		return false
+	}
+	c := byte(v)
+	unreserved := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+	return !unreserved
 }
 
 // matchKey is what two routes must share to compete for the same requests at the same priority.
@@ -292,7 +317,7 @@ func validateSet(routes []Route) error {
 		if wild {
 			host = "*." + host
 		}
-		k := matchKey{host, r.Path}
+		k := matchKey{host, foldPath(r.Path)}
 		for _, j := range keys[k] {
 			if m, ok := overlap(routes[j].Methods, r.Methods); ok {
 				errs = append(errs, &RouteError{Index: i, Name: r.Name, Field: "path",

@@ -45,6 +45,15 @@ func TestValidateRoute(t *testing.T) {
 		{"path dot", func(r *Route) { r.Path = "/a/." }, "path"},
 		{"path query", func(r *Route) { r.Path = "/a?b" }, "path"},
 		{"path space", func(r *Route) { r.Path = "/a b" }, "path"},
+		// Request paths are matched with these normalised away, so such a route could never match.
+		{"path parameter", func(r *Route) { r.Path = "/a;b" }, "path"},
+		{"path backslash", func(r *Route) { r.Path = "/a\\b" }, "path"},
+		{"path encoded slash", func(r *Route) { r.Path = "/a%2fb" }, "path"},
+		{"path encoded backslash", func(r *Route) { r.Path = "/a%5Cb" }, "path"},
+		{"path encoded unreserved", func(r *Route) { r.Path = "/%7Euser" }, "path"},
+		{"path malformed escape", func(r *Route) { r.Path = "/a%zz" }, "path"},
+		{"path short escape", func(r *Route) { r.Path = "/a%2" }, "path"},
+		{"valid path escape", func(r *Route) { r.Path = "/caf%C3%A9/a%20b" }, ""},
 		{"lower-case method", func(r *Route) { r.Methods = []string{"get"} }, "methods"},
 		{"empty method", func(r *Route) { r.Methods = []string{""} }, "methods"},
 		{"duplicate method", func(r *Route) { r.Methods = []string{"GET", "GET"} }, "methods"},
@@ -87,6 +96,7 @@ func TestNewTableListsEveryProblem(t *testing.T) {
 		func() Route { r := okRoute("e", "/m"); r.Methods = []string{"POST", "GET"}; return r }(), // overlaps d on GET
 		func() Route { r := okRoute("f", "/m"); r.Methods = []string{"PUT"}; return r }(),         // fine
 		func() Route { r := okRoute("g", "/a"); r.Host = "x.com"; return r }(),                    // fine: other host
+		okRoute("h", "/A"), // same match as a: paths are compared without regard to case
 	}
 	_, err := NewTable(routes)
 	if err == nil {
@@ -100,6 +110,7 @@ func TestNewTableListsEveryProblem(t *testing.T) {
 		`routes[2] (bad): weight: 200: must be between 0 and 100`,
 		`routes[3] (c): path: same host, path and method (any) as routes[0] (a)`,
 		`routes[5] (e): path: same host, path and method GET as routes[4] (d)`,
+		`routes[8] (h): path: same host, path and method (any) as routes[0] (a)`,
 	}
 	msg := err.Error()
 	for _, w := range want {

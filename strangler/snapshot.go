@@ -18,7 +18,7 @@ type Snapshot struct {
 //
 // host, path and method are raw bytes owned by the caller; Lookup does not retain them. host may carry a ":port"
 // and any ASCII case; path is the request path without the query string, already normalised by the router (no
-// "..", no "//"); method is compared exactly ("GET" is not "get"). The most specific route wins:
+// "..", no "//") and compared without regard to ASCII letter case; method is compared exactly ("GET" is not "get"). The most specific route wins:
 //
 //   - host tiers, in order: the exact host, then wildcard hosts from the longest suffix to the shortest, then routes
 //     without a host; a tier is used only if one of its routes matches path and method;
