@@ -239,8 +239,14 @@ loop:
 		}
 	}
 
-	// Drain: stop accepting, let in-flight requests finish within shutdown_timeout.
+	// Drain: /readyz says 503 at once, but the listener and keep-alive
+	// connections stay up for drain_delay, so that a load balancer sees the 503
+	// and takes edged out of rotation before a connection is refused. Then stop
+	// accepting and let in-flight requests finish within shutdown_timeout.
 	d.ready.Store(false)
+	if delay := d.config().Server.DrainDelay.Std(); delay > 0 && !o.Dev && serveErr == nil {
+		d.drainDelay(delay)
+	}
 	log.Info("shutting down", "timeout", d.config().Server.ShutdownTimeout.Std())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.config().Server.ShutdownTimeout.Std())
 	defer cancel()
@@ -259,6 +265,22 @@ loop:
 	closeWorld(context.WithoutCancel(ctx), last)
 	log.Info("stopped")
 	return serveErr
+}
+
+// drainDelay keeps serving, not ready, for delay; a second SIGTERM or SIGINT
+// ends the wait early (an operator who means "now").
+func (d *daemon) drainDelay(delay time.Duration) {
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(again)
+	d.log.Info("draining: /readyz answers 503, still serving", "drain_delay", delay)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-again:
+		d.log.Info("second signal: draining now")
+	}
 }
 
 // config returns the configuration as last applied.
