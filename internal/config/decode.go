@@ -314,3 +314,52 @@ func resolvePaths(c *Config) {
 		c.Secrets[name] = s
 	}
 }
+
+// LoadAdmin reads only the [admin] table of the file at path, with its
+// defaults and TokenFile resolved against the file's directory, for the
+// CLI's client commands: they need the admin address and token, and a
+// problem elsewhere in the file (a typo in a route, a value of the wrong
+// type) must not stop them. Unknown keys are ignored, in [admin] too. It
+// returns an error when the file cannot be read or parsed as TOML, when a
+// key of [admin] has the wrong type, or when token_file is not set. The
+// result is not validated further (an unusable listen address shows as a
+// connection error).
+func LoadAdmin(path string) (Admin, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Admin{}, fmt.Errorf("load config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Admin{}, fmt.Errorf("load config %q: %w", path, err)
+	}
+	var doc struct {
+		Admin toml.Primitive `toml:"admin"`
+	}
+	md, err := toml.Decode(string(data), &doc)
+	if err != nil {
+		return Admin{}, fmt.Errorf("load config %q: %w", path, err)
+	}
+	var a Admin
+	if md.IsDefined("admin") {
+		d := decoder{md: &md, order: map[string]int{}}
+		d.value(doc.Admin, reflect.ValueOf(&a).Elem(), "admin", toml.Key{"admin"})
+		var errs []error
+		for _, e := range d.errs {
+			if !errors.Is(e, ErrUnknownKey) {
+				errs = append(errs, e)
+			}
+		}
+		if len(errs) > 0 {
+			return Admin{}, fmt.Errorf("load config %q:\n%w", path, errors.Join(errs...))
+		}
+	}
+	if !md.IsDefined("admin", "listen") {
+		a.Listen = defaultAdminListen
+	}
+	if a.TokenFile == "" {
+		return Admin{}, fmt.Errorf("load config %q: admin.token_file is not set", path)
+	}
+	a.TokenFile = resolve(filepath.Dir(abs), a.TokenFile)
+	return a, nil
+}
