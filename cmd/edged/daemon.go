@@ -82,7 +82,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	}
 	token, err := readToken(cfg.Admin.TokenFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", o.ConfigPath, err)
 	}
 	if err := ensureCacheDir(cfg.Runtime.CacheDir); err != nil {
 		return err
@@ -105,7 +105,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	}
 	world, err := buildWorld(ctx, rt, cfg, auth, o.Dev, log, previous{})
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", o.ConfigPath, err)
 	}
 	routes, err := tableRoutes(cfg)
 	if err != nil {
@@ -422,8 +422,12 @@ func serverOptions(cfg *config.Config) router.ServerOptions {
 // error: the admin API can move traffic and is never served without a token.
 func readToken(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("admin.token_file %s does not exist; create it with a random token, "+
+			"(umask 077; openssl rand -hex 32 > %s), or run edged dev once with this config, which does the same", path, path)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("admin.token_file: %w (create it with a random token, or run edged dev once)", err)
+		return nil, fmt.Errorf("admin.token_file: %w", err)
 	}
 	tok := []byte(strings.TrimSpace(string(b)))
 	if len(tok) == 0 {
