@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/edged/edged/router"
 )
 
 // TestBounds goes through every size, count and duration of the file that has
@@ -88,4 +90,34 @@ func hasPath(err error, path string) bool {
 		}
 	}
 	return false
+}
+
+// TestServerDefaultsAreTheRouters checks that [server] and [routes.shadow]
+// default to the router's own defaults: one set, so edged and a program
+// embedding the router cannot disagree (max_header_size was 8KiB here and
+// 16KiB there; write_timeout bounded the whole response here and nothing
+// there).
+func TestServerDefaultsAreTheRouters(t *testing.T) {
+	c, err := Decode([]byte(minimal+"[[routes]]\nname = \"r\"\npath = \"/\"\nstage = \"shadow\"\nupstream = \"app\"\nfunction = \"f\"\n[functions.f]\nmodule = \"mod.wasm\"\n"), "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := c.Routes[0].Shadow
+	for _, tc := range []struct {
+		key       string
+		got, want any
+	}{
+		{"server.read_timeout", c.Server.ReadTimeout.Std(), router.DefaultServerReadTimeout},
+		{"server.write_timeout", c.Server.WriteTimeout.Std(), router.DefaultServerWriteTimeout},
+		{"server.idle_timeout", c.Server.IdleTimeout.Std(), router.DefaultServerIdleTimeout},
+		{"server.max_request_body", int64(c.Server.MaxRequestBody), int64(router.DefaultMaxRequestBody)},
+		{"server.max_header_size", int64(c.Server.MaxHeaderSize), int64(router.DefaultMaxHeaderSize)},
+		{"routes[0].shadow.max_concurrent", sh.MaxConcurrent, router.DefaultShadowMaxConcurrent},
+		{"routes[0].shadow.max_body", int64(sh.MaxBody), int64(router.DefaultShadowMaxBody)},
+		{"routes[0].shadow.noise_sample", sh.NoiseSample, router.DefaultNoiseSample},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("default %s = %v, want the router's %v", tc.key, tc.got, tc.want)
+		}
+	}
 }

@@ -30,10 +30,7 @@ const (
 	defaultFunctionIdle = 60 * time.Second
 	defaultMaxWait      = time.Second
 
-	defaultShadowConcurrent = 16
-	defaultShadowMaxBody    = limits.MiB
-	defaultShadowSamples    = 20
-	defaultNoiseSample      = 0.1
+	defaultShadowSamples = 20
 
 	defaultMigrationStart  = StageCanary
 	defaultInterval        = time.Minute
@@ -176,10 +173,11 @@ func applyDefaults(c *Config, set map[string]bool) {
 		if r.Shadow != nil {
 			sh := r.Shadow
 			sp := p + "shadow."
-			num(&sh.MaxConcurrent, sp+"max_concurrent", defaultShadowConcurrent)
-			size(&sh.MaxBody, sp+"max_body", defaultShadowMaxBody)
+			// The router's own defaults, as for [server].
+			num(&sh.MaxConcurrent, sp+"max_concurrent", router.DefaultShadowMaxConcurrent)
+			size(&sh.MaxBody, sp+"max_body", router.DefaultShadowMaxBody)
 			num(&sh.SampleSize, sp+"sample_size", defaultShadowSamples)
-			float(&sh.NoiseSample, sp+"noise_sample", defaultNoiseSample)
+			float(&sh.NoiseSample, sp+"noise_sample", router.DefaultNoiseSample)
 		}
 	}
 }
