@@ -143,8 +143,8 @@ type Config struct {
 }
 
 // Server is edged's front end: it matches each request against the routing table and
-// answers it from the legacy upstream, the isolate, or both (see DESIGN.md, "The
-// request path"). It is safe for concurrent use. Create it with NewServer, run it with
+// answers it from the legacy upstream, the isolate, or both (see README.md,
+// "Architecture"). It is safe for concurrent use. Create it with NewServer, run it with
 // Serve or mount Handler in a fasthttp server of your own, and stop it with Shutdown.
 type Server struct {
 	table  *strangler.Table
