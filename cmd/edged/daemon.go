@@ -392,9 +392,13 @@ func (d *daemon) logProblems(msg string, err error) {
 // limits, the runtime and the admin token are set up once per process.
 func (d *daemon) warnRestartOnly(next *config.Config) {
 	prev := d.cfg
-	// trusted_proxies lives in the World and changes on reload.
+	// trusted_proxies lives in the World and changes on reload; drain_delay and
+	// shutdown_timeout are read from the configuration applied last when
+	// SIGTERM comes.
 	ps, ns := prev.Server, next.Server
 	ps.TrustedProxies, ns.TrustedProxies = nil, nil
+	ps.DrainDelay, ns.DrainDelay = 0, 0
+	ps.ShutdownTimeout, ns.ShutdownTimeout = 0, 0
 	if !reflect.DeepEqual(ps, ns) {
 		d.log.Warn("reload: [server] changes take effect at the next restart")
 	}
