@@ -40,6 +40,14 @@ const (
 	containerHours = 730
 )
 
+// Below these, a cost report's figures are extrapolated from too little to go
+// on, and CostFigures.LowData says so: a few requests in a burst say nothing
+// about a month, and a minute is the shortest window a rate is read over.
+const (
+	CostMinInvocations = 100
+	CostMinWindow      = time.Minute
+)
+
 // CostReport compares what functions cost with what always-on containers
 // would cost, per function (from isolate.Usage, since the function was
 // loaded: a reload starts a new window) and per route (measured by the
@@ -70,7 +78,9 @@ type CostFigures struct {
 	GBSeconds float64 `json:"gb_seconds"`
 	// MeanRPS is invocations over the elapsed time; PeakRPS estimates the
 	// peak rate from the peak concurrency by Little's law (peak in-flight ÷
-	// mean invocation time), at least MeanRPS.
+	// mean invocation time), but never above the invocations observed in all
+	// (no second can hold more requests than were made) and never below
+	// MeanRPS.
 	MeanRPS         float64 `json:"mean_rps"`
 	PeakRPS         float64 `json:"peak_rps"`
 	PeakConcurrency int64   `json:"peak_concurrency"`
@@ -82,7 +92,8 @@ type CostFigures struct {
 	// FunctionMonthly is the observed rate extrapolated to 30 days at
 	// function prices.
 	FunctionMonthly float64 `json:"function_monthly_usd"`
-	// Containers is ceil(PeakRPS ÷ container capacity), at least 1;
+	// Containers is ceil(PeakRPS ÷ container capacity), at least 1, so
+	// never more than the observed requests could keep busy for a second;
 	// ContainerMonthly is their price over 730 hours.
 	Containers       int     `json:"containers"`
 	ContainerMonthly float64 `json:"container_monthly_usd"`
@@ -94,8 +105,13 @@ type CostFigures struct {
 	// functions cost as much as the container, from the prices and the cost
 	// per request; nil when a request costs nothing or nothing was invoked.
 	BreakEven *float64 `json:"break_even_utilization"`
-	// ContainerCheaper is set when Utilization passes BreakEven.
+	// ContainerCheaper is set when Utilization passes BreakEven, and the
+	// figures rest on enough data (LowData is false).
 	ContainerCheaper bool `json:"container_cheaper"`
+	// LowData is set when the figures cover fewer than CostMinInvocations
+	// invocations or less than CostMinWindow: the monthly figures are then
+	// extrapolated from too little to be relied on, and no verdict is given.
+	LowData bool `json:"low_data"`
 }
 
 // FunctionCost is one function's usage and costs, from its isolate.Usage:
@@ -368,9 +384,14 @@ func priceUsage(p Pricing, u isolate.Usage) CostFigures {
 	}
 	fc.PeakRPS = fc.MeanRPS
 	if u.InFlightTime > 0 && u.Invocations > 0 {
+		// Little's law reads a burst of a few fast requests as a rate of
+		// thousands per second; a container is sized for a rate held for
+		// at least a second, and no second held more than every request.
 		meanLatency := u.InFlightTime.Seconds() / float64(u.Invocations)
-		fc.PeakRPS = max(fc.MeanRPS, float64(u.PeakInFlight)/meanLatency)
+		little := float64(u.PeakInFlight) / meanLatency
+		fc.PeakRPS = max(fc.MeanRPS, min(little, float64(u.Invocations)))
 	}
+	fc.LowData = u.Invocations < CostMinInvocations || u.Elapsed < CostMinWindow
 	// Cost per request: the request price plus its share of memory-time.
 	perRequest := p.PerMillionRequests / 1e6
 	if u.Invocations > 0 {
@@ -388,7 +409,7 @@ func priceUsage(p Pricing, u isolate.Usage) CostFigures {
 	if perRequest > 0 && u.Invocations > 0 {
 		be := oneContainer / (month * perRequest) / capacity
 		fc.BreakEven = &be
-		fc.ContainerCheaper = fc.Utilization > be
+		fc.ContainerCheaper = fc.Utilization > be && !fc.LowData
 	}
 	return fc
 }

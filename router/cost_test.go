@@ -65,7 +65,7 @@ func TestPriceFunction(t *testing.T) {
 		{
 			name:      "zero capacity is taken as 1 rps",
 			p:         Pricing{PerMillionRequests: 1e6, ContainerPerHour: 1},
-			u:         isolate.Usage{Elapsed: 10 * time.Second, Invocations: 5},
+			u:         isolate.Usage{Elapsed: 200 * time.Second, Invocations: 100},
 			fnMonthly: 0.5 * 2592000, containers: 1, ctMonthly: 730, util: 0.5,
 			breakEven: ptr(730 / 2592000.0), cheaper: true,
 		},
@@ -90,6 +90,43 @@ func TestPriceFunction(t *testing.T) {
 			}
 			if fc.ContainerCheaper != tt.cheaper {
 				t.Errorf("ContainerCheaper = %v, want %v", fc.ContainerCheaper, tt.cheaper)
+			}
+		})
+	}
+}
+
+// TestCostLowVolume checks the container estimate where Little's law on its own
+// goes wrong: 41 fast requests with 5 in flight at once read as a peak of
+// thousands per second (the report once claimed 71 containers, $2,591 a month,
+// for 41 requests). No second can hold more requests than were made in all,
+// and too little data gets no verdict.
+func TestCostLowVolume(t *testing.T) {
+	p := Pricing{PerMillionRequests: 1e6, ContainerPerHour: 0.05, ContainerRequestsPerSecond: 100}
+	tests := []struct {
+		name       string
+		u          isolate.Usage
+		containers int
+		lowData    bool
+		cheaper    bool
+	}{
+		{"41 requests in a burst", isolate.Usage{Elapsed: 10 * time.Minute, Invocations: 41,
+			InFlightTime: 41 * 700 * time.Microsecond, PeakInFlight: 5}, 1, true, false},
+		{"enough requests, short window", isolate.Usage{Elapsed: 30 * time.Second, Invocations: 500,
+			InFlightTime: 500 * time.Millisecond, PeakInFlight: 2}, 5, true, false},
+		{"250 requests over ten minutes", isolate.Usage{Elapsed: 10 * time.Minute, Invocations: 250,
+			InFlightTime: 250 * time.Millisecond, PeakInFlight: 5}, 3, false, true},
+		{"sustained load keeps Little's estimate", isolate.Usage{Elapsed: 10 * time.Minute, Invocations: 600_000,
+			InFlightTime: 600 * time.Second, PeakInFlight: 4}, 40, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := priceUsage(p, tc.u)
+			if fc.Containers != tc.containers || fc.LowData != tc.lowData || fc.ContainerCheaper != tc.cheaper {
+				t.Errorf("priceUsage(%+v): containers %d, low data %v, container cheaper %v; want %d, %v, %v",
+					tc.u, fc.Containers, fc.LowData, fc.ContainerCheaper, tc.containers, tc.lowData, tc.cheaper)
+			}
+			if limit := int(tc.u.Invocations); fc.Containers > max(1, limit) {
+				t.Errorf("priceUsage: %d containers for %d requests", fc.Containers, limit)
 			}
 		})
 	}

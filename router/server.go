@@ -155,6 +155,7 @@ type Server struct {
 	reg    *prometheus.Registry
 	epoch  time.Time // origin of mono's readings
 	srv    *fasthttp.Server
+	wdl    time.Duration // per-write deadline (ServerOptions.WriteTimeout)
 
 	world atomic.Pointer[worldState]
 
@@ -307,6 +308,7 @@ func NewServer(c Config, w *World) (*Server, error) {
 	// answer edged builds itself resets the Response, which restores fasthttp's Date.
 	s.srv = &fasthttp.Server{Handler: s.Handler, Name: "edged", Logger: fastLogger{s.log}, NoDefaultDate: true}
 	ConfigureServer(s.srv, c.Server)
+	s.wdl = or(c.Server.WriteTimeout, DefaultServerWriteTimeout)
 	return s, nil
 }
 
@@ -401,7 +403,8 @@ func (s *Server) state(name string) *routeState {
 }
 
 // Serve accepts connections on ln and serves them until Shutdown. It returns nil
-// after a Shutdown, or the listener's error.
+// after a Shutdown, or the listener's error. Each write to a client has
+// ServerOptions.WriteTimeout to make progress (see WriteDeadlineListener).
 func (s *Server) Serve(ln net.Listener) error {
 	s.bgMu.Lock()
 	if s.bgClosed {
@@ -411,7 +414,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.lns = append(s.lns, ln)
 	s.bgMu.Unlock()
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(WriteDeadlineListener(ln, s.wdl))
 	s.bgMu.Lock()
 	closed := s.bgClosed
 	s.bgMu.Unlock()

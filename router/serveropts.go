@@ -8,12 +8,14 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Defaults applied to zero fields of ServerOptions.
+// Defaults applied to zero fields of ServerOptions. They are the defaults of
+// router.toml's [server] too: internal/config takes them from here.
 const (
-	DefaultMaxRequestBody    = 4 << 20
-	DefaultMaxHeaderSize     = 16 << 10
-	DefaultServerReadTimeout = 30 * time.Second
-	DefaultServerIdleTimeout = 60 * time.Second
+	DefaultMaxRequestBody     = 4 << 20
+	DefaultMaxHeaderSize      = 16 << 10
+	DefaultServerReadTimeout  = 30 * time.Second
+	DefaultServerWriteTimeout = 30 * time.Second
+	DefaultServerIdleTimeout  = 60 * time.Second
 )
 
 // ServerOptions configures the edge's fasthttp server. Zero values mean the defaults.
@@ -25,9 +27,12 @@ type ServerOptions struct {
 	MaxHeaderSize int
 	// ReadTimeout bounds reading one request, head and body. Default 30s.
 	ReadTimeout time.Duration
-	// WriteTimeout bounds writing one whole response. Default 0, no bound: a deadline
-	// over the whole response would cut long streamed downloads (trap 9 in
-	// docs/proxy.md); the proxy's per-read idle deadline bounds stalled upstreams.
+	// WriteTimeout bounds each write to the client: a client that takes none of the
+	// response for this long is cut off, however long the whole response takes.
+	// Default 30s. Server.Serve applies it per write; fasthttp's own WriteTimeout
+	// bounds the whole response, which would cut long streamed downloads (see
+	// RATIONALE.md, "Write deadlines are per write"), so ConfigureServer leaves that
+	// at 0.
 	WriteTimeout time.Duration
 	// IdleTimeout bounds the wait for the next request on a keep-alive connection.
 	// Default 60s.
@@ -38,7 +43,9 @@ type ServerOptions struct {
 // as the client sent them (the proxy forwards them byte for byte; the router matches on
 // NormalizePath's copy), the size caps and timeouts of o, and an ErrorHandler answering
 // 413 for an oversize body, 431 for oversize headers, 408 for a read timeout and 400
-// otherwise, each with a short plain-text body. Other fields of s are left alone.
+// otherwise, each with a short plain-text body. Other fields of s are left alone;
+// o.WriteTimeout is not set on s (Server.Serve applies it per write, see
+// WriteDeadlineListener).
 func ConfigureServer(s *fasthttp.Server, o ServerOptions) {
 	s.DisableHeaderNamesNormalizing = true
 	s.DisablePreParseMultipartForm = true
@@ -48,7 +55,7 @@ func ConfigureServer(s *fasthttp.Server, o ServerOptions) {
 	// the header cap.
 	s.ReadBufferSize = orInt(o.MaxHeaderSize, DefaultMaxHeaderSize)
 	s.ReadTimeout = or(o.ReadTimeout, DefaultServerReadTimeout)
-	s.WriteTimeout = o.WriteTimeout
+	s.WriteTimeout = 0
 	s.IdleTimeout = or(o.IdleTimeout, DefaultServerIdleTimeout)
 	s.ErrorHandler = serverError
 }
@@ -79,4 +86,46 @@ func serverError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetContentType("text/plain; charset=utf-8")
 	ctx.SetBodyString(fasthttp.StatusMessage(code) + "\n")
 	ctx.SetConnectionClose()
+}
+
+// WriteDeadlineListener returns ln with a write deadline of d (<= 0:
+// DefaultServerWriteTimeout) renewed before each write on every accepted
+// connection: a response may take as long as it needs while the client keeps
+// taking bytes, but a client that stops reading for about d is cut off. The
+// deadline is renewed once d/16 has passed since the last renewal, so it falls
+// between 15/16 d and d after a write begins. Server.Serve uses it; embed it
+// when serving Handler from a fasthttp server of your own.
+func WriteDeadlineListener(ln net.Listener, d time.Duration) net.Listener {
+	return &writeDeadlineListener{Listener: ln, d: or(d, DefaultServerWriteTimeout)}
+}
+
+type writeDeadlineListener struct {
+	net.Listener
+	d time.Duration
+}
+
+func (l *writeDeadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &writeDeadlineConn{Conn: c, d: l.d}, nil
+}
+
+// writeDeadlineConn renews its write deadline before writes. fasthttp writes a
+// connection from one goroutine at a time, so set needs no lock.
+type writeDeadlineConn struct {
+	net.Conn
+	d   time.Duration
+	set time.Time // when the deadline was last renewed
+}
+
+func (c *writeDeadlineConn) Write(p []byte) (int, error) {
+	if now := time.Now(); now.Sub(c.set) > c.d/16 {
+		if err := c.Conn.SetWriteDeadline(now.Add(c.d)); err != nil {
+			return 0, err
+		}
+		c.set = now
+	}
+	return c.Conn.Write(p)
 }

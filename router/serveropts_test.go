@@ -1,8 +1,15 @@
 package router
 
 import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/edged/edged/strangler"
 
 	"github.com/valyala/fasthttp"
 )
@@ -56,5 +63,50 @@ func TestConfigureServerDefaults(t *testing.T) {
 		s.WriteTimeout != 0 || !s.DisableHeaderNamesNormalizing || s.ErrorHandler == nil {
 		t.Errorf("ConfigureServer(zero options): body %d, header %d, read %v, idle %v, write %v, names %v",
 			s.MaxRequestBodySize, s.ReadBufferSize, s.ReadTimeout, s.IdleTimeout, s.WriteTimeout, s.DisableHeaderNamesNormalizing)
+	}
+}
+
+// TestServeStreamsPastWriteTimeout streams a download that takes more than twice
+// write_timeout from a slow upstream through a real Server: every write makes
+// progress, so the download completes. A deadline over the whole response (what
+// fasthttp's WriteTimeout is) cuts it after one second.
+func TestServeStreamsPastWriteTimeout(t *testing.T) {
+	const chunks, every = 10, 250 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for i := range chunks {
+			fmt.Fprintf(w, "chunk %d\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	})}
+	go func() { _ = up.Serve(ln) }()
+	t.Cleanup(func() { _ = up.Close() })
+
+	e := startEdgeConfig(t, []strangler.Route{{Name: "dl", Path: "/", Upstream: "mono", Stage: strangler.StageLegacy}},
+		&World{Upstreams: map[string]*Upstream{"mono": upstreamFor(t, ln.Addr().String())}},
+		Config{Server: ServerOptions{WriteTimeout: time.Second}})
+
+	resp, err := testClient.Get("http://" + e.addr + "/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	var want strings.Builder
+	for i := range chunks {
+		fmt.Fprintf(&want, "chunk %d\n", i)
+	}
+	if err != nil || string(body) != want.String() {
+		t.Errorf("GET /download with write_timeout 1s = %q, %v; want all %d chunks", body, err, chunks)
 	}
 }

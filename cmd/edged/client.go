@@ -48,30 +48,37 @@ func (a *adminFlags) client() (*adminClient, error) {
 		}
 	}
 	if cfgPath != "" && (base == "" || tokenFile == "") {
-		cfg, err := config.Load(cfgPath)
+		// Only [admin] is read, leniently: a typo elsewhere in the file is the
+		// daemon's to report (edged validate), not a reason to refuse
+		// `edged status`.
+		adm, err := config.LoadAdmin(cfgPath)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w\n(give the admin API with -admin URL -token-file FILE instead)", err)
 		}
 		if base == "" {
-			base = "http://" + cfg.Admin.Listen
+			base = "http://" + adm.Listen
 		}
 		if tokenFile == "" {
-			tokenFile = cfg.Admin.TokenFile
+			tokenFile = adm.TokenFile
 		}
 	}
 	if base == "" {
 		base = defaultAdminURL
 	}
 	if tokenFile == "" {
-		return nil, errors.New("no admin token: give -token-file or -config")
+		return nil, errors.New("no admin token: give -token-file FILE (and -admin URL), or -config FILE with an [admin] token_file")
 	}
-	tok, err := readToken(tokenFile)
+	b, err := os.ReadFile(tokenFile)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("admin token: %w (give another with -token-file FILE)", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return nil, fmt.Errorf("admin token %q: empty (give another with -token-file FILE)", tokenFile)
 	}
 	return &adminClient{
 		base:  strings.TrimSuffix(base, "/"),
-		token: string(tok),
+		token: tok,
 		hc:    &http.Client{Timeout: a.timeout},
 	}, nil
 }

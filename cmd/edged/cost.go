@@ -52,7 +52,7 @@ func printCost(w io.Writer, rep router.CostReport) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Route, r.Stage, r.Function, inv,
 			costColumns(r.BilledMs, r.GBSeconds, r.PeakConcurrency, r.MeanConcurrency, r.WarmUtilization,
-				r.FunctionMonthly, r.ContainerMonthly, r.Containers, r.Utilization, r.BreakEven, r.ContainerCheaper))
+				r.FunctionMonthly, r.ContainerMonthly, r.Containers, r.Utilization, r.BreakEven, r.ContainerCheaper, r.LowData))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -65,24 +65,29 @@ func printCost(w io.Writer, rep router.CostReport) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", f.Function, routes, f.Invocations,
 			costColumns(f.BilledMs, f.GBSeconds, f.PeakConcurrency, f.MeanConcurrency, f.WarmUtilization,
-				f.FunctionMonthly, f.ContainerMonthly, f.Containers, f.Utilization, f.BreakEven, f.ContainerCheaper))
+				f.FunctionMonthly, f.ContainerMonthly, f.Containers, f.Utilization, f.BreakEven, f.ContainerCheaper, f.LowData))
 	}
 	tw.Flush()
 	p := rep.Pricing
 	fmt.Fprintf(w, "prices: $%g per million requests, $%g per GB-s, container $%g/h serving %g req/s\n",
 		p.PerMillionRequests, p.PerGBSecond, p.ContainerPerHour, p.ContainerRequestsPerSecond)
 	fmt.Fprintln(w, "routes: their own invocations since the daemon started (wall time, billed per invocation); functions: guest time since loaded")
+	fmt.Fprintf(w, "too little data: fewer than %d invocations or under %v, too little to extrapolate a month from\n",
+		router.CostMinInvocations, router.CostMinWindow)
 }
 
 // costColumns formats the columns a route line and a function line share,
 // tab-separated.
 func costColumns(billedMs, gbs float64, peak int64, mean, warm, fnMonthly, ctMonthly float64, containers int,
-	util float64, breakEven *float64, cheaper bool) string {
+	util float64, breakEven *float64, cheaper, lowData bool) string {
 	be, verdict := "-", "functions"
 	if breakEven != nil {
 		be = pct(*breakEven)
 	}
-	if cheaper {
+	switch {
+	case lowData:
+		verdict = "too little data"
+	case cheaper:
 		verdict = "container would be cheaper"
 	}
 	return fmt.Sprintf("%sms\t%s\t%d/%s\t%s\t%s\t%s (%d)\t%s/%s\t%s",

@@ -55,6 +55,8 @@ func TestPrintCostRouteLines(t *testing.T) {
 				Invocations: 1000, Utilization: 0.3, BreakEven: &be, ContainerCheaper: true, Containers: 1}},
 			{Route: "cold", Stage: "shadow", Function: "api", Mirrored: 7, CostFigures: router.CostFigures{
 				Invocations: 7, Utilization: 0.01, BreakEven: &be, Containers: 1}},
+			{Route: "new", Stage: "canary", Function: "api", CostFigures: router.CostFigures{
+				Invocations: 41, Utilization: 0.5, BreakEven: &be, Containers: 1, LowData: true}},
 		},
 	}
 	var sb strings.Builder
@@ -71,6 +73,7 @@ func TestPrintCostRouteLines(t *testing.T) {
 	}{
 		{"hot", []string{"isolate", "api", " 1000 ", "30.0%/25.0%", "container would be cheaper"}},
 		{"cold", []string{"shadow", "7 (7 mirrored)", "1.0%/25.0%", "functions"}},
+		{"new", []string{"canary", " 41 ", "$0.00 (1)", "too little data"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.route, func(t *testing.T) {

@@ -82,7 +82,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	}
 	token, err := readToken(cfg.Admin.TokenFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", o.ConfigPath, err)
 	}
 	if err := ensureCacheDir(cfg.Runtime.CacheDir); err != nil {
 		return err
@@ -105,7 +105,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	}
 	world, err := buildWorld(ctx, rt, cfg, auth, o.Dev, log, previous{})
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", o.ConfigPath, err)
 	}
 	routes, err := tableRoutes(cfg)
 	if err != nil {
@@ -239,8 +239,14 @@ loop:
 		}
 	}
 
-	// Drain: stop accepting, let in-flight requests finish within shutdown_timeout.
+	// Drain: /readyz says 503 at once, but the listener and keep-alive
+	// connections stay up for drain_delay, so that a load balancer sees the 503
+	// and takes edged out of rotation before a connection is refused. Then stop
+	// accepting and let in-flight requests finish within shutdown_timeout.
 	d.ready.Store(false)
+	if delay := d.config().Server.DrainDelay.Std(); delay > 0 && !o.Dev && serveErr == nil {
+		d.drainDelay(delay)
+	}
 	log.Info("shutting down", "timeout", d.config().Server.ShutdownTimeout.Std())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.config().Server.ShutdownTimeout.Std())
 	defer cancel()
@@ -259,6 +265,22 @@ loop:
 	closeWorld(context.WithoutCancel(ctx), last)
 	log.Info("stopped")
 	return serveErr
+}
+
+// drainDelay keeps serving, not ready, for delay; a second SIGTERM or SIGINT
+// ends the wait early (an operator who means "now").
+func (d *daemon) drainDelay(delay time.Duration) {
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(again)
+	d.log.Info("draining: /readyz answers 503, still serving", "drain_delay", delay)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-again:
+		d.log.Info("second signal: draining now")
+	}
 }
 
 // config returns the configuration as last applied.
@@ -370,9 +392,13 @@ func (d *daemon) logProblems(msg string, err error) {
 // limits, the runtime and the admin token are set up once per process.
 func (d *daemon) warnRestartOnly(next *config.Config) {
 	prev := d.cfg
-	// trusted_proxies lives in the World and changes on reload.
+	// trusted_proxies lives in the World and changes on reload; drain_delay and
+	// shutdown_timeout are read from the configuration applied last when
+	// SIGTERM comes.
 	ps, ns := prev.Server, next.Server
 	ps.TrustedProxies, ns.TrustedProxies = nil, nil
+	ps.DrainDelay, ns.DrainDelay = 0, 0
+	ps.ShutdownTimeout, ns.ShutdownTimeout = 0, 0
 	if !reflect.DeepEqual(ps, ns) {
 		d.log.Warn("reload: [server] changes take effect at the next restart")
 	}
@@ -400,8 +426,12 @@ func serverOptions(cfg *config.Config) router.ServerOptions {
 // error: the admin API can move traffic and is never served without a token.
 func readToken(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("admin.token_file %s does not exist; create it with a random token, "+
+			"(umask 077; openssl rand -hex 32 > %s), or run edged dev once with this config, which does the same", path, path)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("admin.token_file: %w (create it with a random token, or run edged dev once)", err)
+		return nil, fmt.Errorf("admin.token_file: %w", err)
 	}
 	tok := []byte(strings.TrimSpace(string(b)))
 	if len(tok) == 0 {

@@ -364,12 +364,18 @@ func startObserver(t *testing.T, target, watch string) *observer {
 // daemonTOML is how every test router.toml starts: the public and admin
 // listeners on free loopback ports, the admin token in admin.token beside the
 // file, the tests' shared compilation cache and a state directory.
-// serverKeys are more lines for [server] ("forwarded_for = ...").
+// serverKeys are more lines for [server] ("forwarded_for = ..."). Without a
+// drain_delay among them, it is 0 so that SIGTERM does not keep tests waiting.
 func daemonTOML(b *binaries, serverKeys ...string) string {
 	var s strings.Builder
 	s.WriteString("\n[server]\nlisten = \"127.0.0.1:0\"\n")
+	drain := false
 	for _, k := range serverKeys {
 		s.WriteString(k + "\n")
+		drain = drain || strings.HasPrefix(k, "drain_delay")
+	}
+	if !drain {
+		s.WriteString("drain_delay = \"0s\"\n")
 	}
 	fmt.Fprintf(&s, "\n[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n\n[runtime]\ncache_dir = %q\nstate_dir = \"state\"\n", b.cache)
 	return s.String()

@@ -342,12 +342,27 @@ func readSecrets(cfg *config.Config, lenient bool, log *slog.Logger) (map[string
 				log.Warn("secret not available; functions granted it will not see it", "secret", name, "err", err)
 				continue
 			}
-			errs = append(errs, fmt.Errorf("secrets.%s: %w", name, err))
+			errs = append(errs, fmt.Errorf("secrets.%s: %w; %s", name, err, secretHint(cfg, name)))
 			continue
 		}
 		out[name] = v
 	}
 	return out, errors.Join(errs...)
+}
+
+// secretHint says how to make the secret name available, or to stop needing it.
+func secretHint(cfg *config.Config, name string) string {
+	var users []string
+	for _, fn := range slices.Sorted(maps.Keys(cfg.Functions)) {
+		if slices.Contains(cfg.Functions[fn].Secrets, name) {
+			users = append(users, "functions."+fn+".secrets")
+		}
+	}
+	how := fmt.Sprintf("create the file %s holding the value (mode 0600)", cfg.Secrets[name].File)
+	if env := cfg.Secrets[name].Env; env != "" {
+		how = fmt.Sprintf("set it in edged's environment (%s=... edged serve ...)", env)
+	}
+	return fmt.Sprintf("%s, or remove %q from %s (edged dev starts without it)", how, name, strings.Join(users, " and "))
 }
 
 // readSecret reads one secret's value from its env variable or file.

@@ -46,22 +46,35 @@ type Server struct {
 	// interfaces).
 	Listen string `toml:"listen"`
 	// ReadTimeout bounds reading one whole request, headers and body.
-	// Default "30s"; if set, must be > 0.
+	// Default router.DefaultServerReadTimeout ("30s"); from above 0 to "1h".
 	ReadTimeout limits.Duration `toml:"read_timeout"`
-	// WriteTimeout bounds writing one response. Default "30s"; if set, must
-	// be > 0.
+	// WriteTimeout bounds each write of a response to the client (a client
+	// that takes no bytes for this long is cut off), not the whole response,
+	// so long streamed downloads complete. Default
+	// router.DefaultServerWriteTimeout ("30s"); from above 0 to "1h".
 	WriteTimeout limits.Duration `toml:"write_timeout"`
 	// IdleTimeout is how long a keep-alive connection may wait for its next
-	// request. Default "60s"; if set, must be > 0.
+	// request. Default router.DefaultServerIdleTimeout ("60s"); from above 0
+	// to "1h".
 	IdleTimeout limits.Duration `toml:"idle_timeout"`
 	// ShutdownTimeout is how long SIGTERM waits for in-flight requests to
-	// finish before connections are closed. Default "15s"; if set, must be > 0.
+	// finish, after DrainDelay, before connections are closed. Default
+	// "15s"; from above 0 to "1h".
 	ShutdownTimeout limits.Duration `toml:"shutdown_timeout"`
+	// DrainDelay is how long SIGTERM keeps serving, with the admin
+	// listener's /readyz answering 503, before it stops accepting
+	// connections and drains: the time a load balancer needs to see the
+	// 503 and take edged out of rotation. Default "5s" (DrainDelay plus
+	// ShutdownTimeout stays under Kubernetes' 30s grace period); 0 drains at
+	// once; at most "5m". `edged dev` skips it.
+	DrainDelay limits.Duration `toml:"drain_delay"`
 	// MaxRequestBody is the largest request body accepted (413 above it).
-	// Default "4MiB"; if set, must be > 0.
+	// Default router.DefaultMaxRequestBody ("4MiB"); from 1 byte to
+	// "1GiB" (bodies are buffered in memory).
 	MaxRequestBody limits.Size `toml:"max_request_body"`
-	// MaxHeaderSize is the largest request line plus headers accepted.
-	// Default "8KiB"; if set, must be > 0.
+	// MaxHeaderSize is the largest request line plus headers accepted (431
+	// above it); it is also the read buffer of every connection. Default
+	// router.DefaultMaxHeaderSize ("16KiB"); from 1KiB to "1MiB".
 	MaxHeaderSize limits.Size `toml:"max_header_size"`
 	// ForwardedFor says what to do with an incoming X-Forwarded-For:
 	// "overwrite" (default; right for an edge, where clients could forge it)

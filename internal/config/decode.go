@@ -1,10 +1,13 @@
 package config
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,8 +17,8 @@ import (
 // Load reads the TOML file at path and returns it decoded, defaulted and
 // validated, with relative paths resolved against the file's directory. On
 // any problem it returns a nil Config and an error: a read error, the TOML
-// syntax or type error (with its line), or every validation problem joined
-// (see Decode). The message of the latter is "load config PATH:" followed by
+// syntax error (with its line), or every problem joined: unknown keys,
+// values of the wrong type and validation problems (see Decode). The message of the latter is "load config PATH:" followed by
 // one problem per line, ready for `edged validate` to print. Load does not
 // read secrets or module contents.
 func Load(path string) (*Config, error) {
@@ -38,11 +41,12 @@ func Load(path string) (*Config, error) {
 // against dir ("" means the current directory), which is made absolute and
 // stored in Config.Dir; module files are checked to exist there.
 //
-// Decoding is strict. A TOML syntax error or a value of the wrong type stops
-// decoding and is returned alone, with its line. Otherwise every unknown
-// key and every validation problem is returned at once as *FieldError values
-// joined with errors.Join. The returned Config is non-nil exactly when the
-// error is nil.
+// Decoding is strict. A TOML syntax error stops decoding and is returned
+// alone, with its line. Otherwise every unknown key, every value of the
+// wrong type (with its line) and every validation problem is returned at
+// once as *FieldError values joined with errors.Join: a type error in one
+// key does not hide the problems of the others. The returned Config is
+// non-nil exactly when the error is nil.
 func Decode(data []byte, dir string) (*Config, error) {
 	absDir, err := filepath.Abs(dir)
 	if err != nil {
@@ -55,14 +59,34 @@ func Decode(data []byte, dir string) (*Config, error) {
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return nil, err
 	}
-	c := &Config{Dir: absDir}
-	md, err := toml.Decode(string(data), c)
+	// BurntSushi/toml stops at the first value of the wrong type, so the
+	// document is decoded key by key from Primitives: each key's type error
+	// is reported and the others still decode.
+	var top map[string]toml.Primitive
+	md, err := toml.Decode(string(data), &top)
 	if err != nil {
 		return nil, err
 	}
-	errs := unknownKeys(md, raw)
+	c := &Config{Dir: absDir}
+	d := decoder{md: &md, order: make(map[string]int)}
+	for i, k := range md.Keys() {
+		// A table's position is that of its first key in the file.
+		for j := 1; j <= len(k); j++ {
+			if _, seen := d.order[k[:j].String()]; !seen {
+				d.order[k[:j].String()] = i
+			}
+		}
+	}
+	d.table(top, reflect.ValueOf(c).Elem(), "", nil)
 	applyDefaults(c, definedKeys(raw))
-	errs = append(errs, validate(c)...)
+	errs := d.errs
+	for _, e := range validate(c) {
+		// A key that did not decode is left zero; validation would only
+		// report it again as a second, misleading problem.
+		if !d.covers(e) {
+			errs = append(errs, e)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -70,89 +94,156 @@ func Decode(data []byte, dir string) (*Config, error) {
 	return c, nil
 }
 
-// unknownKeys turns MetaData.Undecoded into FieldErrors. Undecoded drops
-// array indexes ("routes.zz"), so they are recovered from the raw tree: the
-// key is reported once for each [[routes]] entry that has it, which works
-// for inline arrays of tables too. Only the outermost unknown key is
-// reported: an unknown table's contents are not news.
-func unknownKeys(md toml.MetaData, raw map[string]any) []error {
-	undecoded := make(map[string]bool)
-	for _, k := range md.Undecoded() {
-		undecoded[k.String()] = true
-	}
-	var errs []error
-	reported := make(map[string]bool)
-	for _, k := range md.Undecoded() {
-		if reported[k.String()] || !outermost(k, undecoded) {
-			continue
-		}
-		reported[k.String()] = true
-		routes := tables(raw["routes"])
-		if k[0] != "routes" || len(k) < 2 || routes == nil {
-			errs = append(errs, &FieldError{Path: keyPath(k), Err: ErrUnknownKey})
-			continue
-		}
-		for i, r := range routes {
-			if has(r, k[1:]) {
-				p := "routes[" + strconv.Itoa(i) + "]." + keyPath(k[1:])
-				errs = append(errs, &FieldError{Path: p, Err: ErrUnknownKey})
-			}
-		}
-	}
-	return errs
+// decoder decodes Primitives into Config's structs one key at a time,
+// collecting an *FieldError for each unknown key and each type error.
+type decoder struct {
+	md    *toml.MetaData
+	order map[string]int // key (without array indexes) -> first position in the file
+	errs  []error
+	bad   []string // paths of keys that did not decode
 }
 
-// tables returns an array of tables from the raw tree, whether it was
-// written as [[x]] headers ([]map[string]any) or inline ([]any).
-func tables(v any) []map[string]any {
-	switch v := v.(type) {
-	case []map[string]any:
-		return v
-	case []any:
-		out := make([]map[string]any, 0, len(v))
-		for _, e := range v {
-			m, _ := e.(map[string]any)
-			out = append(out, m) // nil keeps the indexes right
-		}
-		return out
-	}
-	return nil
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// nested reports whether t is a table the decoder walks key by key: a
+// struct that does not decode itself from text.
+func nested(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(textUnmarshaler)
 }
 
-// outermost reports whether no proper prefix of k is undecoded itself.
-func outermost(k toml.Key, undecoded map[string]bool) bool {
-	for i := 1; i < len(k); i++ {
-		if undecoded[k[:i].String()] {
-			return false
-		}
-	}
-	return true
+func (d *decoder) fail(path string, err error) {
+	d.errs = append(d.errs, &FieldError{Path: path, Err: err})
+	d.bad = append(d.bad, path)
 }
 
-// has reports whether the raw table m holds the key path k.
-func has(m map[string]any, k toml.Key) bool {
-	for i, part := range k {
-		v, ok := m[part]
-		if !ok {
-			return false
-		}
-		if i == len(k)-1 {
+// covers reports whether e is about a key that failed to decode, or about
+// something inside it.
+func (d *decoder) covers(e error) bool {
+	var fe *FieldError
+	if !errors.As(e, &fe) {
+		return false
+	}
+	for _, b := range d.bad {
+		if fe.Path == b || strings.HasPrefix(fe.Path, b+".") || strings.HasPrefix(fe.Path, b+"[") {
 			return true
-		}
-		if m, ok = v.(map[string]any); !ok {
-			return false
 		}
 	}
 	return false
 }
 
-// keyPath formats a TOML key the way FieldError paths are written.
-func keyPath(k toml.Key) string {
-	parts := make([]string, len(k))
-	for i, part := range k {
-		parts[i] = keyPart(part)
+// table decodes the keys of one TOML table into the struct rv, in file
+// order so that problems are listed as they appear; path is the table's key
+// path ("" at the top), key the same without array indexes.
+func (d *decoder) table(keys map[string]toml.Primitive, rv reflect.Value, path string, key toml.Key) {
+	fields := make(map[string]int, rv.NumField())
+	for i := range rv.NumField() {
+		if tag, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("toml"), ","); tag != "" && tag != "-" {
+			fields[tag] = i
+		}
 	}
-	return strings.Join(parts, ".")
+	names := sortedKeys(keys)
+	pos := func(k string) int { return d.order[append(key[:len(key):len(key)], k).String()] }
+	slices.SortStableFunc(names, func(a, b string) int { return pos(a) - pos(b) })
+	for _, k := range names {
+		p := keyPart(k)
+		if path != "" {
+			p = path + "." + p
+		}
+		i, ok := fields[k]
+		if !ok {
+			d.errs = append(d.errs, &FieldError{Path: p, Err: ErrUnknownKey})
+			continue
+		}
+		d.value(keys[k], rv.Field(i), p, append(key[:len(key):len(key)], k))
+	}
+}
+
+// value decodes one key into v: tables and arrays of tables key by key,
+// anything else (numbers, strings, durations, sizes, lists and maps of
+// them) in one go.
+func (d *decoder) value(prim toml.Primitive, v reflect.Value, path string, key toml.Key) {
+	t := v.Type()
+	switch {
+	case nested(t):
+		d.sub(prim, v, path, key)
+	case t.Kind() == reflect.Pointer && nested(t.Elem()):
+		e := reflect.New(t.Elem())
+		if d.sub(prim, e.Elem(), path, key) {
+			v.Set(e)
+		}
+	case t.Kind() == reflect.Slice && nested(t.Elem()):
+		var list []toml.Primitive
+		if err := d.md.PrimitiveDecode(prim, &list); err != nil {
+			d.fail(path, errors.New("must be an array of tables"))
+			return
+		}
+		s := reflect.MakeSlice(t, len(list), len(list))
+		for i, e := range list {
+			d.sub(e, s.Index(i), path+"["+strconv.Itoa(i)+"]", key)
+		}
+		v.Set(s)
+	case t.Kind() == reflect.Map && nested(t.Elem()):
+		m, ok := d.keys(prim, path)
+		if !ok {
+			return
+		}
+		out := reflect.MakeMapWithSize(t, len(m))
+		for _, name := range sortedKeys(m) {
+			e := reflect.New(t.Elem()).Elem()
+			d.sub(m[name], e, path+"."+keyPart(name), append(key[:len(key):len(key)], name))
+			out.SetMapIndex(reflect.ValueOf(name), e)
+		}
+		v.Set(out)
+	default:
+		if err := d.md.PrimitiveDecode(prim, v.Addr().Interface()); err != nil {
+			d.fail(path, typeError(err))
+		}
+	}
+}
+
+// sub decodes a table into the struct v; false if prim is not a table.
+func (d *decoder) sub(prim toml.Primitive, v reflect.Value, path string, key toml.Key) bool {
+	keys, ok := d.keys(prim, path)
+	if ok {
+		d.table(keys, v, path, key)
+	}
+	return ok
+}
+
+// keys splits a table into its keys; false (reported) if prim is not a
+// table. BurntSushi/toml decodes a number into a map as an empty map, so the
+// kind is checked first.
+func (d *decoder) keys(prim toml.Primitive, path string) (map[string]toml.Primitive, bool) {
+	var v any
+	var keys map[string]toml.Primitive
+	if err := d.md.PrimitiveDecode(prim, &v); err == nil {
+		if _, ok := v.(map[string]any); ok && d.md.PrimitiveDecode(prim, &keys) == nil {
+			return keys, true
+		}
+	}
+	d.fail(path, errors.New("must be a table"))
+	return nil, false
+}
+
+// typeError rewrites BurntSushi/toml's message, "toml: line 6 (last key
+// "a.b"): incompatible types: ...", as "line 6: incompatible types: ...":
+// the FieldError already names the key.
+func typeError(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+	}
+	msg := strings.TrimPrefix(err.Error(), "toml: ")
+	if i := strings.Index(msg, " (last key "); i >= 0 {
+		if j := strings.Index(msg[i:], "): "); j >= 0 {
+			msg = msg[:i] + ": " + msg[i+j+3:]
+		}
+	} else if strings.HasPrefix(msg, "(last key ") {
+		if j := strings.Index(msg, "): "); j >= 0 {
+			msg = msg[j+3:]
+		}
+	}
+	return errors.New(msg)
 }
 
 // keyPart quotes a key piece that is not a TOML bare key, so that a name
@@ -222,4 +313,53 @@ func resolvePaths(c *Config) {
 		s.File = resolve(c.Dir, s.File)
 		c.Secrets[name] = s
 	}
+}
+
+// LoadAdmin reads only the [admin] table of the file at path, with its
+// defaults and TokenFile resolved against the file's directory, for the
+// CLI's client commands: they need the admin address and token, and a
+// problem elsewhere in the file (a typo in a route, a value of the wrong
+// type) must not stop them. Unknown keys are ignored, in [admin] too. It
+// returns an error when the file cannot be read or parsed as TOML, when a
+// key of [admin] has the wrong type, or when token_file is not set. The
+// result is not validated further (an unusable listen address shows as a
+// connection error).
+func LoadAdmin(path string) (Admin, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Admin{}, fmt.Errorf("load config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return Admin{}, fmt.Errorf("load config %q: %w", path, err)
+	}
+	var doc struct {
+		Admin toml.Primitive `toml:"admin"`
+	}
+	md, err := toml.Decode(string(data), &doc)
+	if err != nil {
+		return Admin{}, fmt.Errorf("load config %q: %w", path, err)
+	}
+	var a Admin
+	if md.IsDefined("admin") {
+		d := decoder{md: &md, order: map[string]int{}}
+		d.value(doc.Admin, reflect.ValueOf(&a).Elem(), "admin", toml.Key{"admin"})
+		var errs []error
+		for _, e := range d.errs {
+			if !errors.Is(e, ErrUnknownKey) {
+				errs = append(errs, e)
+			}
+		}
+		if len(errs) > 0 {
+			return Admin{}, fmt.Errorf("load config %q:\n%w", path, errors.Join(errs...))
+		}
+	}
+	if !md.IsDefined("admin", "listen") {
+		a.Listen = defaultAdminListen
+	}
+	if a.TokenFile == "" {
+		return Admin{}, fmt.Errorf("load config %q: admin.token_file is not set", path)
+	}
+	a.TokenFile = resolve(filepath.Dir(abs), a.TokenFile)
+	return a, nil
 }

@@ -5,18 +5,15 @@ import (
 	"time"
 
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/router"
 )
 
 // Defaults that are not limits.Policy's. The struct doc comments repeat them
 // for users; this is the one place that applies them.
 const (
 	defaultListen          = ":8080"
-	defaultReadTimeout     = 30 * time.Second
-	defaultWriteTimeout    = 30 * time.Second
-	defaultServerIdle      = 60 * time.Second
 	defaultShutdownTimeout = 15 * time.Second
-	defaultMaxRequestBody  = 4 * limits.MiB
-	defaultMaxHeaderSize   = 8 * limits.KiB
+	defaultDrainDelay      = 5 * time.Second
 	defaultForwardedFor    = "overwrite"
 
 	defaultAdminListen = "127.0.0.1:9901"
@@ -33,10 +30,7 @@ const (
 	defaultFunctionIdle = 60 * time.Second
 	defaultMaxWait      = time.Second
 
-	defaultShadowConcurrent = 16
-	defaultShadowMaxBody    = limits.MiB
-	defaultShadowSamples    = 20
-	defaultNoiseSample      = 0.1
+	defaultShadowSamples = 20
 
 	defaultMigrationStart  = StageCanary
 	defaultInterval        = time.Minute
@@ -81,12 +75,15 @@ func applyDefaults(c *Config, set map[string]bool) {
 
 	s := &c.Server
 	str(&s.Listen, "server.listen", defaultListen)
-	dur(&s.ReadTimeout, "server.read_timeout", defaultReadTimeout)
-	dur(&s.WriteTimeout, "server.write_timeout", defaultWriteTimeout)
-	dur(&s.IdleTimeout, "server.idle_timeout", defaultServerIdle)
+	// The listener's limits are the router's own defaults, so that edged and
+	// an embedding program cannot disagree.
+	dur(&s.ReadTimeout, "server.read_timeout", router.DefaultServerReadTimeout)
+	dur(&s.WriteTimeout, "server.write_timeout", router.DefaultServerWriteTimeout)
+	dur(&s.IdleTimeout, "server.idle_timeout", router.DefaultServerIdleTimeout)
 	dur(&s.ShutdownTimeout, "server.shutdown_timeout", defaultShutdownTimeout)
-	size(&s.MaxRequestBody, "server.max_request_body", defaultMaxRequestBody)
-	size(&s.MaxHeaderSize, "server.max_header_size", defaultMaxHeaderSize)
+	dur(&s.DrainDelay, "server.drain_delay", defaultDrainDelay)
+	size(&s.MaxRequestBody, "server.max_request_body", router.DefaultMaxRequestBody)
+	size(&s.MaxHeaderSize, "server.max_header_size", router.DefaultMaxHeaderSize)
 	str(&s.ForwardedFor, "server.forwarded_for", defaultForwardedFor)
 
 	str(&c.Admin.Listen, "admin.listen", defaultAdminListen)
@@ -176,10 +173,11 @@ func applyDefaults(c *Config, set map[string]bool) {
 		if r.Shadow != nil {
 			sh := r.Shadow
 			sp := p + "shadow."
-			num(&sh.MaxConcurrent, sp+"max_concurrent", defaultShadowConcurrent)
-			size(&sh.MaxBody, sp+"max_body", defaultShadowMaxBody)
+			// The router's own defaults, as for [server].
+			num(&sh.MaxConcurrent, sp+"max_concurrent", router.DefaultShadowMaxConcurrent)
+			size(&sh.MaxBody, sp+"max_body", router.DefaultShadowMaxBody)
 			num(&sh.SampleSize, sp+"sample_size", defaultShadowSamples)
-			float(&sh.NoiseSample, sp+"noise_sample", defaultNoiseSample)
+			float(&sh.NoiseSample, sp+"noise_sample", router.DefaultNoiseSample)
 		}
 	}
 }

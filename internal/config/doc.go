@@ -20,6 +20,6 @@
 // wires a function; modules are only checked to exist (or, for url, to be
 // pinned by sha256), and the isolate package loads them.
 //
-// Key names are the contract of README.md's configuration reference; the
+// Key names are the contract of README.md's "Configuration reference"; the
 // quick-start router.toml at the repository root is the commented example.
 package config

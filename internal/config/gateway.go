@@ -220,6 +220,7 @@ func validateRouteGateway(p *problems, path string, r Route, c *Config) {
 		// An unset burst stays 0 when the rate is bad; that is one problem, not two.
 		if rateOK || rl.Burst != 0 {
 			p.positive(rp+".burst", int64(rl.Burst))
+			p.atMost(rp+".burst", rl.Burst, maxBurst)
 		}
 		switch rl.Key {
 		case RateKeyIP:
@@ -238,6 +239,7 @@ func validateRouteGateway(p *problems, path string, r Route, c *Config) {
 		ip := path + ".idempotency"
 		p.positive(ip+".ttl", int64(id.TTL))
 		p.positive(ip+".max_response_bytes", int64(id.MaxResponseBytes))
+		p.sizeAtMost(ip+".max_response_bytes", id.MaxResponseBytes, maxIdemResponse)
 		if id.OnConcurrent != "wait" && id.OnConcurrent != "conflict" {
 			p.add(ip+".on_concurrent", `must be "wait" or "conflict", not %q`, id.OnConcurrent)
 		}
@@ -247,5 +249,6 @@ func validateRouteGateway(p *problems, path string, r Route, c *Config) {
 		if id.MaxStoredBytes < id.MaxResponseBytes {
 			p.add(ip+".max_stored_bytes", "must be at least max_response_bytes (%v)", id.MaxResponseBytes)
 		}
+		p.sizeAtMost(ip+".max_stored_bytes", id.MaxStoredBytes, maxIdemStored)
 	}
 }

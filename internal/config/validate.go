@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/edged/edged/limits"
 )
@@ -29,6 +30,55 @@ func (p *problems) add(path, format string, args ...any) {
 func (p *problems) positive(path string, v int64) {
 	if v <= 0 {
 		p.add(path, "must be > 0")
+	}
+}
+
+// Upper bounds of the sizes, counts and durations in the file. Each is far
+// above any sensible setting and low enough that one value cannot make the
+// daemon allocate more memory, or hold more instances, sockets or state, than
+// a machine has: a typo such as max_header_size = "1TiB" (a read buffer of
+// that size per connection) is refused by `edged validate` instead of
+// killing the daemon on its first connection. README.md lists them.
+const (
+	maxServerTimeout  = time.Hour        // server.*_timeout
+	maxDrainDelay     = 5 * time.Minute  // server.drain_delay
+	maxServerBody     = limits.GiB       // server.max_request_body: bodies are buffered
+	minHeaderSize     = limits.KiB       // server.max_header_size: a request line must fit
+	maxHeaderSize     = limits.MiB       // server.max_header_size: a buffer per connection
+	maxExecutions     = 4096             // runtime.max_concurrent_executions
+	maxUpstreamConns  = 65536            // upstreams.*.max_conns: one port range
+	maxUpstreamBody   = limits.GiB       // upstreams.*.max_response_body
+	maxFunctionBody   = 256 * limits.MiB // functions.*.max_request_body, max_response_body, max_subrequest_body
+	maxLogBytes       = 16 * limits.MiB  // functions.*.max_log_bytes
+	maxInstances      = 4096             // functions.*.min_instances, max_instances
+	maxSubrequests    = 1000             // functions.*.max_subrequests
+	maxShadowInFlight = 4096             // routes[].shadow.max_concurrent
+	maxShadowBody     = 64 * limits.MiB  // routes[].shadow.max_body
+	maxShadowSamples  = 10_000           // routes[].shadow.sample_size
+	maxMinRequests    = 10_000_000       // routes[].migration.min_requests
+	maxBurst          = 10_000_000       // routes[].rate_limit.burst
+	maxIdemResponse   = 64 * limits.MiB  // routes[].idempotency.max_response_bytes
+	maxIdemStored     = 4 * limits.GiB   // routes[].idempotency.max_stored_bytes
+)
+
+// atMost adds a problem when the count v is above hi.
+func (p *problems) atMost(path string, v, hi int) {
+	if v > hi {
+		p.add(path, "must be at most %d", hi)
+	}
+}
+
+// sizeAtMost adds a problem when the size v is above hi.
+func (p *problems) sizeAtMost(path string, v, hi limits.Size) {
+	if v > hi {
+		p.add(path, "must be at most %s", hi)
+	}
+}
+
+// durAtMost adds a problem when the duration v is above hi.
+func (p *problems) durAtMost(path string, v limits.Duration, hi time.Duration) {
+	if v.Std() > hi {
+		p.add(path, "must be at most %v", hi)
 	}
 }
 
@@ -98,12 +148,25 @@ func validListen(p *problems, path, addr string) (host string, ok bool) {
 
 func validateServer(p *problems, s *Server) {
 	validListen(p, "server.listen", s.Listen)
-	p.positive("server.read_timeout", int64(s.ReadTimeout))
-	p.positive("server.write_timeout", int64(s.WriteTimeout))
-	p.positive("server.idle_timeout", int64(s.IdleTimeout))
-	p.positive("server.shutdown_timeout", int64(s.ShutdownTimeout))
+	for _, d := range []struct {
+		key string
+		v   limits.Duration
+	}{
+		{"read_timeout", s.ReadTimeout}, {"write_timeout", s.WriteTimeout},
+		{"idle_timeout", s.IdleTimeout}, {"shutdown_timeout", s.ShutdownTimeout},
+	} {
+		p.positive("server."+d.key, int64(d.v))
+		p.durAtMost("server."+d.key, d.v, maxServerTimeout)
+	}
+	if s.DrainDelay < 0 {
+		p.add("server.drain_delay", "must be >= 0")
+	}
+	p.durAtMost("server.drain_delay", s.DrainDelay, maxDrainDelay)
 	p.positive("server.max_request_body", int64(s.MaxRequestBody))
-	p.positive("server.max_header_size", int64(s.MaxHeaderSize))
+	p.sizeAtMost("server.max_request_body", s.MaxRequestBody, maxServerBody)
+	if s.MaxHeaderSize < minHeaderSize || s.MaxHeaderSize > maxHeaderSize {
+		p.add("server.max_header_size", "must be from %s to %s", limits.Size(minHeaderSize), limits.Size(maxHeaderSize))
+	}
 	for i, tp := range s.TrustedProxies {
 		if _, err := ParseTrustedProxy(tp); err != nil {
 			p.add("server.trusted_proxies["+strconv.Itoa(i)+"]", "%w", err)
@@ -141,6 +204,7 @@ func validateRuntime(p *problems, r *Runtime) {
 		p.add("runtime.state_dir", "must not be empty")
 	}
 	p.nonNegative("runtime.max_concurrent_executions", r.MaxConcurrentExecutions)
+	p.atMost("runtime.max_concurrent_executions", r.MaxConcurrentExecutions, maxExecutions)
 }
 
 func validateUpstream(p *problems, path, name string, u Upstream) {
@@ -154,6 +218,7 @@ func validateUpstream(p *problems, path, name string, u Upstream) {
 		}
 	}
 	p.positive(path+".max_conns", int64(u.MaxConns))
+	p.atMost(path+".max_conns", u.MaxConns, maxUpstreamConns)
 	p.positive(path+".max_conn_wait", int64(u.MaxConnWait))
 	p.positive(path+".connect_timeout", int64(u.ConnectTimeout))
 	p.positive(path+".response_timeout", int64(u.ResponseTimeout))
@@ -161,6 +226,7 @@ func validateUpstream(p *problems, path, name string, u Upstream) {
 	if u.MaxResponseBody < 0 {
 		p.add(path+".max_response_body", "must be >= 0")
 	}
+	p.sizeAtMost(path+".max_response_body", u.MaxResponseBody, maxUpstreamBody)
 }
 
 func checkUpstreamURL(s string) error {
@@ -242,11 +308,16 @@ func validateFunction(p *problems, path, name string, f Function, c *Config) {
 		p.add(path+".memory", "must be at most %s (the wasm32 limit)", limits.Size(limits.MaxMemory))
 	}
 	p.positive(path+".max_request_body", int64(f.MaxRequestBody))
+	p.sizeAtMost(path+".max_request_body", f.MaxRequestBody, maxFunctionBody)
 	p.positive(path+".max_response_body", int64(f.MaxResponseBody))
+	p.sizeAtMost(path+".max_response_body", f.MaxResponseBody, maxFunctionBody)
 	p.positive(path+".max_log_bytes", int64(f.MaxLogBytes))
+	p.sizeAtMost(path+".max_log_bytes", f.MaxLogBytes, maxLogBytes)
 
 	p.nonNegative(path+".min_instances", f.MinInstances)
+	p.atMost(path+".min_instances", f.MinInstances, maxInstances)
 	p.positive(path+".max_instances", int64(f.MaxInstances))
+	p.atMost(path+".max_instances", f.MaxInstances, maxInstances)
 	if f.MinInstances > f.MaxInstances && f.MaxInstances > 0 {
 		p.add(path+".min_instances", "must not exceed max_instances (%d)", f.MaxInstances)
 	}
@@ -260,8 +331,10 @@ func validateFunction(p *problems, path, name string, f Function, c *Config) {
 	} else {
 		p.nonNegative(path+".max_subrequests", f.MaxSubrequests)
 	}
+	p.atMost(path+".max_subrequests", f.MaxSubrequests, maxSubrequests)
 	p.positive(path+".subrequest_timeout", int64(f.SubrequestTimeout))
 	p.positive(path+".max_subrequest_body", int64(f.MaxSubrequestBody))
+	p.sizeAtMost(path+".max_subrequest_body", f.MaxSubrequestBody, maxFunctionBody)
 	// limits has the last word on its own policy; the checks above give
 	// better paths, so this only speaks if they found nothing.
 	if len(*p) == before {
@@ -424,8 +497,11 @@ func validateShadow(p *problems, path string, s *Shadow) {
 		}
 	}
 	p.positive(path+".max_concurrent", int64(s.MaxConcurrent))
+	p.atMost(path+".max_concurrent", s.MaxConcurrent, maxShadowInFlight)
 	p.positive(path+".max_body", int64(s.MaxBody))
+	p.sizeAtMost(path+".max_body", s.MaxBody, maxShadowBody)
 	p.nonNegative(path+".sample_size", s.SampleSize)
+	p.atMost(path+".sample_size", s.SampleSize, maxShadowSamples)
 	if !(s.NoiseSample >= 0 && s.NoiseSample <= 1) {
 		p.add(path+".noise_sample", "must be between 0 and 1")
 	}
@@ -456,6 +532,7 @@ func validateMigration(p *problems, path string, r Route) {
 	}
 	p.positive(path+".interval", int64(m.Interval))
 	p.nonNegative(path+".min_requests", m.MinRequests)
+	p.atMost(path+".min_requests", m.MinRequests, maxMinRequests)
 	rate := func(key string, v float64) {
 		if !(v >= 0 && v <= 1) {
 			p.add(path+"."+key, "must be between 0 and 1")
