@@ -226,7 +226,8 @@ func TestStartSection(t *testing.T) {
 	}
 }
 
-// TestStartSectionDeadline: a start section is guest code under InitTimeout.
+// TestStartSectionLoadError: a start section that traps fails the load with
+// the guest's error (before, a host call from it crashed on a nil memory).
 func TestStartSectionLoadError(t *testing.T) {
 	rt := newRuntime(t, RuntimeOptions{})
 	// A config over 1 KiB makes the start function trap: Load must fail with
