@@ -60,10 +60,10 @@ func (inst *instance) dropSlot() {
 
 // shareSlot is called at the guest's fuel checks with the time now; it gives
 // the slot to a function the fair-share rule prefers, if there is one, and
-// waits to get one back before the guest's deadline. It returns the time
-// after that wait. A guest that cannot get a slot back is interrupted like
-// one past its deadline (or cancelled with its caller).
-func (inst *instance) shareSlot(now int64) int64 {
+// waits to get one back before the guest's deadline. It reports whether it
+// gave the slot up (and so waited). A guest that cannot get a slot back is
+// interrupted like one past its deadline (or cancelled with its caller).
+func (inst *instance) shareSlot(now int64) bool {
 	f := inst.fn
 	ctx := inst.callCtx
 	if ctx == nil {
@@ -71,7 +71,7 @@ func (inst *instance) shareSlot(now int64) int64 {
 	}
 	yielded, err := f.slots.Yield(ctx, time.Duration(max(inst.deadline-now, 1)), now-inst.turn >= fairQuantum)
 	if !yielded {
-		return now
+		return false
 	}
 	if err != nil {
 		inst.holding = false
@@ -81,9 +81,9 @@ func (inst *instance) shareSlot(now int64) int64 {
 		}
 		panic(errInterrupted)
 	}
-	// The wait is not the guest's loop speed: fuel adapts from here.
+	// Fuel adapts to the guest's loop speed from here on.
 	now = f.rt.now()
 	inst.turn = now
 	inst.lastTick = now
-	return now
+	return true
 }
