@@ -17,16 +17,15 @@ import (
 // function that holds the fewest, so no function holds more than its share
 // while another waits. A function that took every slot before the others
 // arrived (a spinning guest under load) gives slots back at its guests' fuel
-// checks (Runtime.yield): at once while it holds two or more above a waiting
-// function, and after fairQuantum of running while it holds more at all, so
-// that even a single slot rotates. The wait for a slot is bounded by the
+// checks (Runtime.yield): at once to a waiting function that holds none or
+// two or more fewer, and after fairQuantum of running to one that holds just
+// one fewer. The wait for a slot is bounded by the
 // function's MaxWait (ErrPoolExhausted, 503) and a guest waiting to get its
 // slot back by its own deadline.
 
 // fairQuantum is how long a guest runs before it gives a slot to a waiting
-// function that holds fewer slots by only one (on a one-slot runtime, any
-// waiting function): the time slice of a CPU scheduler, long enough that the
-// hand-over cost is noise.
+// function that holds one slot fewer (but not none): the time slice of a CPU
+// scheduler, long enough that the hand-over cost is noise.
 const fairQuantum = int64(5 * time.Millisecond)
 
 // takeSlot waits for an execution slot for inst's function, at most maxWait
