@@ -19,9 +19,11 @@ import (
 // client on a keep-alive loopback connection) alone and while other clients
 // keep a route to a spinning guest (loop.wasm, 50ms deadline) busy: as many
 // as the runtime has execution slots (cores), and 50. It reports the healthy
-// route's p50 and p99; the execution slots are shared fairly between
-// functions, so the spinners cannot push the healthy route's p99 far past the
-// one alone.
+// route's p50 and p99. The slots are shared fairly between functions, so the
+// healthy invocation no longer queues behind the spinners' deadlines (seconds
+// at 50); what remains with a guest spinning on every P is the Go
+// scheduler's: a goroutine running guest code keeps its P between fuel
+// checks, and network goroutines wait for one.
 func BenchmarkFairShareHTTP(b *testing.B) {
 	hello := loadFunction(b, guestHelloC, isolate.FunctionOptions{MinInstances: 1})
 	loop := loadFunction(b, guestLoop, isolate.FunctionOptions{MaxInstances: 64, MaxWait: time.Minute,
