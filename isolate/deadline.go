@@ -137,8 +137,11 @@ func (r *Runtime) yield(ctx context.Context, _ api.Module, stack []uint64) {
 			panic(errInterrupted)
 		}
 	}
-	if inst.holding {
-		now = inst.shareSlot(now)
+	if inst.holding && inst.shareSlot(now) {
+		// It waited for its slot: that says nothing of its loop speed, so
+		// its fuel stays as it was.
+		stack[0] = uint64(inst.fuel)
+		return
 	}
 	switch el := now - inst.lastTick; {
 	case el < yieldTarget/4 && inst.fuel < maxFuel:

@@ -30,8 +30,9 @@ var (
 	// ErrSubrequestBudget is limits.ErrSubrequestBudget: a guest asked for
 	// more subrequests than its policy allows in one invocation.
 	ErrSubrequestBudget = limits.ErrSubrequestBudget
-	// ErrPoolExhausted means every instance was busy for longer than the
-	// function's MaxWait, or the wait queue was full. Clients should see 503.
+	// ErrPoolExhausted means every instance was busy, or no execution slot
+	// came free, within the function's MaxWait, or the wait queue was full.
+	// Clients should see 503.
 	ErrPoolExhausted = errors.New("isolate: instance pool exhausted")
 	// ErrNoNext means the guest returned "next" but the caller gave Handle no
 	// next handler to continue to.

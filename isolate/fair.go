@@ -17,16 +17,15 @@ import (
 // function that holds the fewest, so no function holds more than its share
 // while another waits. A function that took every slot before the others
 // arrived (a spinning guest under load) gives slots back at its guests' fuel
-// checks (Runtime.yield): at once while it holds two or more above a waiting
-// function, and after fairQuantum of running while it holds more at all, so
-// that even a single slot rotates. The wait for a slot is bounded by the
+// checks (Runtime.yield): at once to a waiting function that holds none or
+// two or more fewer, and after fairQuantum of running to one that holds just
+// one fewer. The wait for a slot is bounded by the
 // function's MaxWait (ErrPoolExhausted, 503) and a guest waiting to get its
 // slot back by its own deadline.
 
 // fairQuantum is how long a guest runs before it gives a slot to a waiting
-// function that holds fewer slots by only one (on a one-slot runtime, any
-// waiting function): the time slice of a CPU scheduler, long enough that the
-// hand-over cost is noise.
+// function that holds one slot fewer (but not none): the time slice of a CPU
+// scheduler, long enough that the hand-over cost is noise.
 const fairQuantum = int64(5 * time.Millisecond)
 
 // takeSlot waits for an execution slot for inst's function, at most maxWait
@@ -60,10 +59,10 @@ func (inst *instance) dropSlot() {
 
 // shareSlot is called at the guest's fuel checks with the time now; it gives
 // the slot to a function the fair-share rule prefers, if there is one, and
-// waits to get one back before the guest's deadline. It returns the time
-// after that wait. A guest that cannot get a slot back is interrupted like
-// one past its deadline (or cancelled with its caller).
-func (inst *instance) shareSlot(now int64) int64 {
+// waits to get one back before the guest's deadline. It reports whether it
+// gave the slot up (and so waited). A guest that cannot get a slot back is
+// interrupted like one past its deadline (or cancelled with its caller).
+func (inst *instance) shareSlot(now int64) bool {
 	f := inst.fn
 	ctx := inst.callCtx
 	if ctx == nil {
@@ -71,7 +70,7 @@ func (inst *instance) shareSlot(now int64) int64 {
 	}
 	yielded, err := f.slots.Yield(ctx, time.Duration(max(inst.deadline-now, 1)), now-inst.turn >= fairQuantum)
 	if !yielded {
-		return now
+		return false
 	}
 	if err != nil {
 		inst.holding = false
@@ -81,9 +80,9 @@ func (inst *instance) shareSlot(now int64) int64 {
 		}
 		panic(errInterrupted)
 	}
-	// The wait is not the guest's loop speed: fuel adapts from here.
+	// Fuel adapts to the guest's loop speed from here on.
 	now = f.rt.now()
 	inst.turn = now
 	inst.lastTick = now
-	return now
+	return true
 }

@@ -30,8 +30,9 @@ type FunctionOptions struct {
 	// MaxInstances caps live instances, which is also this function's
 	// concurrency. Default 16.
 	MaxInstances int
-	// MaxWait bounds how long a request waits for a busy pool before
-	// ErrPoolExhausted. Default 1s.
+	// MaxWait bounds how long a request waits for a busy pool and then for
+	// an execution slot (fair.go), together, before ErrPoolExhausted.
+	// Default 1s.
 	MaxWait time.Duration
 	// MaxQueue bounds how many requests may wait at once; more fail at once
 	// with ErrPoolExhausted. Default 1024: MaxWait is the real bound, and an

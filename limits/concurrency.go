@@ -19,7 +19,8 @@ import (
 //     ceil(cap / classes that want slots) while another class waits;
 //   - a holder may give its slot up at a safe point (Yield) when a waiting
 //     class holds fewer, which is how a class that filled every slot before
-//     others arrived is brought back to its share.
+//     others arrived is brought back to its share, and how a class that
+//     holds none gets one at the next safe point.
 //
 // TryAcquire never jumps a queue. All methods are safe for concurrent use.
 // Create it with NewConcurrency.
@@ -208,8 +209,8 @@ func (k *ConcurrencyClass) Release() {
 
 // Yield is called by a holder of one of k's slots at a point where it can
 // stop (a guest's fuel check). If a class other than k is waiting and holds
-// at least two slots fewer than k, or fewer than k at all when rotate is true
-// (the holder has had its turn), the slot goes to that class's longest waiter
+// no slot, or at least two fewer than k, or fewer than k at all when rotate
+// is true (the holder has had its turn), the slot goes to that class's longest waiter
 // and the caller queues again behind k's own waiters, waiting as Acquire
 // does. It reports whether it gave the slot up; when it did and err is not
 // nil, the caller holds no slot. Without waiters of another class it costs
@@ -222,7 +223,7 @@ func (k *ConcurrencyClass) Yield(ctx context.Context, maxWait time.Duration, rot
 	c.mu.Lock()
 	var to *ConcurrencyClass
 	for _, q := range c.queued {
-		if q == k || q.held >= k.held || (!rotate && q.held+1 >= k.held) {
+		if q == k || q.held >= k.held || (!rotate && q.held > 0 && q.held+1 >= k.held) {
 			continue
 		}
 		if to == nil || q.before(to) {

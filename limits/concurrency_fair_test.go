@@ -168,21 +168,23 @@ func TestConcurrencyWaitBound(t *testing.T) {
 	}
 }
 
-// TestConcurrencyYield: a holder gives its slot to a waiting class holding
-// two fewer at once, to one holding one fewer only when rotating, never to
-// its own class, and gets a slot back when one frees.
+// TestConcurrencyYield: a holder gives its slot at once to a waiting class
+// that holds none or two fewer, to one holding one fewer only when rotating,
+// never to its own class, and gets a slot back when one frees.
 func TestConcurrencyYield(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		size      int
+		bHeld     int // slots the waiting class B holds already
 		rotate    bool
 		sameClass bool
 		want      bool
 	}{
-		{"two above the waiter", 2, false, false, true},
-		{"one above, not rotating", 1, false, false, false},
-		{"one above, rotating", 1, true, false, true},
-		{"waiter of the same class", 2, true, true, false},
+		{"waiter holds none", 1, 0, false, false, true},
+		{"two above the waiter", 4, 1, false, false, true},
+		{"one above, not rotating", 3, 1, false, false, false},
+		{"one above, rotating", 3, 1, true, false, true},
+		{"waiter of the same class", 2, 0, true, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -191,7 +193,12 @@ func TestConcurrencyYield(t *testing.T) {
 				if yielded, err := a.Yield(t.Context(), 0, true); yielded || err != nil {
 					t.Fatalf("Yield with nobody waiting = %v, %v", yielded, err)
 				}
-				for range tc.size {
+				for range tc.bHeld {
+					if !b.TryAcquire() {
+						t.Fatal("TryAcquire() = false on a free slot")
+					}
+				}
+				for range tc.size - tc.bHeld {
 					if !a.TryAcquire() {
 						t.Fatal("TryAcquire() = false on a free slot")
 					}
@@ -228,8 +235,8 @@ func TestConcurrencyYield(t *testing.T) {
 				if err, ok := returned(yw); !ok || err != nil {
 					t.Fatalf("Yield = %v (returned %v) after a release, want nil", err, ok)
 				}
-				if a.Held() != tc.size || c.InUse() != tc.size {
-					t.Errorf("A holds %d, in use %d, want %d", a.Held(), c.InUse(), tc.size)
+				if a.Held() != tc.size-tc.bHeld || c.InUse() != tc.size {
+					t.Errorf("A holds %d, in use %d, want %d, %d", a.Held(), c.InUse(), tc.size-tc.bHeld, tc.size)
 				}
 			})
 		})
