@@ -104,7 +104,7 @@ func TestFairSlotsSpinnersShare(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rt := newRuntime(t, RuntimeOptions{MaxConcurrent: tc.slots})
 			opts := FunctionOptions{MaxInstances: 2 * tc.slots, MaxWait: time.Minute,
-				Policy: limits.Policy{Timeout: 100 * time.Millisecond}}
+				Policy: limits.Policy{Timeout: time.Second}}
 			opts.Name = "a"
 			a := load(t, rt, "testdata/loop.wasm", opts)
 			opts.Name = "b"
