@@ -1,4 +1,4 @@
-// Package tracing exports the spans edged records to an OpenTelemetry
+// Package otlp exports the spans edged records to an OpenTelemetry
 // collector over OTLP/HTTP (protobuf).
 //
 // The router records spans itself, as plain router.Span values, so that the
@@ -24,4 +24,4 @@
 // The package keeps no global state: it does not install a global
 // TracerProvider or error handler. Header values (often API keys) are never
 // logged.
-package tracing
+package otlp
