@@ -10,6 +10,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
 )
 
@@ -106,7 +107,7 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 		limit = 0
 	}
 	start := time.Now()
-	var span SpanID
+	var span trace.SpanID
 	var spanStart time.Time
 	if x.tr.on {
 		span, spanStart = x.tr.toUpstream(&ctx.Request.Header)
