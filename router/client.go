@@ -109,3 +109,15 @@ func appendAddrBytes(dst []byte, a netip.Addr) []byte {
 	b := a.As16()
 	return append(dst, b[:]...)
 }
+
+// trimOWS trims the optional white space (spaces and tabs) HTTP allows around
+// a list element.
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

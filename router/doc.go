@@ -14,7 +14,8 @@
 //     a copy and compares status, chosen headers and bodies (JSON-aware, with
 //     ignore paths). A sample of safe requests also goes to legacy twice, and
 //     what differs between the two legacy answers is learned as noise
-//     (Diffy's baseline). Mirroring never delays or fails the user's request.
+//     (Diffy's baseline); package shadow holds the comparison and the noise.
+//     Mirroring never delays or fails the user's request.
 //   - canary: the isolate answers a weight's share of users, chosen by a hash
 //     of a sticky key, so a user does not flip as the weight rises.
 //   - isolate and retired: the guest answers; a guest returning "next" sends
@@ -24,7 +25,9 @@
 // Outcomes are counted per route and target; they feed Prometheus metrics,
 // the admin API and, through Server.Sample, the strangler migration
 // controller. A World (functions and upstreams) is swapped atomically on
-// reload. Errors become status codes in one place (statusFor).
+// reload. Errors become status codes in one place (statusFor). With a
+// Tracing, each request carries a W3C trace context (package trace) and
+// sampled requests' spans go to a trace.Exporter.
 //
 // Admin serves the admin API on its own loopback listener, with a bearer
 // token: routes, events, promote/rollback/pause/resume/weight, reload, health

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
 )
 
@@ -174,7 +175,7 @@ func (x *exchange) sendNext(_ context.Context, req *isolate.Request, resp *isola
 	// req outlives the call to Do, so the body need not be copied.
 	u.SetBodyRaw(req.Body)
 	if x.tr.on {
-		delFold(&u.Header, HeaderTraceparent)
+		delFold(&u.Header, trace.HeaderTraceparent)
 		id, start := x.tr.toUpstream(&u.Header)
 		err := x.up.Do(x.fctx, u, &x.upResp, x.maxBody)
 		status := x.upResp.StatusCode()

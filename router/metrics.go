@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -130,7 +131,7 @@ type routeState struct {
 	misNext    int // index of the next slot to write
 	misLen     int
 
-	noise noiseSet
+	noise shadow.Noise
 	cost  routeCost // the route's isolate invocations as FaaS would bill them (cost.go)
 
 	// rejected counts the gate's own answers (401, 403, 429) by reason; they
@@ -154,7 +155,7 @@ func (rs *routeState) stats() RouteStats {
 		ShadowMismatches: rs.mismatched.Load(),
 		ShadowSkipped:    rs.skipped.Load(),
 	}
-	st.Noise = rs.noise.list()
+	st.Noise = rs.noise.List()
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	st.Mismatches = make([]Mismatch, 0, rs.misLen)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
 )
 
@@ -69,11 +70,11 @@ func benchHandler(b *testing.B, s *Server, uri string, want string) {
 	})
 }
 
-// discardSpans is a SpanExporter that drops what it gets, to measure what
+// discardSpans is a trace.Exporter that drops what it gets, to measure what
 // recording costs the request path apart from any exporter.
 type discardSpans struct{}
 
-func (discardSpans) ExportSpans([]Span) {}
+func (discardSpans) ExportSpans([]trace.Span) {}
 
 // tracingModes are the tracing set-ups the handler benchmarks compare: none,
 // propagation only (the daemon's default), and recording every request.

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
 )
 
@@ -549,7 +550,7 @@ func (u *Upstream) writeError(ctx *fasthttp.RequestCtx, err error) {
 	// Per-request failures are counted in Stats; the log is for debugging only.
 	if u.log.Enabled(context.Background(), slog.LevelDebug) {
 		// The pipeline set the request's traceparent to this upstream call's span.
-		tc, _ := ParseTraceparent(ctx.Request.Header.Peek(HeaderTraceparent))
+		tc, _ := trace.ParseTraceparent(ctx.Request.Header.Peek(trace.HeaderTraceparent))
 		u.log.Debug("upstream request failed", slog.Int("status", code), slog.Any("err", err),
 			slog.String("trace_id", tc.TraceID.String()))
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -196,7 +197,7 @@ type worldState struct {
 // routeOpts is RouteOptions with defaults applied and ignore paths parsed.
 type routeOpts struct {
 	RouteOptions
-	ignore []jsonPath
+	ignore []shadow.Path
 }
 
 var defaultOpts = mustCompileOpts(DefaultRouteOptions())
@@ -222,7 +223,7 @@ func compileOpts(o RouteOptions) (*routeOpts, error) {
 	ro := &routeOpts{RouteOptions: o}
 	var errs []error
 	for _, p := range o.IgnoreFields {
-		jp, err := parseJSONPath(p)
+		jp, err := shadow.ParsePath(p)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
 )
 
@@ -106,7 +108,7 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 		limit = 0
 	}
 	start := time.Now()
-	var span SpanID
+	var span trace.SpanID
 	var spanStart time.Time
 	if x.tr.on {
 		span, spanStart = x.tr.toUpstream(&ctx.Request.Header)
@@ -164,7 +166,7 @@ func (s *Server) runMirror(f *isolate.Function, up *Upstream, rs *routeState, op
 
 	// Never send an unsafe request twice, whatever MirrorUnsafe says. The probe is
 	// built now because the isolate may rewrite m.req.
-	probe := safeMethod(m.req.Method) && rs.noise.sample(opts.NoiseSample)
+	probe := safeMethod(m.req.Method) && rs.noise.Sample(opts.NoiseSample)
 	if probe {
 		m.buildProbe(up.xffAppend)
 	}
@@ -224,23 +226,19 @@ func (s *Server) runMirror(f *isolate.Function, up *Upstream, rs *routeState, op
 // difference that noise (nil for none) does not hold; a status difference is never
 // noise.
 func compareResponses(legacy *fasthttp.Response, iso *isolate.Response, opts *routeOpts, head bool,
-	noise *noiseSet) (field, lv, iv string, same bool) {
+	noise *shadow.Noise) (field, lv, iv string, same bool) {
 	if ls := legacy.StatusCode(); ls != iso.Status {
 		return "status", strconv.Itoa(ls), strconv.Itoa(iso.Status), false
 	}
 	for _, name := range opts.CompareHeaders {
-		a, b := legacyHeader(legacy, name), isolateHeader(iso, name)
-		if a != b && !noise.hasHeader(name) {
-			if sensitive(name) {
-				a, b = redact(a), redact(b)
-			}
-			return "header:" + name, truncate(a), truncate(b), false
+		if a, b, eq := shadow.CompareHeader(name, legacyHeader(legacy, name), isolateHeader(iso, name), noise); !eq {
+			return "header:" + name, a, b, false
 		}
 	}
 	if head {
 		return "", "", "", true
 	}
-	p, a, b, eq := compareBodiesNoise(legacy.Body(), iso.Body, opts.ignore, noise)
+	p, a, b, eq := shadow.CompareBodies(legacy.Body(), iso.Body, opts.ignore, noise)
 	if eq {
 		return "", "", "", true
 	}
@@ -273,27 +271,4 @@ func isolateHeader(r *isolate.Response, name string) string {
 		}
 	}
 	return sb.String()
-}
-
-// sensitive lists headers whose values never go into a Mismatch.
-func sensitive(name string) bool {
-	return strings.EqualFold(name, "Authorization") || strings.EqualFold(name, "Cookie") ||
-		strings.EqualFold(name, "Set-Cookie") || strings.EqualFold(name, "Proxy-Authorization")
-}
-
-func redact(v string) string {
-	if v == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// maxMismatchValue bounds each value kept in a Mismatch.
-const maxMismatchValue = 256
-
-func truncate(s string) string {
-	if len(s) <= maxMismatchValue {
-		return s
-	}
-	return s[:maxMismatchValue] + "…"
 }

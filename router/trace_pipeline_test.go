@@ -17,14 +17,15 @@ import (
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
 )
 
-// spanSink is a SpanExporter that hands each export, copied, to a channel.
-type spanSink chan []Span
+// spanSink is a trace.Exporter that hands each export, copied, to a channel.
+type spanSink chan []trace.Span
 
-func (s spanSink) ExportSpans(spans []Span) {
-	out := make([]Span, len(spans))
+func (s spanSink) ExportSpans(spans []trace.Span) {
+	out := make([]trace.Span, len(spans))
 	for i, sp := range spans {
 		sp.Attrs = slices.Clone(sp.Attrs)
 		out[i] = sp
@@ -33,7 +34,7 @@ func (s spanSink) ExportSpans(spans []Span) {
 }
 
 // next waits for one export.
-func (s spanSink) next(t *testing.T) []Span {
+func (s spanSink) next(t *testing.T) []trace.Span {
 	t.Helper()
 	select {
 	case spans := <-s:
@@ -45,9 +46,9 @@ func (s spanSink) next(t *testing.T) []Span {
 }
 
 // find returns the span named name; it fails the test when there is not exactly one.
-func find(t *testing.T, spans []Span, name string) Span {
+func find(t *testing.T, spans []trace.Span, name string) trace.Span {
 	t.Helper()
-	var found []Span
+	var found []trace.Span
 	for _, s := range spans {
 		if s.Name == name {
 			found = append(found, s)
@@ -59,7 +60,7 @@ func find(t *testing.T, spans []Span, name string) Span {
 	return found[0]
 }
 
-func names(spans []Span) []string {
+func names(spans []trace.Span) []string {
 	var n []string
 	for _, s := range spans {
 		n = append(n, s.Name)
@@ -67,7 +68,7 @@ func names(spans []Span) []string {
 	return n
 }
 
-func attr(s Span, key string) string {
+func attr(s trace.Span, key string) string {
 	for _, a := range s.Attrs {
 		if a.Key == key {
 			if a.IsInt {
@@ -91,9 +92,9 @@ func recordingUpstream(t *testing.T) (string, chan traceHeaders) {
 		var th traceHeaders
 		for k, v := range ctx.Request.Header.All() {
 			switch strings.ToLower(string(k)) {
-			case HeaderTraceparent:
+			case trace.HeaderTraceparent:
 				th.parents = append(th.parents, string(v))
-			case HeaderTracestate:
+			case trace.HeaderTracestate:
 				th.states = append(th.states, string(v))
 			}
 		}
@@ -140,7 +141,7 @@ func TestTracingLegacy(t *testing.T) {
 			if len(th.parents) != 1 {
 				t.Fatalf("upstream saw traceparent %q, want exactly one", th.parents)
 			}
-			up, ok := ParseTraceparent([]byte(th.parents[0]))
+			up, ok := trace.ParseTraceparent([]byte(th.parents[0]))
 			if !ok || !up.Sampled() {
 				t.Fatalf("upstream traceparent %q does not parse or is not sampled", th.parents[0])
 			}
@@ -160,7 +161,7 @@ func TestTracingLegacy(t *testing.T) {
 			if legacy.ParentID != root.SpanID || match.ParentID != root.SpanID {
 				t.Errorf("legacy and match spans are not children of the request span")
 			}
-			if root.Kind != SpanServer || legacy.Kind != SpanClient {
+			if root.Kind != trace.KindServer || legacy.Kind != trace.KindClient {
 				t.Errorf("kinds %v %v, want server, client", root.Kind, legacy.Kind)
 			}
 			if tc.continue_ != (root.ParentID.String() == clientParent && root.RemoteParent) {
@@ -201,7 +202,7 @@ func TestTracingLegacy(t *testing.T) {
 	t.Run("unsampled is propagated, not exported", func(t *testing.T) {
 		send(t, "GET", "http://"+e.addr+"/x", map[string]string{"traceparent": "00-" + clientTrace + "-" + clientParent + "-00"}, "")
 		th := <-seen
-		if up, ok := ParseTraceparent([]byte(th.parents[0])); !ok || up.Sampled() || up.TraceID.String() != clientTrace {
+		if up, ok := trace.ParseTraceparent([]byte(th.parents[0])); !ok || up.Sampled() || up.TraceID.String() != clientTrace {
 			t.Errorf("upstream saw %q, want the client's trace, unsampled", th.parents)
 		}
 		select {
@@ -219,7 +220,7 @@ func TestTracingLegacy(t *testing.T) {
 func TestTracingIsolate(t *testing.T) {
 	origin := make(chan string, 4)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin <- r.Header.Get(HeaderTraceparent)
+		origin <- r.Header.Get(trace.HeaderTraceparent)
 		_, _ = w.Write([]byte("origin"))
 	}))
 	defer srv.Close()
@@ -284,7 +285,7 @@ func TestTracingIsolate(t *testing.T) {
 		if want := "00-" + clientTrace + "-" + fetch.SpanID.String() + "-01"; got != want {
 			t.Errorf("origin saw %q, want %q", got, want)
 		}
-		if fetch.ParentID != inv.SpanID || fetch.Kind != SpanClient || attr(fetch, "http.response.status_code") != "200" {
+		if fetch.ParentID != inv.SpanID || fetch.Kind != trace.KindClient || attr(fetch, "http.response.status_code") != "200" {
 			t.Errorf("fetch span %+v, invoke %s", fetch, inv.SpanID)
 		}
 	})
@@ -322,9 +323,9 @@ func TestTracingShadow(t *testing.T) {
 	})
 	send(t, "GET", "http://"+e.addr+"/api/users/1", map[string]string{"traceparent": clientTP}, "")
 	e.waitMirror(t, 1)
-	var all []Span
-	for len(all) == 0 || !slices.ContainsFunc(all, func(s Span) bool { return s.Name == "edged.shadow" }) ||
-		!slices.ContainsFunc(all, func(s Span) bool { return s.Kind == SpanServer }) {
+	var all []trace.Span
+	for len(all) == 0 || !slices.ContainsFunc(all, func(s trace.Span) bool { return s.Name == "edged.shadow" }) ||
+		!slices.ContainsFunc(all, func(s trace.Span) bool { return s.Kind == trace.KindServer }) {
 		all = append(all, sink.next(t)...)
 	}
 	root := find(t, all, "GET users")
@@ -339,12 +340,12 @@ func TestTracingShadow(t *testing.T) {
 	}
 }
 
-// lossyExporter is a SpanExporter that reports fixed losses.
+// lossyExporter is a trace.Exporter that reports fixed losses.
 type lossyExporter struct{ dropped, failed uint64 }
 
-func (*lossyExporter) ExportSpans([]Span) {}
-func (e *lossyExporter) Dropped() uint64  { return e.dropped }
-func (e *lossyExporter) Failed() uint64   { return e.failed }
+func (*lossyExporter) ExportSpans([]trace.Span) {}
+func (e *lossyExporter) Dropped() uint64        { return e.dropped }
+func (e *lossyExporter) Failed() uint64         { return e.failed }
 
 // TestTracingMetrics checks the span-loss counters, and that they do not go
 // back when a reload brings a new exporter.
@@ -403,7 +404,7 @@ func TestAccessLog(t *testing.T) {
 		Tracing: &Tracing{SampleRatio: 1}}, Config{AccessLog: log})
 	send(t, "GET", "http://"+e.addr+"/x/"+strings.Repeat("a", 2000)+"?q=1", nil, "")
 	th := <-seen
-	up, _ := ParseTraceparent([]byte(th.parents[0]))
+	up, _ := trace.ParseTraceparent([]byte(th.parents[0]))
 	mu.Lock()
 	line := buf.String()
 	mu.Unlock()

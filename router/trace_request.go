@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/trace"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -22,7 +23,7 @@ import (
 type Tracing struct {
 	// Exporter receives the spans of sampled requests; nil records none,
 	// and trace context is still propagated.
-	Exporter SpanExporter
+	Exporter trace.Exporter
 	// SampleRatio is the fraction, 0 to 1, of the traces edged starts that
 	// are sampled. A continued trace keeps the client's sampled flag. The
 	// zero value samples none of the traces edged starts.
@@ -33,28 +34,22 @@ type Tracing struct {
 	IgnoreIncoming bool
 }
 
-// Header names of W3C Trace Context.
-const (
-	HeaderTraceparent = "traceparent"
-	HeaderTracestate  = "tracestate"
-)
-
 // reqTrace is the trace state of one request (in an exchange) or of one
 // background shadow mirror. Its hooks are bound once, when the exchange or
 // mirror is created, so a traced request allocates only what it records.
 type reqTrace struct {
 	on     bool // this request carries a trace (World has a Tracing)
 	record bool // the trace is sampled and there is an exporter: spans are kept
-	exp    SpanExporter
-	tc     TraceContext // trace id, flags and tracestate; ParentID is the client's span
-	remote bool         // tc came from the client
-	root   SpanID       // edged's span for the request (or the shadow mirror)
-	parent SpanID       // root's parent (the client's span, or the request's span for a mirror)
-	invoke SpanID       // the handle_request span: the parent the guest is told
-	start  time.Time    // root's start, when recording
-	spans  []Span
-	attrs  []SpanAttr // backing store of spans' Attrs
-	buf    []byte     // traceparent scratch
+	exp    trace.Exporter
+	tc     trace.Context // trace id, flags and tracestate; ParentID is the client's span
+	remote bool          // tc came from the client
+	root   trace.SpanID  // edged's span for the request (or the shadow mirror)
+	parent trace.SpanID  // root's parent (the client's span, or the request's span for a mirror)
+	invoke trace.SpanID  // the handle_request span: the parent the guest is told
+	start  time.Time     // root's start, when recording
+	spans  []trace.Span
+	attrs  []trace.Attr // backing store of spans' Attrs
+	buf    []byte       // traceparent scratch
 
 	// Hooks for isolate.Handle: prop only propagates, rec also records.
 	prop, rec       isolate.InvocationTrace
@@ -77,8 +72,8 @@ func (t *reqTrace) reset() {
 	clear(t.attrs)
 	t.attrs = t.attrs[:0]
 	t.on, t.record, t.exp, t.remote = false, false, nil, false
-	t.tc = TraceContext{}
-	t.root, t.parent, t.invoke = SpanID{}, SpanID{}, SpanID{}
+	t.tc = trace.Context{}
+	t.root, t.parent, t.invoke = trace.SpanID{}, trace.SpanID{}, trace.SpanID{}
 }
 
 // begin starts the trace of a request from its headers: it continues a single
@@ -90,43 +85,43 @@ func (t *reqTrace) begin(cfg *Tracing, h *fasthttp.RequestHeader) {
 	nTP, nTS := 0, 0
 	for k, v := range h.All() {
 		switch {
-		case equalFoldString(k, HeaderTraceparent):
+		case equalFoldString(k, trace.HeaderTraceparent):
 			nTP++
 			tp = v
-		case equalFoldString(k, HeaderTracestate):
+		case equalFoldString(k, trace.HeaderTracestate):
 			nTS++
 			ts = v
 		}
 	}
 	ok := false
 	if nTP == 1 && !cfg.IgnoreIncoming {
-		t.tc, ok = ParseTraceparent(tp)
+		t.tc, ok = trace.ParseTraceparent(tp)
 	}
 	if ok {
 		t.remote = true
 		t.parent = t.tc.ParentID
 		// Several tracestate fields may legally be one list split in two;
 		// edged does not join them, it drops them, as it does an invalid one.
-		if nTS == 1 && ValidTracestate(ts) {
+		if nTS == 1 && trace.ValidTracestate(ts) {
 			t.tc.State = string(ts)
 		}
 	} else {
-		t.tc = TraceContext{TraceID: newTraceID()}
+		t.tc = trace.Context{TraceID: trace.NewID()}
 		if cfg.SampleRatio >= 1 || (cfg.SampleRatio > 0 && rand.Float64() < cfg.SampleRatio) {
-			t.tc.Flags = flagSampled
+			t.tc.Flags = trace.FlagSampled
 		}
 	}
 	if nTP > 0 {
-		delFold(h, HeaderTraceparent)
+		delFold(h, trace.HeaderTraceparent)
 	}
 	if nTS > 0 {
-		delFold(h, HeaderTracestate)
+		delFold(h, trace.HeaderTracestate)
 	}
 	// Without recording, no span names edged's own: each hop gets a fresh
 	// parent-id from toUpstream and toGuest, and the root needs none.
 	if cfg.Exporter != nil && t.tc.Sampled() {
 		t.record, t.exp = true, cfg.Exporter
-		t.root = newSpanID()
+		t.root = trace.NewSpanID()
 		t.start = time.Now()
 	}
 }
@@ -138,25 +133,25 @@ func (t *reqTrace) fork(parent *reqTrace) {
 	t.tc = parent.tc
 	t.parent = parent.root
 	if t.record {
-		t.root = newSpanID()
+		t.root = trace.NewSpanID()
 		t.start = time.Now()
 	}
 }
 
 // traceparent returns the traceparent value naming span as the parent, in
 // t's scratch buffer (valid until the next call).
-func (t *reqTrace) traceparent(span SpanID) []byte {
+func (t *reqTrace) traceparent(span trace.SpanID) []byte {
 	t.buf = t.tc.AppendTraceparent(t.buf[:0], span)
 	return t.buf
 }
 
 // toUpstream starts a client span for a request to the legacy upstream: it
 // sets traceparent (and tracestate) on h and returns the span's id and start.
-func (t *reqTrace) toUpstream(h *fasthttp.RequestHeader) (SpanID, time.Time) {
-	id := newSpanID()
-	h.SetBytesV(HeaderTraceparent, t.traceparent(id))
+func (t *reqTrace) toUpstream(h *fasthttp.RequestHeader) (trace.SpanID, time.Time) {
+	id := trace.NewSpanID()
+	h.SetBytesV(trace.HeaderTraceparent, t.traceparent(id))
 	if t.tc.State != "" {
-		h.Set(HeaderTracestate, t.tc.State)
+		h.Set(trace.HeaderTracestate, t.tc.State)
 	}
 	var start time.Time
 	if t.record {
@@ -168,10 +163,10 @@ func (t *reqTrace) toUpstream(h *fasthttp.RequestHeader) (SpanID, time.Time) {
 // toGuest sets the traceparent the guest sees, naming the handle_request
 // span, and returns the context to invoke the function with.
 func (t *reqTrace) toGuest(req *isolate.Request) context.Context {
-	t.invoke = newSpanID()
-	req.Header.Set([]byte(HeaderTraceparent), t.traceparent(t.invoke))
+	t.invoke = trace.NewSpanID()
+	req.Header.Set([]byte(trace.HeaderTraceparent), t.traceparent(t.invoke))
 	if t.tc.State != "" {
-		req.Header.SetString(HeaderTracestate, t.tc.State)
+		req.Header.SetString(trace.HeaderTracestate, t.tc.State)
 	}
 	t.rec.TraceID, t.prop.TraceID = t.tc.TraceID, t.tc.TraceID
 	if t.record {
@@ -183,9 +178,9 @@ func (t *reqTrace) toGuest(req *isolate.Request) context.Context {
 // add records a finished span under parent. Its attributes are copied into
 // t.attrs, which the exchange keeps from request to request, so recording
 // does not allocate a slice per span.
-func (t *reqTrace) add(name string, kind SpanKind, id, parent SpanID, start, end time.Time, errText string,
-	attrs ...SpanAttr) {
-	t.spans = append(t.spans, Span{
+func (t *reqTrace) add(name string, kind trace.Kind, id, parent trace.SpanID, start, end time.Time, errText string,
+	attrs ...trace.Attr) {
+	t.spans = append(t.spans, trace.Span{
 		TraceID: t.tc.TraceID, SpanID: id, ParentID: parent, TraceState: t.tc.State,
 		Name: name, Kind: kind, Start: start, End: end, Attrs: t.keep(attrs), Err: errText,
 	})
@@ -193,7 +188,7 @@ func (t *reqTrace) add(name string, kind SpanKind, id, parent SpanID, start, end
 
 // keep copies attrs into t.attrs and returns the copy. When t.attrs grows,
 // spans recorded earlier keep the array they were copied into.
-func (t *reqTrace) keep(attrs []SpanAttr) []SpanAttr {
+func (t *reqTrace) keep(attrs []trace.Attr) []trace.Attr {
 	from := len(t.attrs)
 	t.attrs = append(t.attrs, attrs...)
 	return t.attrs[from:len(t.attrs):len(t.attrs)]
@@ -201,12 +196,12 @@ func (t *reqTrace) keep(attrs []SpanAttr) []SpanAttr {
 
 // upstreamDone records the client span of a legacy request started by
 // toUpstream.
-func (t *reqTrace) upstreamDone(id SpanID, start time.Time, upstream string, status int) {
+func (t *reqTrace) upstreamDone(id trace.SpanID, start time.Time, upstream string, status int) {
 	if !t.record {
 		return
 	}
-	t.add("edged.legacy", SpanClient, id, t.root, start, time.Now(), spanError(nil, status),
-		StrAttr("edged.upstream", upstream), IntAttr("http.response.status_code", int64(status)))
+	t.add("edged.legacy", trace.KindClient, id, t.root, start, time.Now(), spanError(nil, status),
+		trace.Str("edged.upstream", upstream), trace.Int("http.response.status_code", int64(status)))
 }
 
 // acquired, called and fetch are the isolate.InvocationTrace hooks.
@@ -215,32 +210,32 @@ func (t *reqTrace) acquired(cold bool, start, end time.Time, err error) {
 	if cold {
 		startKind = "cold"
 	}
-	t.add("edged.instantiate", SpanInternal, newSpanID(), t.root, start, end, spanError(err, 0),
-		StrAttr("edged.start", startKind))
+	t.add("edged.instantiate", trace.KindInternal, trace.NewSpanID(), t.root, start, end, spanError(err, 0),
+		trace.Str("edged.start", startKind))
 }
 
 func (t *reqTrace) called(export string, start, end time.Time, err error) {
 	id := t.invoke
 	if export != "handle_request" {
-		id = newSpanID()
+		id = trace.NewSpanID()
 	}
-	t.add("edged.invoke", SpanInternal, id, t.root, start, end, spanError(err, 0), StrAttr("edged.export", export))
+	t.add("edged.invoke", trace.KindInternal, id, t.root, start, end, spanError(err, 0), trace.Str("edged.export", export))
 }
 
 // fetch gives a guest's subrequest a traceparent under the handle_request
 // span, unless the guest set a valid one in the same trace itself (a guest
 // that traces its own work).
 func (t *reqTrace) fetch(req *http.Request) func(int, error) {
-	if tc, ok := ParseTraceparent([]byte(req.Header.Get(HeaderTraceparent))); ok && tc.TraceID == t.tc.TraceID &&
-		len(req.Header.Values(HeaderTraceparent)) == 1 {
+	if tc, ok := trace.ParseTraceparent([]byte(req.Header.Get(trace.HeaderTraceparent))); ok && tc.TraceID == t.tc.TraceID &&
+		len(req.Header.Values(trace.HeaderTraceparent)) == 1 {
 		return nil
 	}
-	id := newSpanID()
-	req.Header.Set(HeaderTraceparent, string(t.traceparent(id)))
+	id := trace.NewSpanID()
+	req.Header.Set(trace.HeaderTraceparent, string(t.traceparent(id)))
 	if t.tc.State != "" {
-		req.Header.Set(HeaderTracestate, t.tc.State)
+		req.Header.Set(trace.HeaderTracestate, t.tc.State)
 	} else {
-		req.Header.Del(HeaderTracestate)
+		req.Header.Del(trace.HeaderTracestate)
 	}
 	if !t.record {
 		return nil
@@ -248,9 +243,9 @@ func (t *reqTrace) fetch(req *http.Request) func(int, error) {
 	start := time.Now()
 	method, url := req.Method, req.URL.Redacted()
 	return func(status int, err error) {
-		t.add("edged.fetch", SpanClient, id, t.invoke, start, time.Now(), spanError(err, status),
-			StrAttr("http.request.method", method), StrAttr("url.full", url),
-			IntAttr("http.response.status_code", int64(status)))
+		t.add("edged.fetch", trace.KindClient, id, t.invoke, start, time.Now(), spanError(err, status),
+			trace.Str("http.request.method", method), trace.Str("url.full", url),
+			trace.Int("http.response.status_code", int64(status)))
 	}
 }
 
@@ -266,16 +261,16 @@ func (t *reqTrace) finish(ctx *fasthttp.RequestCtx, ws *worldState, path []byte,
 	if route != "" {
 		name = method + " " + route
 	}
-	t.spans = append(t.spans, Span{
+	t.spans = append(t.spans, trace.Span{
 		TraceID: t.tc.TraceID, SpanID: t.root, ParentID: t.parent, RemoteParent: t.remote,
-		TraceState: t.tc.State, Name: name, Kind: SpanServer, Start: t.start, End: time.Now(),
-		Err: spanError(nil, status), Attrs: t.keep([]SpanAttr{
-			StrAttr("http.request.method", method),
-			StrAttr("url.path", string(path)),
-			IntAttr("http.response.status_code", int64(status)),
-			StrAttr("client.address", ws.clientAddr(ctx).String()),
-			StrAttr("edged.route", route),
-			StrAttr("edged.stage", stage),
+		TraceState: t.tc.State, Name: name, Kind: trace.KindServer, Start: t.start, End: time.Now(),
+		Err: spanError(nil, status), Attrs: t.keep([]trace.Attr{
+			trace.Str("http.request.method", method),
+			trace.Str("url.path", string(path)),
+			trace.Int("http.response.status_code", int64(status)),
+			trace.Str("client.address", ws.clientAddr(ctx).String()),
+			trace.Str("edged.route", route),
+			trace.Str("edged.stage", stage),
 		}),
 	})
 	t.exp.ExportSpans(t.spans)
@@ -284,8 +279,8 @@ func (t *reqTrace) finish(ctx *fasthttp.RequestCtx, ws *worldState, path []byte,
 // finishMirror records a shadow mirror's span, whose outcome is "match",
 // "mismatch" or "skipped", and hands the mirror's spans to the exporter.
 func (t *reqTrace) finishMirror(route, function, outcome string) {
-	t.add("edged.shadow", SpanInternal, t.root, t.parent, t.start, time.Now(), "",
-		StrAttr("edged.route", route), StrAttr("edged.function", function), StrAttr("edged.shadow.outcome", outcome))
+	t.add("edged.shadow", trace.KindInternal, t.root, t.parent, t.start, time.Now(), "",
+		trace.Str("edged.route", route), trace.Str("edged.function", function), trace.Str("edged.shadow.outcome", outcome))
 	t.exp.ExportSpans(t.spans)
 }
 
@@ -293,7 +288,7 @@ func (t *reqTrace) finishMirror(route, function, outcome string) {
 // (begin read the clock just before the match).
 func (t *reqTrace) matched(route string) {
 	if t.record {
-		t.add("edged.match", SpanInternal, newSpanID(), t.root, t.start, time.Now(), "", StrAttr("edged.route", route))
+		t.add("edged.match", trace.KindInternal, trace.NewSpanID(), t.root, t.start, time.Now(), "", trace.Str("edged.route", route))
 	}
 }
 
@@ -338,16 +333,6 @@ func (t *reqTrace) traceIDString() string {
 	return t.tc.TraceID.String()
 }
 
-// SpanExporterStats is implemented by exporters that count the spans they
-// could not deliver; the Server then reports them as
-// edged_tracing_spans_dropped_total and edged_tracing_spans_failed_total.
-type SpanExporterStats interface {
-	// Dropped counts spans refused because the export queue was full.
-	Dropped() uint64
-	// Failed counts spans the collector did not accept.
-	Failed() uint64
-}
-
 // tracingCollector reports the current exporter's losses plus those of the
 // exporters of Worlds swapped out, so the counters never go back on a reload.
 type tracingCollector struct {
@@ -381,18 +366,18 @@ func (c *tracingCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // exporterStats returns t's exporter's counters, or nil.
-func exporterStats(t *Tracing) SpanExporterStats {
+func exporterStats(t *Tracing) trace.ExporterStats {
 	if t == nil {
 		return nil
 	}
-	st, _ := t.Exporter.(SpanExporterStats)
+	st, _ := t.Exporter.(trace.ExporterStats)
 	return st
 }
 
 // sameStats reports whether a and b are the same exporter (a World swapped in
 // with the exporter of the one it replaces), without comparing values whose
 // type cannot be compared.
-func sameStats(a, b SpanExporterStats) bool {
+func sameStats(a, b trace.ExporterStats) bool {
 	if b == nil {
 		return false
 	}

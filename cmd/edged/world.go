@@ -14,7 +14,7 @@ import (
 	"sync"
 
 	"github.com/edged/edged/internal/config"
-	"github.com/edged/edged/internal/tracing"
+	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/router"
@@ -124,7 +124,7 @@ func closeWorld(ctx context.Context, w *router.World) {
 		_ = u.Close()
 	}
 	if w.Tracing != nil {
-		if e, ok := w.Tracing.Exporter.(*tracing.Exporter); ok {
+		if e, ok := w.Tracing.Exporter.(*otlp.Exporter); ok {
 			// Flushes what the World's requests recorded, within the exporter's timeout.
 			_ = e.Shutdown(ctx)
 		}
@@ -140,7 +140,7 @@ func newTracing(ctx context.Context, c config.Tracing, log *slog.Logger) (*route
 	if c.Endpoint == "" {
 		return t, nil
 	}
-	exp, err := tracing.New(ctx, tracing.Options{
+	exp, err := otlp.New(ctx, otlp.Options{
 		Endpoint: c.Endpoint, Headers: c.Headers, ServiceName: c.ServiceName, ServiceVersion: strings.TrimPrefix(versionString(), "edged "),
 		Timeout: c.Timeout.Std(), Logger: log.With("component", "tracing"),
 	})

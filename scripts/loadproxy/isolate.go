@@ -11,7 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/edged/edged/internal/tracing"
+	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
@@ -23,8 +23,8 @@ const helloC = "Hello from C\n"
 // runIsolate serves either a native fasthttp handler answering like the
 // hello-c guest, or the router pipeline with one retired route invoking it.
 // trace is "" (no tracing), "propagate" (trace context only) or "record"
-// (every request's spans exported to the OTLP/HTTP collector at otlp).
-func runIsolate(mode, listen, guest, trace, otlp string) error {
+// (every request's spans exported to the OTLP/HTTP collector at collector).
+func runIsolate(mode, listen, guest, trace, collector string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var handler fasthttp.RequestHandler
@@ -58,7 +58,7 @@ func runIsolate(mode, listen, guest, trace, otlp string) error {
 		case "propagate":
 			w.Tracing = &router.Tracing{SampleRatio: 1}
 		case "record":
-			exp, err := tracing.New(ctx, tracing.Options{Endpoint: otlp, ServiceName: "loadproxy"})
+			exp, err := otlp.New(ctx, otlp.Options{Endpoint: collector, ServiceName: "loadproxy"})
 			if err != nil {
 				return err
 			}

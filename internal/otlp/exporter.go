@@ -1,4 +1,4 @@
-package tracing
+package otlp
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/trace"
 )
 
 // Defaults of Options.
@@ -79,7 +79,7 @@ type Options struct {
 // as protobuf by the package itself: the OpenTelemetry SDK's path (span
 // snapshots, its batch processor, its conversion to the generated protobuf
 // types and their reflection-driven encoding) cost more than the whole
-// request on edged's fastest routes. It implements router.SpanExporter. All
+// request on edged's fastest routes. It implements trace.Exporter. All
 // methods are safe for concurrent use.
 type Exporter struct {
 	url     string
@@ -94,11 +94,11 @@ type Exporter struct {
 	// mu guards the queue. pending counts the spans queued and being sent:
 	// at most limit, so memory is bounded whatever the collector does.
 	mu      sync.Mutex
-	queue   []router.Span
-	attrs   []router.SpanAttr // backing store of the queued spans' Attrs
+	queue   []trace.Span
+	attrs   []trace.Attr // backing store of the queued spans' Attrs
 	pending int
-	spareQ  []router.Span // the buffers of the last batch sent, for reuse
-	spareA  []router.SpanAttr
+	spareQ  []trace.Span // the buffers of the last batch sent, for reuse
+	spareA  []trace.Attr
 
 	wake     chan struct{}      // a full batch is waiting
 	flushReq chan chan struct{} // Flush: send everything, then close the channel
@@ -112,8 +112,8 @@ type Exporter struct {
 	closed  atomic.Bool
 }
 
-var _ router.SpanExporter = (*Exporter)(nil)
-var _ router.SpanExporterStats = (*Exporter)(nil)
+var _ trace.Exporter = (*Exporter)(nil)
+var _ trace.ExporterStats = (*Exporter)(nil)
 
 // New returns an Exporter that sends to o.Endpoint, with its sending
 // goroutine started. It does not contact the collector: an unreachable
@@ -152,9 +152,9 @@ func New(ctx context.Context, o Options) (*Exporter, error) {
 		header.Set(k, v)
 	}
 	header.Set("Content-Type", "application/x-protobuf")
-	res := []router.SpanAttr{router.StrAttr("service.name", o.ServiceName)}
+	res := []trace.Attr{trace.Str("service.name", o.ServiceName)}
 	if o.ServiceVersion != "" {
-		res = append(res, router.StrAttr("service.version", o.ServiceVersion))
+		res = append(res, trace.Str("service.version", o.ServiceVersion))
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // a collector on the operator's network; no environment proxy
@@ -218,12 +218,12 @@ func parseEndpoint(s string) (string, error) {
 }
 
 // ExportSpans queues spans for export and returns at once: it implements
-// router.SpanExporter. The spans are copied (their strings are kept, as
+// trace.Exporter. The spans are copied (their strings are kept, as
 // strings are immutable; their attribute slices are not). If the queue
 // cannot take all of them, none is queued and all count as dropped; spans
 // with a zero trace or span id are dropped too. After Shutdown it does
 // nothing.
-func (e *Exporter) ExportSpans(spans []router.Span) {
+func (e *Exporter) ExportSpans(spans []trace.Span) {
 	if len(spans) == 0 || e.closed.Load() {
 		return
 	}
@@ -322,7 +322,7 @@ func (e *Exporter) send(all bool) {
 // 502, 503, 504, honouring Retry-After) and connection failures, all within
 // Options.Timeout. Failures are counted and logged when export goes from
 // working to failing, and back.
-func (e *Exporter) post(spans []router.Span) {
+func (e *Exporter) post(spans []trace.Span) {
 	err := e.postBody(e.enc.encode(spans))
 	if err != nil {
 		e.failed.Add(uint64(len(spans)))

@@ -1,11 +1,12 @@
-package router
+package shadow
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
-func TestParseJSONPath(t *testing.T) {
+func TestParsePath(t *testing.T) {
 	tests := []struct {
 		in   string
 		want string // formatPath of the parse, or "" for an error
@@ -27,25 +28,25 @@ func TestParseJSONPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			p, err := parseJSONPath(tc.in)
+			p, err := ParsePath(tc.in)
 			if tc.want == "" {
-				if !errors.Is(err, ErrBadJSONPath) {
-					t.Errorf("parseJSONPath(%q) = %v, want ErrBadJSONPath", tc.in, err)
+				if !errors.Is(err, ErrBadPath) {
+					t.Errorf("ParsePath(%q) = %v, want ErrBadPath", tc.in, err)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("parseJSONPath(%q) = %v", tc.in, err)
+				t.Fatalf("ParsePath(%q) = %v", tc.in, err)
 			}
 			if got := formatRule(p); got != tc.want {
-				t.Errorf("parseJSONPath(%q) = %q, want %q", tc.in, got, tc.want)
+				t.Errorf("ParsePath(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}
 }
 
 // formatRule renders a rule, wildcards included, for the test.
-func formatRule(p jsonPath) string {
+func formatRule(p Path) string {
 	s := "$"
 	for _, st := range p {
 		switch st.kind {
@@ -54,7 +55,7 @@ func formatRule(p jsonPath) string {
 		case stepAnyIndex:
 			s += "[*]"
 		default:
-			s += formatPath([]jstep{st})[1:]
+			s += formatPath([]step{st})[1:]
 		}
 	}
 	return s
@@ -93,17 +94,17 @@ func TestCompareBodies(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var rules []jsonPath
+			var rules []Path
 			for _, s := range tc.ignore {
-				p, err := parseJSONPath(s)
+				p, err := ParsePath(s)
 				if err != nil {
 					t.Fatal(err)
 				}
 				rules = append(rules, p)
 			}
-			path, a, b, eq := compareBodies([]byte(tc.legacy), []byte(tc.iso), rules)
+			path, a, b, eq := CompareBodies([]byte(tc.legacy), []byte(tc.iso), rules, nil)
 			if path != tc.wantPath || a != tc.wantA || b != tc.wantB || eq != tc.wantEqual {
-				t.Errorf("compareBodies(%q, %q, %q) = %q, %q, %q, %v; want %q, %q, %q, %v", tc.legacy, tc.iso, tc.ignore,
+				t.Errorf("CompareBodies(%q, %q, %q, nil) = %q, %q, %q, %v; want %q, %q, %q, %v", tc.legacy, tc.iso, tc.ignore,
 					path, a, b, eq, tc.wantPath, tc.wantA, tc.wantB, tc.wantEqual)
 			}
 		})
@@ -119,17 +120,17 @@ func FuzzCompareJSON(f *testing.F) {
 	f.Add([]byte(`{"meta":{"x":null}}`), []byte(`{"meta":{"x":false}}`), "$.meta.*")
 	f.Add([]byte(`not json`), []byte(`{}`), "$")
 	f.Fuzz(func(t *testing.T, a, b []byte, rule string) {
-		var rules []jsonPath
-		if p, err := parseJSONPath(rule); err == nil {
+		var rules []Path
+		if p, err := ParsePath(rule); err == nil {
 			rules = append(rules, p)
 		}
-		if _, _, _, eq := compareBodies(a, a, rules); !eq {
-			t.Errorf("compareBodies(%q, itself, %q) = not equal", a, rule)
+		if _, _, _, eq := CompareBodies(a, a, rules, nil); !eq {
+			t.Errorf("CompareBodies(%q, itself, %q, nil) = not equal", a, rule)
 		}
-		_, _, _, ab := compareBodies(a, b, rules)
-		_, _, _, ba := compareBodies(b, a, rules)
+		_, _, _, ab := CompareBodies(a, b, rules, nil)
+		_, _, _, ba := CompareBodies(b, a, rules, nil)
 		if ab != ba {
-			t.Errorf("compareBodies(%q, %q, %q) = %v but reversed = %v", a, b, rule, ab, ba)
+			t.Errorf("CompareBodies(%q, %q, %q, nil) = %v but reversed = %v", a, b, rule, ab, ba)
 		}
 	})
 }
@@ -137,13 +138,43 @@ func FuzzCompareJSON(f *testing.F) {
 func BenchmarkCompareBodies(b *testing.B) {
 	legacy := []byte(`{"users":[{"id":1,"name":"Ada","email":"ada@example.com"},{"id":2,"name":"Grace","email":"g@example.com"}],"generated_at":"2026-01-01T00:00:00Z","request_id":"abc"}`)
 	iso := []byte(`{"users":[{"id":1,"name":"Ada","email":"ada@example.com"},{"id":2,"name":"Grace","email":"g@example.com"}],"generated_at":"2026-01-01T00:00:01Z","request_id":"def"}`)
-	p1, _ := parseJSONPath("$.generated_at")
-	p2, _ := parseJSONPath("$.request_id")
-	rules := []jsonPath{p1, p2}
+	p1, _ := ParsePath("$.generated_at")
+	p2, _ := ParsePath("$.request_id")
+	rules := []Path{p1, p2}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, eq := compareBodies(legacy, iso, rules); !eq {
+		if _, _, _, eq := CompareBodies(legacy, iso, rules, nil); !eq {
 			b.Fatal("not equal")
 		}
+	}
+}
+
+func TestCompareHeader(t *testing.T) {
+	var noise Noise
+	noise.Observe(AppendHeaderNoise(nil, "X-Request-Id"))
+	long := strings.Repeat("v", maxValue+1)
+	tests := []struct {
+		name, header, legacy, iso string
+		noise                     *Noise
+		wantA, wantB              string
+		wantEqual                 bool
+	}{
+		{"equal", "ETag", "x", "x", nil, "", "", true},
+		{"different", "ETag", "x", "y", nil, "x", "y", false},
+		{"absent on one side", "ETag", "x", "", nil, "x", "", false},
+		{"noisy header, any case", "x-request-ID", "1", "2", &noise, "", "", true},
+		{"noise of another header", "ETag", "x", "y", &noise, "x", "y", false},
+		{"credential redacted", "authorization", "Bearer a", "Bearer b", nil, "[redacted]", "[redacted]", false},
+		{"cookie redacted, absent stays empty", "Set-Cookie", "s=1", "", nil, "[redacted]", "", false},
+		{"long values truncated", "ETag", long, "y", nil, long[:maxValue] + "…", "y", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b, eq := CompareHeader(tc.header, tc.legacy, tc.iso, tc.noise)
+			if a != tc.wantA || b != tc.wantB || eq != tc.wantEqual {
+				t.Errorf("CompareHeader(%q, %q, %q) = %q, %q, %v; want %q, %q, %v", tc.header, tc.legacy, tc.iso,
+					a, b, eq, tc.wantA, tc.wantB, tc.wantEqual)
+			}
+		})
 	}
 }

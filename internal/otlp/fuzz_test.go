@@ -1,4 +1,4 @@
-package tracing
+package otlp
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/trace"
 )
 
 // FuzzParseEndpoint: parseEndpoint never panics, every refusal wraps
@@ -47,14 +47,14 @@ func FuzzEncode(f *testing.F) {
 	f.Add("GET /users", "/users/\xff\xfe", "vendor=a", "", int64(200), uint8(1), true)
 	f.Add("", "", "", "refused", int64(-1), uint8(2), false)
 	f.Fuzz(func(t *testing.T, name, attr, state, errText string, n int64, kind uint8, remote bool) {
-		s := router.Span{
+		s := trace.Span{
 			TraceID: traceID, SpanID: rootID, ParentID: remoteID, RemoteParent: remote, TraceState: state,
-			Name: name, Kind: router.SpanKind(kind % 3), Start: t0, End: t0.Add(time.Millisecond), Err: errText,
-			Attrs: []router.SpanAttr{router.StrAttr("a", attr), router.IntAttr("n", n)},
+			Name: name, Kind: trace.Kind(kind % 3), Start: t0, End: t0.Add(time.Millisecond), Err: errText,
+			Attrs: []trace.Attr{trace.Str("a", attr), trace.Int("n", n)},
 		}
-		enc := newEncoder([]router.SpanAttr{router.StrAttr("service.name", name)}, scopeName)
+		enc := newEncoder([]trace.Attr{trace.Str("service.name", name)}, scopeName)
 		var req coltracepb.ExportTraceServiceRequest
-		if err := proto.Unmarshal(enc.encode([]router.Span{s, s}), &req); err != nil {
+		if err := proto.Unmarshal(enc.encode([]trace.Span{s, s}), &req); err != nil {
 			t.Fatalf("encoded batch does not decode: %v", err)
 		}
 		got := req.ResourceSpans[0].ScopeSpans[0].Spans

@@ -1,85 +1,40 @@
-package router
+package trace
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
-	"time"
 )
 
-// SpanKind is the role of a Span, as OpenTelemetry names them.
-type SpanKind uint8
-
-// Span kinds.
+// Header names of W3C Trace Context.
 const (
-	SpanInternal SpanKind = iota // work inside edged (route match, invoke)
-	SpanServer                   // the request as edged received it
-	SpanClient                   // a request edged sent (legacy proxy, guest fetch)
+	HeaderTraceparent = "traceparent"
+	HeaderTracestate  = "tracestate"
 )
 
-// SpanAttr is one attribute of a Span: a string, or an integer when IsInt is set.
-type SpanAttr struct {
-	Key   string
-	Str   string
-	Int   int64
-	IsInt bool
-}
-
-// StrAttr returns a string attribute.
-func StrAttr(k, v string) SpanAttr { return SpanAttr{Key: k, Str: v} }
-
-// IntAttr returns an integer attribute.
-func IntAttr(k string, v int64) SpanAttr { return SpanAttr{Key: k, Int: v, IsInt: true} }
-
-// Span is one finished span of a sampled request, with W3C Trace Context
-// identifiers. A Span's fields are only valid during SpanExporter.ExportSpans.
-type Span struct {
-	TraceID TraceID
-	SpanID  SpanID
-	// ParentID is zero for a root span. RemoteParent is set when it came
-	// from the client's traceparent.
-	ParentID     SpanID
-	RemoteParent bool
-	// TraceState is the tracestate the request carried, passed on unchanged.
-	TraceState string
-	Name       string
-	Kind       SpanKind
-	Start, End time.Time
-	Attrs      []SpanAttr
-	// Err, when not empty, marks the span failed and says why.
-	Err string
-}
-
-// SpanExporter receives the spans of sampled requests, with all spans of a
-// request (or of a background shadow mirror) in one call. ExportSpans runs on
-// the request's goroutine: it must not block, and it must copy what it keeps,
-// since spans and their slices are reused after it returns.
-type SpanExporter interface {
-	ExportSpans(spans []Span)
-}
-
-// TraceID is a W3C trace-id: 16 bytes, not all zero when valid.
-type TraceID [16]byte
+// ID is a W3C trace-id: 16 bytes, not all zero when valid.
+type ID [16]byte
 
 // SpanID is a W3C parent-id / span-id: 8 bytes, not all zero when valid.
 type SpanID [8]byte
 
 // IsZero reports whether t is the invalid all-zero trace-id.
-func (t TraceID) IsZero() bool { return t == TraceID{} }
+func (t ID) IsZero() bool { return t == ID{} }
 
 // IsZero reports whether s is the invalid all-zero span-id.
 func (s SpanID) IsZero() bool { return s == SpanID{} }
 
 // String returns the 32 lowercase hex digits of t.
-func (t TraceID) String() string { return hex.EncodeToString(t[:]) }
+func (t ID) String() string { return hex.EncodeToString(t[:]) }
 
 // String returns the 16 lowercase hex digits of s.
 func (s SpanID) String() string { return hex.EncodeToString(s[:]) }
 
-// newTraceID and newSpanID draw random identifiers. math/rand/v2's global
-// source is ChaCha8 per thread: unpredictable enough for identifiers that are
-// not secrets, and a few nanoseconds without a lock.
-func newTraceID() (t TraceID) {
+// NewID draws a random trace-id, never zero. math/rand/v2's global source is
+// ChaCha8 per thread: unpredictable enough for identifiers that are not
+// secrets, and a few nanoseconds without a lock.
+func NewID() (t ID) {
 	for t.IsZero() {
 		binary.LittleEndian.PutUint64(t[:8], rand.Uint64())
 		binary.LittleEndian.PutUint64(t[8:], rand.Uint64())
@@ -87,24 +42,27 @@ func newTraceID() (t TraceID) {
 	return t
 }
 
-func newSpanID() (s SpanID) {
+// NewSpanID draws a random span-id, never zero, as NewID does.
+func NewSpanID() (s SpanID) {
 	for s.IsZero() {
 		binary.LittleEndian.PutUint64(s[:], rand.Uint64())
 	}
 	return s
 }
 
+// FlagSampled is the sampled bit of a traceparent's trace-flags.
+const FlagSampled = 0x01
+
 // Trace Context limits (W3C Trace Context level 1, sections 3.2 and 3.3).
 const (
 	traceparentLen    = 55  // "00-" 32 hex "-" 16 hex "-" 2 hex
 	maxTracestate     = 512 // bytes; longer values are dropped
 	maxTracestateList = 32  // list members
-	flagSampled       = 0x01
 )
 
-// TraceContext is a parsed W3C traceparent (and the tracestate beside it).
-type TraceContext struct {
-	TraceID  TraceID
+// Context is a parsed W3C traceparent (and the tracestate beside it).
+type Context struct {
+	TraceID  ID
 	ParentID SpanID
 	Flags    byte
 	// State is the tracestate header, empty when absent or invalid.
@@ -112,14 +70,14 @@ type TraceContext struct {
 }
 
 // Sampled reports the traceparent's sampled flag.
-func (tc TraceContext) Sampled() bool { return tc.Flags&flagSampled != 0 }
+func (tc Context) Sampled() bool { return tc.Flags&FlagSampled != 0 }
 
 // ParseTraceparent parses a traceparent header value. Version 00 must be
 // exactly 55 bytes; a higher version may carry more fields after a dash, which
 // are ignored (section 3.2.4: parse what version 00 defines). Version ff, upper
 // case hex, and all-zero identifiers are invalid. ok is false for anything
 // else: the caller starts a new trace.
-func ParseTraceparent(v []byte) (tc TraceContext, ok bool) {
+func ParseTraceparent(v []byte) (tc Context, ok bool) {
 	if len(v) < traceparentLen || v[2] != '-' || v[35] != '-' || v[52] != '-' {
 		return tc, false
 	}
@@ -133,24 +91,24 @@ func ParseTraceparent(v []byte) (tc TraceContext, ok bool) {
 	}
 	flags, ok1 := hexByte(v[53], v[54])
 	if !ok1 || tc.TraceID.IsZero() || tc.ParentID.IsZero() {
-		return TraceContext{}, false
+		return Context{}, false
 	}
 	tc.Flags = flags
 	if ver == 0 {
 		// Version 00 defines only the sampled bit; pass on nothing we do not know.
-		tc.Flags &= flagSampled
+		tc.Flags &= FlagSampled
 	}
 	return tc, true
 }
 
 // AppendTraceparent appends the version 00 traceparent for tc's trace with
 // parent as the parent-id.
-func (tc TraceContext) AppendTraceparent(dst []byte, parent SpanID) []byte {
+func (tc Context) AppendTraceparent(dst []byte, parent SpanID) []byte {
 	dst = append(dst, "00-"...)
 	dst = appendHex(dst, tc.TraceID[:])
 	dst = append(dst, '-')
 	dst = appendHex(dst, parent[:])
-	if tc.Flags&flagSampled != 0 {
+	if tc.Flags&FlagSampled != 0 {
 		return append(dst, "-01"...)
 	}
 	return append(dst, "-00"...)
@@ -176,12 +134,12 @@ func ValidTracestate(v []byte) bool {
 	members := 0
 	for len(v) > 0 {
 		var m []byte
-		if i := indexByte(v, ','); i >= 0 {
+		if i := bytes.IndexByte(v, ','); i >= 0 {
 			m, v = v[:i], v[i+1:]
 		} else {
 			m, v = v, nil
 		}
-		m = trimOWS(m)
+		m = bytes.Trim(m, " \t") // optional white space around a member
 		if len(m) == 0 {
 			continue
 		}
@@ -195,12 +153,12 @@ func ValidTracestate(v []byte) bool {
 
 // validListMember checks one "key=value" of a tracestate.
 func validListMember(m []byte) bool {
-	eq := indexByte(m, '=')
+	eq := bytes.IndexByte(m, '=')
 	if eq <= 0 || eq > 256 || eq == len(m)-1 || len(m)-eq-1 > 256 {
 		return false
 	}
 	key, val := m[:eq], m[eq+1:]
-	at := indexByte(key, '@')
+	at := bytes.IndexByte(key, '@')
 	for i, c := range key {
 		switch {
 		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
@@ -224,25 +182,6 @@ func validListMember(m []byte) bool {
 		}
 	}
 	return true
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // decodeLowerHex decodes src (lowercase hex, as traceparent requires) into dst.

@@ -1,4 +1,4 @@
-package router
+package trace
 
 import (
 	"bytes"
@@ -94,15 +94,15 @@ func TestValidTracestate(t *testing.T) {
 }
 
 func TestNewIDs(t *testing.T) {
-	seen := map[TraceID]bool{}
+	seen := map[ID]bool{}
 	for range 1000 {
-		id := newTraceID()
+		id := NewID()
 		if id.IsZero() || seen[id] {
-			t.Fatalf("newTraceID gave %s twice or zero", id)
+			t.Fatalf("NewID gave %s twice or zero", id)
 		}
 		seen[id] = true
-		if newSpanID().IsZero() {
-			t.Fatal("newSpanID gave zero")
+		if NewSpanID().IsZero() {
+			t.Fatal("NewSpanID gave zero")
 		}
 	}
 }

@@ -1,13 +1,13 @@
-// Package tracing exports the spans edged records to an OpenTelemetry
+// Package otlp exports the spans edged records to an OpenTelemetry
 // collector over OTLP/HTTP (protobuf).
 //
-// The router records spans itself, as plain router.Span values, so that the
-// request path does not depend on OpenTelemetry (RATIONALE.md: the request path's imports stay small).
-// This package is the bridge: an *Exporter implements router.SpanExporter,
-// batches the spans in a bounded queue and sends each batch as an OTLP
-// ExportTraceServiceRequest, protobuf-encoded by the package itself with
-// google.golang.org/protobuf's protowire (the tests decode it with the
-// official OTLP Go types). It once went through the OpenTelemetry SDK (span
+// The router records spans itself, as plain trace.Span values (package
+// trace imports only the standard library), so that the request path does
+// not depend on OpenTelemetry. This package is the bridge: an *Exporter
+// implements trace.Exporter and trace.ExporterStats, batches the spans in a
+// bounded queue and sends each batch as an OTLP ExportTraceServiceRequest,
+// protobuf-encoded by the package itself with google.golang.org/protobuf's
+// protowire (the tests decode it with the official OTLP Go types). It once went through the OpenTelemetry SDK (span
 // snapshots, its batch span processor and OTLP/HTTP exporter); that path
 // cost 10–17 µs of CPU per request on the cheapest routes, this one about
 // 3.5. The daemon builds one Exporter per configuration generation from the
@@ -24,4 +24,4 @@
 // The package keeps no global state: it does not install a global
 // TracerProvider or error handler. Header values (often API keys) are never
 // logged.
-package tracing
+package otlp

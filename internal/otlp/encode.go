@@ -1,4 +1,4 @@
-package tracing
+package otlp
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/trace"
 )
 
 // The OTLP trace protobuf, as much of it as edged writes
@@ -88,7 +88,7 @@ func sizeStringField(num protowire.Number, s string) int {
 }
 
 // appendKeyValue appends a KeyValue message as field num.
-func appendKeyValue(b []byte, num protowire.Number, a router.SpanAttr) []byte {
+func appendKeyValue(b []byte, num protowire.Number, a trace.Attr) []byte {
 	var anySize int
 	if a.IsInt {
 		anySize = protowire.SizeTag(fieldAnyInt) + protowire.SizeVarint(uint64(a.Int))
@@ -109,7 +109,7 @@ func appendKeyValue(b []byte, num protowire.Number, a router.SpanAttr) []byte {
 }
 
 // appendSpan appends the Span message body of s.
-func appendSpan(b []byte, s *router.Span) []byte {
+func appendSpan(b []byte, s *trace.Span) []byte {
 	b = protowire.AppendTag(b, fieldSpanTraceID, protowire.BytesType)
 	b = protowire.AppendBytes(b, s.TraceID[:])
 	b = protowire.AppendTag(b, fieldSpanSpanID, protowire.BytesType)
@@ -124,9 +124,9 @@ func appendSpan(b []byte, s *router.Span) []byte {
 	b = appendStringField(b, fieldSpanName, s.Name)
 	kind := uint64(spanKindInternal)
 	switch s.Kind {
-	case router.SpanServer:
+	case trace.KindServer:
 		kind = spanKindServer
-	case router.SpanClient:
+	case trace.KindClient:
 		kind = spanKindClient
 	}
 	b = protowire.AppendTag(b, fieldSpanKind, protowire.VarintType)
@@ -167,7 +167,7 @@ type encoder struct {
 	out      []byte // the request
 }
 
-func newEncoder(resource []router.SpanAttr, scope string) *encoder {
+func newEncoder(resource []trace.Attr, scope string) *encoder {
 	var res []byte
 	for _, a := range resource {
 		res = appendKeyValue(res, fieldResourceAttributes, a)
@@ -182,7 +182,7 @@ func newEncoder(resource []router.SpanAttr, scope string) *encoder {
 }
 
 // encode returns the request body carrying spans, valid until the next call.
-func (e *encoder) encode(spans []router.Span) []byte {
+func (e *encoder) encode(spans []trace.Span) []byte {
 	e.spans = e.spans[:0]
 	for i := range spans {
 		e.span = appendSpan(e.span[:0], &spans[i])

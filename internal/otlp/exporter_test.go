@@ -1,4 +1,4 @@
-package tracing
+package otlp
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/trace"
 )
 
 // export is one request the test collector received.
@@ -93,26 +93,26 @@ func newExporter(t *testing.T, o Options) *Exporter {
 }
 
 var (
-	traceID  = router.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
-	remoteID = router.SpanID{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}
-	rootID   = router.SpanID{1, 2, 3, 4, 5, 6, 7, 8}
-	childID  = router.SpanID{9, 10, 11, 12, 13, 14, 15, 16}
-	fetchID  = router.SpanID{17, 18, 19, 20, 21, 22, 23, 24}
+	traceID  = trace.ID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
+	remoteID = trace.SpanID{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7}
+	rootID   = trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8}
+	childID  = trace.SpanID{9, 10, 11, 12, 13, 14, 15, 16}
+	fetchID  = trace.SpanID{17, 18, 19, 20, 21, 22, 23, 24}
 	t0       = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 )
 
 // requestSpans are the spans of one request: a server span continuing a
 // client's trace, an internal child and a failed client span.
-func requestSpans() []router.Span {
-	return []router.Span{
+func requestSpans() []trace.Span {
+	return []trace.Span{
 		{TraceID: traceID, SpanID: rootID, ParentID: remoteID, RemoteParent: true, TraceState: "vendor=a,other=b",
-			Name: "GET /users", Kind: router.SpanServer, Start: t0, End: t0.Add(3 * time.Millisecond),
-			Attrs: []router.SpanAttr{router.StrAttr("http.request.method", "GET"), router.IntAttr("http.response.status_code", 502)}},
+			Name: "GET /users", Kind: trace.KindServer, Start: t0, End: t0.Add(3 * time.Millisecond),
+			Attrs: []trace.Attr{trace.Str("http.request.method", "GET"), trace.Int("http.response.status_code", 502)}},
 		{TraceID: traceID, SpanID: childID, ParentID: rootID, TraceState: "vendor=a,other=b",
-			Name: "invoke users", Kind: router.SpanInternal, Start: t0.Add(time.Millisecond), End: t0.Add(2 * time.Millisecond),
-			Attrs: []router.SpanAttr{router.StrAttr("edged.function", "users")}},
+			Name: "invoke users", Kind: trace.KindInternal, Start: t0.Add(time.Millisecond), End: t0.Add(2 * time.Millisecond),
+			Attrs: []trace.Attr{trace.Str("edged.function", "users")}},
 		{TraceID: traceID, SpanID: fetchID, ParentID: rootID, TraceState: "vendor=a,other=b",
-			Name: "proxy monolith", Kind: router.SpanClient, Start: t0.Add(2 * time.Millisecond), End: t0.Add(3 * time.Millisecond),
+			Name: "proxy monolith", Kind: trace.KindClient, Start: t0.Add(2 * time.Millisecond), End: t0.Add(3 * time.Millisecond),
 			Err: "upstream refused connection"},
 	}
 }
@@ -127,9 +127,9 @@ func TestExportOTLP(t *testing.T) {
 	e.ExportSpans(in)
 	// The router reuses its spans after ExportSpans returns.
 	for i := range in {
-		in[i].SpanID = router.SpanID{0xff}
+		in[i].SpanID = trace.SpanID{0xff}
 		for j := range in[i].Attrs {
-			in[i].Attrs[j] = router.StrAttr("reused", "reused")
+			in[i].Attrs[j] = trace.Str("reused", "reused")
 		}
 	}
 	if err := e.Shutdown(context.Background()); err != nil {
@@ -170,7 +170,7 @@ func TestExportOTLP(t *testing.T) {
 
 	tests := []struct {
 		name           string
-		id, parent     router.SpanID
+		id, parent     trace.SpanID
 		kind           tracepb.Span_SpanKind
 		remote         bool
 		attrs          map[string]any
@@ -396,14 +396,14 @@ func TestConcurrentExport(t *testing.T) {
 			spans := requestSpans()
 			for i := range calls {
 				for j := range spans {
-					spans[j].SpanID = router.SpanID{byte(w), byte(i), byte(i >> 8), byte(j), 1}
+					spans[j].SpanID = trace.SpanID{byte(w), byte(i), byte(i >> 8), byte(j), 1}
 				}
 				e.ExportSpans(spans)
 			}
 		})
 	}
 	// Drain the collector meanwhile, so its buffer never fills.
-	received := make(map[router.SpanID]bool)
+	received := make(map[trace.SpanID]bool)
 	drained := make(chan struct{})
 	var dup int
 	go func() {
@@ -412,7 +412,7 @@ func TestConcurrentExport(t *testing.T) {
 			for _, rs := range ex.req.ResourceSpans {
 				for _, ss := range rs.ScopeSpans {
 					for _, s := range ss.Spans {
-						id := router.SpanID(s.SpanId)
+						id := trace.SpanID(s.SpanId)
 						if received[id] {
 							dup++
 						}
@@ -475,8 +475,8 @@ func BenchmarkExportSpans(b *testing.B) {
 	})
 
 	b.Run("encode", func(b *testing.B) {
-		enc := newEncoder([]router.SpanAttr{router.StrAttr("service.name", "edged")}, scopeName)
-		batch := make([]router.Span, 0, 510)
+		enc := newEncoder([]trace.Attr{trace.Str("service.name", "edged")}, scopeName)
+		batch := make([]trace.Span, 0, 510)
 		for len(batch) < 510 {
 			batch = append(batch, spans...)
 		}
@@ -519,8 +519,8 @@ func TestZeroIDsDropped(t *testing.T) {
 	col := newCollector(t, nil)
 	e := newExporter(t, Options{Endpoint: col.URL})
 	spans := requestSpans()
-	spans[1].TraceID = router.TraceID{}
-	spans[2].SpanID = router.SpanID{}
+	spans[1].TraceID = trace.ID{}
+	spans[2].SpanID = trace.SpanID{}
 	e.ExportSpans(spans)
 	if err := e.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown() = %v", err)

@@ -1,0 +1,209 @@
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os/exec"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// module is the import path every package of edged starts with.
+const module = "github.com/edged/edged/"
+
+// node is one package of the module: its layer and the packages of ours it may
+// import (a permission, not a requirement). Paths are relative to module.
+type node struct {
+	layer   int
+	imports []string
+}
+
+// arch is the package map. Layers: 0 leaves, 1 the engines on the leaves and the
+// daemon's own helpers, 2 the router, 3 what composes it all. Later steps of the
+// redesign add their packages (proxy, auth, idempotency, cost, admin,
+// internal/daemon) here.
+var arch = map[string]node{
+	// Leaves: one concept each, the standard library and outside modules only.
+	"limits":                     {0, nil},
+	"trace":                      {0, nil},
+	"shadow":                     {0, nil},
+	"isolate/internal/wasmrw":    {0, nil},
+	"isolate/guest/internal/abi": {0, nil}, // the guest side: compiled to wasm, not linked into edged
+	"isolate/guest":              {1, []string{"isolate/guest/internal/abi"}},
+	"examples/monolith":          {0, nil},
+	"internal/archtest":          {0, nil},
+
+	"isolate":         {1, []string{"limits", "isolate/internal/wasmrw"}},
+	"strangler":       {1, nil},
+	"internal/config": {1, []string{"limits", "shadow"}},
+	"internal/otlp":   {1, []string{"trace"}},
+
+	"router": {2, []string{"limits", "trace", "shadow", "isolate", "strangler"}},
+
+	"cmd/edged":         {3, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
+	"scripts/gwfixture": {3, []string{"router"}},
+	"scripts/loadproxy": {3, []string{"isolate", "strangler", "router", "internal/otlp"}},
+}
+
+// TestArrows lists the module's packages with go list and checks every import
+// of ours against arch.
+func TestArrows(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to list the packages: %v", err)
+	}
+	out, err := exec.Command(goBin, "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	graph, err := parseList(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A go list that listed nothing would pass every check.
+	for _, p := range []string{"limits", "isolate", "router", "cmd/edged"} {
+		if _, ok := graph[p]; !ok {
+			t.Fatalf("go list did not list %s; listed %d packages", p, len(graph))
+		}
+	}
+	for _, problem := range check(arch, graph) {
+		t.Error(problem)
+	}
+}
+
+// parseList reads go list's lines "path import import ..." into the imports of
+// ours of each package of ours, relative to module.
+func parseList(out []byte) (map[string][]string, error) {
+	graph := make(map[string][]string)
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		pkg, ok := strings.CutPrefix(fields[0], module)
+		if !ok {
+			return nil, fmt.Errorf("go list named %q, outside %s", fields[0], module)
+		}
+		ours := []string{}
+		for _, imp := range fields[1:] {
+			if rel, ok := strings.CutPrefix(imp, module); ok {
+				ours = append(ours, rel)
+			}
+		}
+		graph[pkg] = ours
+	}
+	return graph, sc.Err()
+}
+
+// check returns a line for every package missing from the table, every import
+// the table does not allow, and every permission of the table that points to
+// the same or a higher layer (or to a package the table does not know).
+func check(arch map[string]node, graph map[string][]string) []string {
+	var problems []string
+	for _, pkg := range sortedKeys(arch) {
+		n := arch[pkg]
+		for _, imp := range n.imports {
+			to, ok := arch[imp]
+			switch {
+			case !ok:
+				problems = append(problems, fmt.Sprintf("table: %s may import %s, which the table does not list", pkg, imp))
+			case to.layer >= n.layer:
+				problems = append(problems, fmt.Sprintf("table: %s (layer %d) may import %s (layer %d): arrows must point to a lower layer",
+					pkg, n.layer, imp, to.layer))
+			}
+		}
+	}
+	for _, pkg := range sortedKeys(graph) {
+		n, ok := arch[pkg]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s is not in the package map: add it to arch with its layer and imports", pkg))
+			continue
+		}
+		for _, imp := range graph[pkg] {
+			if !slices.Contains(n.imports, imp) {
+				problems = append(problems, fmt.Sprintf("%s imports %s, which the package map does not allow", pkg, imp))
+			}
+		}
+	}
+	return problems
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// TestCheckRejects feeds check graphs and tables with one fault each, so that
+// TestArrows cannot pass by accepting everything.
+func TestCheckRejects(t *testing.T) {
+	base := map[string]node{
+		"limits":          {0, nil},
+		"trace":           {0, nil},
+		"internal/config": {1, []string{"limits"}},
+		"router":          {2, []string{"limits", "trace"}},
+	}
+	with := func(pkg string, n node) map[string]node {
+		m := make(map[string]node, len(base)+1)
+		for k, v := range base {
+			m[k] = v
+		}
+		m[pkg] = n
+		return m
+	}
+	good := map[string][]string{"limits": {}, "trace": {}, "internal/config": {"limits"}, "router": {"trace"}}
+	tests := []struct {
+		name  string
+		arch  map[string]node
+		graph map[string][]string
+		want  string // a substring of the one problem expected; "" for none
+	}{
+		{"allowed graph", base, good, ""},
+		{"leaf imports a leaf", base, map[string][]string{"limits": {"trace"}}, "limits imports trace"},
+		{"config imports the router", base, map[string][]string{"internal/config": {"router"}},
+			"internal/config imports router"},
+		{"unknown package", base, map[string][]string{"proxy": {}}, "proxy is not in the package map"},
+		{"table lets a leaf import the router", with("trace", node{0, []string{"router"}}), good,
+			"table: trace (layer 0) may import router (layer 2)"},
+		{"table allows a sideways arrow", with("shadow", node{0, []string{"trace"}}), good,
+			"table: shadow (layer 0) may import trace (layer 0)"},
+		{"table names an unknown package", with("shadow", node{1, []string{"json"}}), good,
+			"table: shadow may import json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := check(tc.arch, tc.graph)
+			if tc.want == "" {
+				if len(got) != 0 {
+					t.Errorf("check = %q, want no problem", got)
+				}
+				return
+			}
+			if len(got) != 1 || !strings.Contains(got[0], tc.want) {
+				t.Errorf("check = %q, want one problem containing %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseList(t *testing.T) {
+	out := []byte(module + "router " + module + "trace fmt github.com/valyala/fasthttp\n" + module + "limits\n")
+	got, err := parseList(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !slices.Equal(got["router"], []string{"trace"}) || len(got["limits"]) != 0 {
+		t.Errorf("parseList = %q, want router -> trace and limits -> nothing", got)
+	}
+	if _, err := parseList([]byte("example.com/other fmt\n")); err == nil {
+		t.Error("parseList accepted a package outside the module")
+	}
+}
