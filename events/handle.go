@@ -57,6 +57,9 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			<-sem
 		}
 		switch {
+		case res.reason != "":
+			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason})
+			return
 		case res.err == nil && res.status >= 200 && res.status < 300:
 			// Record before acking: if the ack is lost, the redelivery finds
 			// the record and is skipped.
@@ -68,9 +71,6 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			if sub.s.opts.dropAck == nil || !sub.s.opts.dropAck() {
 				sub.ack(msg)
 			}
-			return
-		case res.reason != "":
-			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason})
 			return
 		case attempt > sub.t.MaxRetries:
 			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err,
