@@ -52,8 +52,9 @@ type Options struct {
 	// bound beyond the disk. When full, publishes fail (events are refused,
 	// never dropped). Ignored with URL.
 	MaxStore int64
-	// Listen, when set ("127.0.0.1:4222"), exposes the embedded server to
-	// other nodes and the `nats` CLI; empty opens no port at all.
+	// Listen, when set ("127.0.0.1:4222"; port 0 picks a free one), exposes
+	// the embedded server to other nodes and the `nats` CLI; empty opens no
+	// port at all.
 	Listen string
 	// Token, when set, is required from clients connecting to Listen (and
 	// sent to URL). A Listen address that is not loopback requires it.
@@ -253,6 +254,9 @@ func startEmbedded(opts Options) (*server.Server, error) {
 		host, port, _ := net.SplitHostPort(opts.Listen) // checked by Validate
 		so.Host = host
 		so.Port, _ = strconv.Atoi(port)
+		if so.Port == 0 {
+			so.Port = server.RANDOM_PORT // ":0" means any free port, as with net.Listen
+		}
 		so.Authorization = opts.Token
 	}
 	ns, err := server.NewServer(so)

@@ -291,6 +291,11 @@ func TestDuplicatePublishDeduped(t *testing.T) {
 	if n := rec.count("dup"); n != 1 {
 		t.Errorf("dup invoked %d times, want 1", n)
 	}
+	// The stream stored one copy: the completion record did not have to
+	// absorb a second delivery.
+	if info, err := sub.cons.Info(ctx); err != nil || info.Delivered.Consumer != 2 {
+		t.Errorf("deliveries = %d, %v, want 2 (dup once, after)", info.Delivered.Consumer, err)
+	}
 }
 
 func TestCompletedButUnackedSkipped(t *testing.T) {
@@ -453,5 +458,67 @@ func TestEventsSurviveRestart(t *testing.T) {
 	}
 	if c := rec.next(t); c.id != "kept" {
 		t.Errorf("call %q, want kept", c.id)
+	}
+}
+
+// TestExternalServer runs a trigger over a TCP connection to another
+// server (here an embedded one listening on loopback, with a token), the
+// way edged uses `[events] url`.
+func TestExternalServer(t *testing.T) {
+	ctx := context.Background()
+	host := openTest(t, t.TempDir(), Options{Listen: "127.0.0.1:0", Token: "s3cret"})
+	url := host.ClientURL()
+	if !strings.HasPrefix(url, "nats://127.0.0.1:") {
+		t.Fatalf("ClientURL = %q, want a loopback URL", url)
+	}
+	if _, err := Open(ctx, Options{URL: url, Token: "wrong"}); err == nil {
+		t.Fatal("Open with a wrong token succeeded")
+	}
+	client := openTest(t, "", Options{URL: url, Token: "s3cret"})
+	rec := newRecorder(nil)
+	if _, err := client.Subscribe(ctx, Trigger{Name: "remote", Subject: "remote"}, rec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.Publish(ctx, "remote", "t", []byte("over tcp")); err != nil {
+		t.Fatal(err)
+	}
+	if c := rec.next(t); c.body != "over tcp" {
+		t.Errorf("body = %q", c.body)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"zero", Options{}, ""},
+		{"interval", Options{Sync: SyncInterval}, ""},
+		{"loopback listen", Options{Listen: "127.0.0.1:4222"}, ""},
+		{"public listen with token", Options{Listen: "0.0.0.0:4222", Token: "t"}, ""},
+		{"public listen without token", Options{Listen: "0.0.0.0:4222"}, "events.token"},
+		{"bad sync", Options{Sync: "sometimes"}, "events.sync"},
+		{"bad listen", Options{Listen: "4222"}, "events.listen"},
+		{"negative store", Options{MaxStore: -1}, "events.max_store"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.o.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestNoPortByDefault checks the embedded server opens no listener.
+func TestNoPortByDefault(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	if s.ClientURL() != "" {
+		t.Errorf("ClientURL = %q, want none", s.ClientURL())
+	}
+	if addr := s.embedded.Addr(); addr != nil {
+		t.Errorf("listening on %v, want no port", addr)
 	}
 }
