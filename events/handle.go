@@ -25,7 +25,12 @@ type attemptResult struct {
 // key overtakes it; otherwise the event goes back to JetStream with
 // NakWithDelay. sem, when not nil, is taken around each invocation.
 func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bool, sem chan struct{}) {
-	defer sub.held.remove(msg)
+	handedOff := false // to the acker, which then owns msg
+	defer func() {
+		if !handedOff {
+			sub.held.remove(msg)
+		}
+	}()
 	md, err := msg.Metadata()
 	if err != nil {
 		sub.log.Warn("events: not a JetStream message", "error", err)
@@ -38,10 +43,15 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		return
 	}
 	key := sub.recordKey(ev.source, ev.id)
-	if rec, ok := sub.s.record(ctx, key); ok && rec.State == StateDone {
-		// The work completed but the ack was lost: do not do it again.
-		sub.ack(msg)
-		return
+	// A first delivery cannot have completed before: the duplicate window
+	// already dropped a repeated publish. Only redeliveries, and ticks (a
+	// tick re-fired after a crash may be outside the window), are checked.
+	if attempt > 1 || sub.t.Schedule != "" {
+		if rec, ok := sub.s.record(ctx, key); ok && rec.State == StateDone {
+			// The work completed but the ack was lost: do not do it again.
+			sub.ack(msg)
+			return
+		}
 	}
 	for {
 		if sem != nil {
@@ -61,16 +71,9 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason})
 			return
 		case res.err == nil && res.status >= 200 && res.status < 300:
-			// Record before acking: if the ack is lost, the redelivery finds
-			// the record and is skipped.
-			if err := sub.s.putRecord(ctx, key, Record{
+			handedOff = sub.complete(ctx, msg, key, Record{
 				State: StateDone, Trigger: sub.t.Name, Attempts: attempt, Status: res.status, Time: sub.s.opts.Now().UTC(),
-			}); err != nil {
-				sub.log.Warn("events: record completion", "id", ev.id, "error", err)
-			}
-			if sub.s.opts.dropAck == nil || !sub.s.opts.dropAck() {
-				sub.ack(msg)
-			}
+			})
 			return
 		case attempt > sub.t.MaxRetries:
 			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err,
@@ -109,6 +112,65 @@ func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg) attemptR
 		res.reason = "function answered " + strconv.Itoa(status)
 	}
 	return res
+}
+
+// pendingAck is an event whose completion record is being stored; the
+// acker acknowledges it once JetStream has the record.
+type pendingAck struct {
+	msg    jetstream.Msg
+	stored jetstream.PubAckFuture
+}
+
+// complete records the event as done, then acknowledges it: if the ack is
+// lost, the redelivery finds the record and is skipped. The record is
+// published asynchronously and the ack sent by the acker when the record is
+// stored, so the invocation slot is free meanwhile. It reports whether msg
+// was handed to the acker.
+func (sub *Subscription) complete(ctx context.Context, msg jetstream.Msg, key string, rec Record) bool {
+	b, err := json.Marshal(rec)
+	if err == nil {
+		m := nats.NewMsg(doneSubjectPrefix + key)
+		m.Data = b
+		var f jetstream.PubAckFuture
+		if f, err = sub.s.js.PublishMsgAsync(m); err == nil {
+			select {
+			case sub.acks <- pendingAck{msg, f}:
+				return true
+			case <-ctx.Done():
+				return false // unacked: redelivered, and skipped if the record made it
+			}
+		}
+		// Too many records in flight: store this one synchronously.
+		_, err = sub.s.done.Put(ctx, key, b)
+	}
+	if err != nil {
+		sub.log.Warn("events: record completion", "key", key, "error", err)
+	}
+	sub.finish(msg)
+	return false
+}
+
+// acker acknowledges completed events in the order their records were
+// published, once each record is stored (or failed: the work is done, so
+// the event is acked anyway and only a lost ack could repeat it).
+func (sub *Subscription) acker() {
+	defer sub.ackerDone.Done()
+	for p := range sub.acks {
+		select {
+		case <-p.stored.Ok():
+		case err := <-p.stored.Err():
+			sub.log.Warn("events: record completion", "error", err)
+		}
+		sub.finish(p.msg)
+		sub.held.remove(p.msg)
+	}
+}
+
+// finish acknowledges a completed event.
+func (sub *Subscription) finish(msg jetstream.Msg) {
+	if sub.s.opts.dropAck == nil || !sub.s.opts.dropAck() {
+		sub.ack(msg)
+	}
 }
 
 func (sub *Subscription) ack(msg jetstream.Msg) {
@@ -210,6 +272,10 @@ type Record struct {
 	Error    string    `json:"error,omitempty"`
 	Time     time.Time `json:"time"`
 }
+
+// doneSubjectPrefix is where the records bucket stores keys: a KV put is a
+// publish on $KV.<bucket>.<key>.
+const doneSubjectPrefix = "$KV." + doneBucket + "."
 
 func (s *Server) putRecord(ctx context.Context, key string, r Record) error {
 	b, err := json.Marshal(r)

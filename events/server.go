@@ -23,6 +23,8 @@ const (
 	DefaultCompletionTTL = 24 * time.Hour
 	// startTimeout bounds how long Open waits for the embedded server.
 	startTimeout = 10 * time.Second
+	// publishTimeout bounds waiting for JetStream to store an async publish.
+	publishTimeout = 30 * time.Second
 )
 
 // Sync modes of the embedded server's file store.
@@ -203,7 +205,9 @@ func NewWithConn(ctx context.Context, nc *nats.Conn, opts Options) (*Server, err
 }
 
 func newServer(ctx context.Context, nc *nats.Conn, opts Options) (*Server, error) {
-	js, err := jetstream.New(nc)
+	// The timeout resolves every async publish (completion records), so the
+	// acker never waits forever on a lost reply.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}

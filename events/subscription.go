@@ -30,6 +30,9 @@ type Subscription struct {
 	cancel context.CancelFunc // ends invocations once Close gives up waiting
 	loops  sync.WaitGroup     // dispatcher, progress reporter, ticker
 	work   sync.WaitGroup     // handlers
+	// acks feeds the acker; closed once handlers are done.
+	acks      chan pendingAck
+	ackerDone sync.WaitGroup
 
 	// Ordering by key: the events waiting per key, in delivery order. A key
 	// is present while a worker goroutine owns it.
@@ -53,6 +56,7 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 		log:  s.opts.Logger.With("trigger", t.Name),
 		stop: make(chan struct{}),
 		keys: map[string][]jetstream.Msg{},
+		acks: make(chan pendingAck, maxAckPending),
 	}
 	var err error
 	if t.Schedule != "" {
@@ -97,6 +101,8 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	sub.cancel = cancel
 	sub.loops.Add(2)
+	sub.ackerDone.Add(1)
+	go sub.acker()
 	go sub.dispatch(runCtx)
 	go sub.reportProgress()
 	if t.Schedule != "" {
@@ -228,6 +234,8 @@ func (sub *Subscription) Close(ctx context.Context) error {
 		go func() {
 			sub.work.Wait()
 			sub.loops.Wait()
+			close(sub.acks)
+			sub.ackerDone.Wait()
 			close(done)
 		}()
 		select {
