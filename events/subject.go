@@ -12,7 +12,8 @@ const maxSubjectLen = 256
 
 // ValidSubject reports whether s is a NATS subject a message may be published
 // to: dot-separated non-empty tokens of printable ASCII without spaces, no
-// wildcards, at most 256 bytes.
+// wildcards, not starting with '$' (NATS's own API and buckets), at most 256
+// bytes.
 func ValidSubject(s string) error { return checkSubject(s, false) }
 
 // ValidPattern reports whether p is a NATS subject pattern: like ValidSubject,
@@ -26,6 +27,11 @@ func checkSubject(s string, wildcards bool) error {
 	}
 	if len(s) > maxSubjectLen {
 		return fmt.Errorf("subject longer than %d bytes", maxSubjectLen)
+	}
+	if s[0] == '$' {
+		// $JS.API, $KV and $SYS are NATS's own: a publish there is an API
+		// call or a write into edged's buckets.
+		return fmt.Errorf("subject %q: subjects starting with '$' are reserved", s)
 	}
 	start := 0
 	for i := 0; i <= len(s); i++ {

@@ -47,6 +47,8 @@ func TestAllowList(t *testing.T) {
 		{"billing", false},
 		{"orders.*", false}, // publishing to a wildcard is never allowed
 		{"orders..x", false},
+		{"$JS.API.STREAM.DELETE.X", false},
+		{"$KV.edged_events.x", false},
 		{"orders.new\r\n", false},
 		{"", false},
 	}
