@@ -66,6 +66,11 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		if sem != nil {
 			<-sem
 		}
+		if ctx.Err() != nil {
+			// Cancelled by Close, not failed: no attempt is counted against it.
+			_ = msg.Nak()
+			return
+		}
 		switch {
 		case res.reason != "":
 			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason})

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -21,18 +22,22 @@ type Subscription struct {
 	stream jetstream.Stream // the stream holding t.Subject
 	dlq    jetstream.Stream // the stream holding t.DeadLetter
 	cons   jetstream.Consumer
-	iter   jetstream.MessagesContext
 	sched  Schedule
 	log    *slog.Logger
 
-	held   held
-	stop   chan struct{}
-	cancel context.CancelFunc // ends invocations once Close gives up waiting
-	loops  sync.WaitGroup     // dispatcher, progress reporter, ticker
-	work   sync.WaitGroup     // handlers
+	held      held
+	stop      chan struct{}
+	cancel    context.CancelFunc // ends invocations once Close gives up waiting
+	stopFetch context.CancelFunc // ends the pending fetch on Close
+	loops     sync.WaitGroup     // dispatcher, ticker
+	work      sync.WaitGroup     // handlers
 	// acks feeds the acker; closed once handlers are done.
 	acks      chan pendingAck
 	ackerDone sync.WaitGroup
+	// progressStop ends the progress reporter once handlers are done: it
+	// keeps reporting while Close waits for them.
+	progressStop chan struct{}
+	progressDone sync.WaitGroup
 
 	// Ordering by key: the events waiting per key, in delivery order. A key
 	// is present while a worker goroutine owns it.
@@ -55,8 +60,11 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 		s: s, t: t, inv: inv,
 		log:  s.opts.Logger.With("trigger", t.Name),
 		stop: make(chan struct{}),
+		held: held{room: make(chan struct{}, prefetch(t.MaxConcurrency))},
 		keys: map[string][]jetstream.Msg{},
 		acks: make(chan pendingAck, maxAckPending),
+
+		progressStop: make(chan struct{}),
 	}
 	var err error
 	if t.Schedule != "" {
@@ -91,20 +99,18 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 	}); err != nil {
 		return nil, fmt.Errorf("events: trigger %s: consumer: %w", t.Name, err)
 	}
-	if sub.iter, err = sub.cons.Messages(jetstream.PullMaxMessages(t.MaxConcurrency)); err != nil {
-		return nil, fmt.Errorf("events: trigger %s: consume: %w", t.Name, err)
-	}
 	if err := s.track(sub); err != nil {
-		sub.iter.Stop()
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	sub.cancel = cancel
-	sub.loops.Add(2)
+	stopCtx, stopFetch := context.WithCancel(runCtx)
+	sub.cancel, sub.stopFetch = cancel, stopFetch
+	sub.loops.Add(1)
 	sub.ackerDone.Add(1)
+	sub.progressDone.Add(1)
 	go sub.acker()
-	go sub.dispatch(runCtx)
 	go sub.reportProgress()
+	go sub.dispatch(runCtx, stopCtx)
 	if t.Schedule != "" {
 		sub.loops.Add(1)
 		go sub.tick(runCtx)
@@ -145,62 +151,85 @@ func (s *Server) ensureStream(ctx context.Context, name, subject string, retenti
 func (sub *Subscription) Trigger() Trigger { return sub.t }
 
 // dispatch pulls events and hands them to handlers, at most MaxConcurrency
-// invocations at once.
-func (sub *Subscription) dispatch(ctx context.Context) {
+// invocations at once. It fetches only as many events as there is room for
+// (prefetch): every event it holds is tracked and reported in progress, so
+// none waits unseen in a client buffer while its ack timer runs.
+func (sub *Subscription) dispatch(ctx, stopCtx context.Context) {
 	defer sub.loops.Done()
 	sem := make(chan struct{}, sub.t.MaxConcurrency)
 	keyed := sub.t.Ordering == OrderingKey
+	room := cap(sub.held.room)
 	for {
-		if !keyed {
-			// Take a slot before pulling, so an event is never held waiting
-			// for one while its ack timer runs.
+		n := 0
+		select {
+		case sub.held.room <- struct{}{}:
+			n = 1
+		case <-sub.stop:
+			return
+		}
+	reserve:
+		for n < room {
 			select {
-			case sem <- struct{}{}:
-			case <-sub.stop:
-				return
+			case sub.held.room <- struct{}{}:
+				n++
+			default:
+				break reserve
 			}
 		}
-		msg, err := sub.iter.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
+		batch, err := sub.cons.Fetch(n, jetstream.FetchContext(stopCtx))
+		got := 0
+		if err == nil {
+			for msg := range batch.Messages() {
+				got++
+				sub.held.add(msg)
+				sub.route(ctx, msg, keyed, sem)
 			}
+			err = batch.Error()
+		}
+		for ; got < n; got++ {
+			<-sub.held.room // room reserved for events that did not come
+		}
+		if err != nil && !errors.Is(err, nats.ErrTimeout) && stopCtx.Err() == nil {
 			sub.log.Warn("events: pull", "error", err)
-			if !keyed {
-				<-sem
-			}
 			select {
 			case <-sub.stop:
 				return
 			case <-time.After(100 * time.Millisecond): // the client reconnects meanwhile
 			}
-			continue
 		}
-		sub.held.add(msg)
-		key := ""
-		if keyed {
-			key = msg.Headers().Get(HeaderPartitionKey)
-		}
-		if key == "" {
-			sub.work.Add(1)
-			go func() {
-				defer sub.work.Done()
-				if keyed {
-					sem <- struct{}{}
-				}
-				defer func() { <-sem }()
-				sub.handle(ctx, msg, false, nil)
-			}()
-			continue
-		}
-		sub.keysMu.Lock()
-		queue, busy := sub.keys[key]
-		sub.keys[key] = append(queue, msg)
-		sub.keysMu.Unlock()
-		if !busy {
-			sub.work.Add(1)
-			go sub.runKey(ctx, key, sem)
-		}
+	}
+}
+
+// route hands msg to a handler: its key's queue with ordering by key,
+// otherwise a goroutine that waits for an invocation slot.
+func (sub *Subscription) route(ctx context.Context, msg jetstream.Msg, keyed bool, sem chan struct{}) {
+	key := ""
+	if keyed {
+		key = msg.Headers().Get(HeaderPartitionKey)
+	}
+	if key == "" {
+		sub.work.Add(1)
+		go func() {
+			defer sub.work.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				_ = msg.Nak()
+				sub.held.remove(msg)
+				return
+			}
+			defer func() { <-sem }()
+			sub.handle(ctx, msg, false, nil)
+		}()
+		return
+	}
+	sub.keysMu.Lock()
+	queue, busy := sub.keys[key]
+	sub.keys[key] = append(queue, msg)
+	sub.keysMu.Unlock()
+	if !busy {
+		sub.work.Add(1)
+		go sub.runKey(ctx, key, sem)
 	}
 }
 
@@ -209,6 +238,21 @@ func (sub *Subscription) dispatch(ctx context.Context) {
 func (sub *Subscription) runKey(ctx context.Context, key string, sem chan struct{}) {
 	defer sub.work.Done()
 	for {
+		select {
+		case <-sub.stop:
+			// Closing: hand the queued events back now rather than run them;
+			// their order resumes wherever they are redelivered.
+			sub.keysMu.Lock()
+			queue := sub.keys[key]
+			delete(sub.keys, key)
+			sub.keysMu.Unlock()
+			for _, m := range queue {
+				_ = m.Nak()
+				sub.held.remove(m)
+			}
+			return
+		default:
+		}
 		sub.keysMu.Lock()
 		queue := sub.keys[key]
 		if len(queue) == 0 {
@@ -229,11 +273,14 @@ func (sub *Subscription) runKey(ctx context.Context, key string, sem chan struct
 func (sub *Subscription) Close(ctx context.Context) error {
 	sub.closeOnce.Do(func() {
 		close(sub.stop)
-		sub.iter.Stop()
+		sub.stopFetch()
 		done := make(chan struct{})
 		go func() {
-			sub.work.Wait()
+			// The dispatcher first: it is the only one that adds handlers.
 			sub.loops.Wait()
+			sub.work.Wait()
+			close(sub.progressStop)
+			sub.progressDone.Wait()
 			close(sub.acks)
 			sub.ackerDone.Wait()
 			close(done)
@@ -253,9 +300,19 @@ func (sub *Subscription) Close(ctx context.Context) error {
 
 // held is the set of events a subscription holds unacknowledged: in a
 // handler, waiting out a local retry delay, or queued behind their key.
+// Each held event takes a token of room, so the dispatcher fetches no more
+// than there is room for.
 type held struct {
 	mu   sync.Mutex
 	msgs map[jetstream.Msg]struct{}
+	room chan struct{}
+}
+
+// prefetch is how many events a trigger holds at most: enough to keep the
+// invocation slots busy across a fetch round trip, and bounded well below
+// the consumer's MaxAckPending so retries waiting out a delay leave room.
+func prefetch(concurrency int) int {
+	return min(max(4*concurrency, 32), maxAckPending/2)
 }
 
 func (h *held) add(m jetstream.Msg) {
@@ -269,21 +326,25 @@ func (h *held) add(m jetstream.Msg) {
 
 func (h *held) remove(m jetstream.Msg) {
 	h.mu.Lock()
+	_, ok := h.msgs[m]
 	delete(h.msgs, m)
 	h.mu.Unlock()
+	if ok {
+		<-h.room
+	}
 }
 
 // reportProgress tells JetStream every third of the ack timeout that the
 // held events are still being worked on, so long work is not redelivered.
 // One goroutine per trigger, not one timer per event.
 func (sub *Subscription) reportProgress() {
-	defer sub.loops.Done()
+	defer sub.progressDone.Done()
 	tick := time.NewTicker(sub.t.AckTimeout / 3)
 	defer tick.Stop()
 	var batch []jetstream.Msg
 	for {
 		select {
-		case <-sub.stop:
+		case <-sub.progressStop:
 			return
 		case <-tick.C:
 		}
