@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 const testTrace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -521,4 +522,40 @@ func TestNoPortByDefault(t *testing.T) {
 	if addr := s.embedded.Addr(); addr != nil {
 		t.Errorf("listening on %v, want no port", addr)
 	}
+}
+
+// TestDeadLetterPublishFailureKeepsEvent fills the dead-letter stream so the
+// dead-letter publish fails: the original must stay unacknowledged and be
+// dead-lettered once there is room, never dropped.
+func TestDeadLetterPublishFailureKeepsEvent(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	full, err := s.js.CreateStream(ctx, jetstream.StreamConfig{Name: "FULL", Subjects: []string{"jobs.dead"},
+		MaxMsgs: 1, Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.js.Publish(ctx, "jobs.dead", []byte("filler")); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(func(call, int) (int, http.Header, error) { return StatusDeadLetter, nil, nil })
+	sub, err := s.Subscribe(ctx, Trigger{Name: "jobs", Subject: "jobs", Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PublishEvent(ctx, "jobs", &Event{ID: "keep", Type: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	// 422 dead-letters at once: a second invocation means the event came
+	// back after the failed dead-letter publish.
+	rec.next(t)
+	rec.next(t)
+	if err := full.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "dead-lettered once there is room", func() bool {
+		d, _ := sub.DeadLetters(ctx)
+		return len(d) == 1 && d[0].ID == "keep"
+	})
+	eventually(t, "original acked", settled(t, sub))
 }
