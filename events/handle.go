@@ -58,7 +58,7 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				_ = msg.Nak()
+				sub.handBack(msg)
 				return
 			}
 		}
@@ -68,7 +68,7 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		}
 		if ctx.Err() != nil {
 			// Cancelled by Close, not failed: no attempt is counted against it.
-			_ = msg.Nak()
+			sub.handBack(msg)
 			return
 		}
 		switch {
@@ -92,10 +92,10 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		case <-time.After(sub.t.delay(attempt)):
 			attempt++
 		case <-sub.stop:
-			_ = msg.Nak() // hand it back now; the key's order resumes wherever it is redelivered
+			sub.handBack(msg) // the key's order resumes wherever it is redelivered
 			return
 		case <-ctx.Done():
-			_ = msg.Nak()
+			sub.handBack(msg)
 			return
 		}
 	}

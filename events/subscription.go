@@ -29,8 +29,11 @@ type Subscription struct {
 	stop      chan struct{}
 	cancel    context.CancelFunc // ends invocations once Close gives up waiting
 	stopFetch context.CancelFunc // ends the pending fetch on Close
-	loops     sync.WaitGroup     // dispatcher, ticker
-	work      sync.WaitGroup     // handlers
+	// fetched is closed when the dispatcher has returned: its pull request
+	// is withdrawn, so an event handed back now is not redelivered into it.
+	fetched chan struct{}
+	loops   sync.WaitGroup // dispatcher, ticker
+	work    sync.WaitGroup // handlers
 	// acks feeds the acker; closed once handlers are done.
 	acks      chan pendingAck
 	ackerDone sync.WaitGroup
@@ -58,11 +61,12 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 	t = t.withDefaults()
 	sub := &Subscription{
 		s: s, t: t, inv: inv,
-		log:  s.opts.Logger.With("trigger", t.Name),
-		stop: make(chan struct{}),
-		held: held{room: make(chan struct{}, prefetch(t.MaxConcurrency))},
-		keys: map[string][]jetstream.Msg{},
-		acks: make(chan pendingAck, maxAckPending),
+		log:     s.opts.Logger.With("trigger", t.Name),
+		stop:    make(chan struct{}),
+		fetched: make(chan struct{}),
+		held:    held{room: make(chan struct{}, prefetch(t.MaxConcurrency))},
+		keys:    map[string][]jetstream.Msg{},
+		acks:    make(chan pendingAck, maxAckPending),
 
 		progressStop: make(chan struct{}),
 	}
@@ -156,6 +160,7 @@ func (sub *Subscription) Trigger() Trigger { return sub.t }
 // none waits unseen in a client buffer while its ack timer runs.
 func (sub *Subscription) dispatch(ctx, stopCtx context.Context) {
 	defer sub.loops.Done()
+	defer close(sub.fetched)
 	sem := make(chan struct{}, sub.t.MaxConcurrency)
 	keyed := sub.t.Ordering == OrderingKey
 	room := cap(sub.held.room)
@@ -214,7 +219,7 @@ func (sub *Subscription) route(ctx context.Context, msg jetstream.Msg, keyed boo
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				_ = msg.Nak()
+				sub.handBack(msg)
 				sub.held.remove(msg)
 				return
 			}
@@ -247,7 +252,7 @@ func (sub *Subscription) runKey(ctx context.Context, key string, sem chan struct
 			delete(sub.keys, key)
 			sub.keysMu.Unlock()
 			for _, m := range queue {
-				_ = m.Nak()
+				sub.handBack(m)
 				sub.held.remove(m)
 			}
 			return
@@ -296,6 +301,13 @@ func (sub *Subscription) Close(ctx context.Context) error {
 		sub.s.untrack(sub)
 	})
 	return sub.closeErr
+}
+
+// handBack returns an event to JetStream for immediate redelivery when the
+// trigger closes, once the dispatcher's pull request is gone.
+func (sub *Subscription) handBack(m jetstream.Msg) {
+	<-sub.fetched
+	_ = m.Nak()
 }
 
 // held is the set of events a subscription holds unacknowledged: in a

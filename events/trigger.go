@@ -30,7 +30,8 @@ const (
 	// OrderingKey processes events with the same ordering key (the
 	// CloudEvents `partitionkey` attribute) one at a time, in stream order:
 	// a failed event is retried in place, holding back the events behind it
-	// with the same key. Events without a key are not ordered.
+	// with the same key. Events without a key are not ordered. Events handed
+	// back at Close or redelivered after a crash may come in another order.
 	OrderingKey = "key"
 )
 

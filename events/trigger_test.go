@@ -559,3 +559,67 @@ func TestDeadLetterPublishFailureKeepsEvent(t *testing.T) {
 	})
 	eventually(t, "original acked", settled(t, sub))
 }
+
+// TestCloseHandsBackKeyedEvents closes a key-ordered trigger while events
+// of the key wait behind a running one: Close does not run them, and they
+// are handed back at once (well before the ack timeout).
+func TestCloseHandsBackKeyedEvents(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir(), Options{})
+	release, started := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // runs before the server's Close even if the test fails
+	first := newRecorder(func(c call, _ int) (int, http.Header, error) {
+		if c.id == "k-0" {
+			close(started)
+			<-release
+		}
+		return http.StatusOK, nil, nil
+	})
+	trig := Trigger{Name: "keyed", Subject: "keyed", Ordering: OrderingKey, AckTimeout: time.Minute}
+	sub, err := s.Subscribe(ctx, trig, first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := s.PublishEvent(ctx, "keyed", &Event{ID: fmt.Sprintf("k-%d", i), Type: "t", OrderingKey: "k"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-started:
+	case <-time.After(waitLimit):
+		t.Fatal("k-0 never ran")
+	}
+	eventually(t, "the rest queued behind k-0", func() bool {
+		sub.keysMu.Lock()
+		defer sub.keysMu.Unlock()
+		return len(sub.keys["k"]) == 4
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- sub.Close(ctx) }()
+	<-sub.stop // Close has begun: the queue must not be run any more
+	unblock()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	second := newRecorder(nil)
+	if _, err := s.Subscribe(ctx, trig, second); err != nil {
+		t.Fatal(err)
+	}
+	// Handed back, they come again at once, not after the ack timeout.
+	// JetStream may redeliver handed-back events in another order.
+	got := map[string]bool{}
+	for range 4 {
+		got[second.next(t).id] = true
+	}
+	for i := 1; i < 5; i++ {
+		if !got[fmt.Sprintf("k-%d", i)] {
+			t.Errorf("k-%d not redelivered (got %v)", i, got)
+		}
+	}
+	if n := first.count("k-1") + second.count("k-0"); n != 0 {
+		t.Errorf("k-1 ran before Close or k-0 ran again (%d)", n)
+	}
+}
