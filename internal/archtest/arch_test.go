@@ -22,7 +22,8 @@ type node struct {
 }
 
 // arch is the package map. Layers: 0 leaves, 1 the engines on the leaves and the
-// daemon's own helpers, 2 the router, 3 what composes it all. Later steps of the
+// OTLP exporter, 2 the router, 3 the config (it takes the libraries' defaults),
+// 4 what composes it all. Later steps of the
 // redesign add their packages (proxy, auth, idempotency, cost, admin,
 // internal/daemon) here.
 var arch = map[string]node{
@@ -30,22 +31,26 @@ var arch = map[string]node{
 	"limits":                     {0, nil},
 	"trace":                      {0, nil},
 	"shadow":                     {0, nil},
+	"events":                     {0, nil}, // NATS JetStream triggers; delivers to an Invoker it declares
 	"isolate/internal/wasmrw":    {0, nil},
 	"isolate/guest/internal/abi": {0, nil}, // the guest side: compiled to wasm, not linked into edged
 	"isolate/guest":              {1, []string{"isolate/guest/internal/abi"}},
 	"examples/monolith":          {0, nil},
 	"internal/archtest":          {0, nil},
 
-	"isolate":         {1, []string{"limits", "isolate/internal/wasmrw"}},
-	"strangler":       {1, nil},
-	"internal/config": {1, []string{"limits", "shadow"}},
-	"internal/otlp":   {1, []string{"trace"}},
+	"isolate":       {1, []string{"limits", "isolate/internal/wasmrw"}},
+	"strangler":     {1, nil},
+	"internal/otlp": {1, []string{"trace"}},
 
 	"router": {2, []string{"limits", "trace", "shadow", "isolate", "strangler"}},
 
-	"cmd/edged":         {3, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
-	"scripts/gwfixture": {3, []string{"router"}},
-	"scripts/loadproxy": {3, []string{"isolate", "strangler", "router", "internal/otlp"}},
+	// The config decodes router.toml into the libraries' options and takes
+	// their exported Default* values, so defaults are written once.
+	"internal/config": {3, []string{"limits", "shadow", "router"}},
+
+	"cmd/edged":         {4, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
+	"scripts/gwfixture": {4, []string{"router"}},
+	"scripts/loadproxy": {4, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }
 
 // TestArrows lists the module's packages with go list and checks every import

@@ -1,0 +1,124 @@
+package events
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// BenchmarkThroughput drains b.N stored events through a trigger with a
+// trivial in-process Invoker, and through a bare nats.go consumer acking the
+// same messages (JetStream's floor), for both sync modes. The figure is
+// events/s. The queue is filled before the timer starts, so b.N is used to
+// size it rather than b.Loop.
+func BenchmarkThroughput(b *testing.B) {
+	for _, mode := range []string{SyncInterval, SyncAlways} {
+		b.Run("sync="+mode+"/bare", func(b *testing.B) { benchBare(b, mode) })
+		b.Run("sync="+mode+"/trigger", func(b *testing.B) { benchTrigger(b, mode, 0) })
+		b.Run("sync="+mode+"/trigger-concurrency-32", func(b *testing.B) { benchTrigger(b, mode, 32) })
+	}
+}
+
+func benchServer(b *testing.B, mode string) *Server {
+	s, err := Open(context.Background(), Options{StoreDir: b.TempDir(), Sync: mode})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
+}
+
+// fill publishes n valid CloudEvents on subject and waits for their acks.
+func fill(b *testing.B, s *Server, subject string, n int) {
+	for i := range n {
+		m := nats.NewMsg(subject)
+		m.Header = Event{ID: fmt.Sprint(i), Source: "bench", Type: "t", Time: time.Unix(0, 0)}.header()
+		m.Data = []byte(`{"n":1}`)
+		if _, err := s.js.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+		if i%256 == 255 || i == n-1 { // bounded in flight: fsync per write is slow
+			select {
+			case <-s.js.PublishAsyncComplete():
+			case <-time.After(time.Minute):
+				b.Fatal("publish did not complete")
+			}
+		}
+	}
+}
+
+func benchBare(b *testing.B, mode string) {
+	ctx := context.Background()
+	s := benchServer(b, mode)
+	st, err := s.js.CreateStream(ctx, jetstream.StreamConfig{Name: "BARE", Subjects: []string{"bare"},
+		Retention: jetstream.InterestPolicy, Storage: jetstream.FileStorage})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "bare",
+		AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: maxAckPending})
+	if err != nil {
+		b.Fatal(err)
+	}
+	fill(b, s, "bare", b.N)
+	var n atomic.Int64
+	done := make(chan struct{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		if n.Add(1) == int64(b.N) {
+			close(done)
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	elapsed := time.Since(start)
+	b.StopTimer()
+	cc.Stop()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}
+
+func benchTrigger(b *testing.B, mode string, concurrency int) {
+	ctx := context.Background()
+	s := benchServer(b, mode)
+	var n atomic.Int64
+	done := make(chan struct{})
+	inv := InvokerFunc(func(context.Context, *http.Request) (int, http.Header, error) {
+		if n.Add(1) == int64(b.N) {
+			close(done)
+		}
+		return http.StatusOK, nil, nil
+	})
+	trig := Trigger{Name: "bench", Subject: "bench", MaxConcurrency: concurrency}
+	// Create the stream and consumer, stop, fill, then time the drain.
+	sub, err := s.Subscribe(ctx, trig, inv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := sub.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	fill(b, s, "bench", b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	sub, err = s.Subscribe(ctx, trig, inv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	<-done
+	elapsed := time.Since(start)
+	b.StopTimer()
+	_ = sub.Close(ctx)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
+}

@@ -1,0 +1,197 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// CloudEvents attributes travel as `ce-` headers in binary mode, on NATS
+// messages as on the HTTP request handed to an Invoker.
+const (
+	HeaderID          = "ce-id"
+	HeaderSource      = "ce-source"
+	HeaderType        = "ce-type"
+	HeaderSpecVersion = "ce-specversion"
+	HeaderTime        = "ce-time"
+	HeaderSubject     = "ce-subject"
+	// HeaderPartitionKey carries the ordering key: the CloudEvents
+	// partitioning extension `partitionkey`. Triggers with ordering "key"
+	// process events with the same key one at a time, in order.
+	HeaderPartitionKey = "ce-partitionkey"
+	HeaderTraceParent  = "traceparent"
+	headerContentType  = "Content-Type"
+	specVersion        = "1.0"
+	// maxAttrLen bounds every CloudEvents attribute taken from a message.
+	maxAttrLen = 1024
+)
+
+// Event is a CloudEvent as edged publishes it.
+type Event struct {
+	// ID is unique per Source; Publish draws a random one when empty.
+	ID string
+	// Source identifies the producer; default Options.Source.
+	Source string
+	// Type is the CloudEvents type, e.g. "com.example.order.created".
+	Type string
+	// Subject is the optional CloudEvents subject (not the NATS subject).
+	Subject string
+	// Time is the occurrence time; default now.
+	Time time.Time
+	// ContentType is the media type of Data, e.g. "application/json".
+	ContentType string
+	// OrderingKey, when set, orders events on triggers with ordering "key".
+	OrderingKey string
+	// TraceParent is the W3C traceparent of the publisher, so the trace
+	// continues in the consumer.
+	TraceParent string
+	// Data is the payload.
+	Data []byte
+}
+
+// eventKey is the identity of an event for deduplication: CloudEvents says
+// source + id is unique. The NATS message id is the readable form; KV keys
+// use a hash because sources hold characters keys may not.
+func eventKey(source, id string) string { return source + " " + id }
+
+func kvKey(source, id string) string {
+	sum := sha256.Sum256([]byte(source + "\x00" + id))
+	return hex.EncodeToString(sum[:16])
+}
+
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+func (e Event) header() nats.Header {
+	h := nats.Header{}
+	h.Set(HeaderSpecVersion, specVersion)
+	h.Set(HeaderID, e.ID)
+	h.Set(HeaderSource, e.Source)
+	h.Set(HeaderType, e.Type)
+	h.Set(HeaderTime, e.Time.UTC().Format(time.RFC3339Nano))
+	setIf(h, HeaderSubject, e.Subject)
+	setIf(h, headerContentType, e.ContentType)
+	setIf(h, HeaderPartitionKey, e.OrderingKey)
+	setIf(h, HeaderTraceParent, e.TraceParent)
+	h.Set(nats.MsgIdHdr, eventKey(e.Source, e.ID))
+	return h
+}
+
+func setIf(h nats.Header, k, v string) {
+	if v != "" {
+		h.Set(k, v)
+	}
+}
+
+// ErrInvalidEvent is wrapped by errors about events that are not valid
+// CloudEvents or exceed the body cap; such events are dead-lettered.
+var ErrInvalidEvent = errors.New("invalid event")
+
+// received is what a trigger reads from a message before invoking.
+type received struct {
+	id, source, typ, orderingKey, traceParent string
+}
+
+// parseEvent checks the binary-mode attributes of a message and the body
+// cap. Every header value is bounded and must be printable.
+func parseEvent(h nats.Header, data []byte, maxBody int64) (received, error) {
+	r := received{
+		id:          h.Get(HeaderID),
+		source:      h.Get(HeaderSource),
+		typ:         h.Get(HeaderType),
+		orderingKey: h.Get(HeaderPartitionKey),
+		traceParent: h.Get(HeaderTraceParent),
+	}
+	if v := h.Get(HeaderSpecVersion); v != specVersion {
+		return r, fmt.Errorf("%w: %s %q, want %q", ErrInvalidEvent, HeaderSpecVersion, clip(v), specVersion)
+	}
+	for _, a := range []struct{ name, v string }{{HeaderID, r.id}, {HeaderSource, r.source}, {HeaderType, r.typ}} {
+		if a.v == "" {
+			return r, fmt.Errorf("%w: missing %s", ErrInvalidEvent, a.name)
+		}
+	}
+	for k, vs := range h {
+		if !strings.HasPrefix(strings.ToLower(k), "ce-") && !strings.EqualFold(k, HeaderTraceParent) {
+			continue
+		}
+		for _, v := range vs {
+			if len(v) > maxAttrLen || !printable(v) {
+				return r, fmt.Errorf("%w: attribute %s too long or not printable", ErrInvalidEvent, clip(k))
+			}
+		}
+	}
+	if t := h.Get(HeaderTime); t != "" {
+		if _, err := time.Parse(time.RFC3339Nano, t); err != nil {
+			return r, fmt.Errorf("%w: %s %q is not RFC 3339", ErrInvalidEvent, HeaderTime, clip(t))
+		}
+	}
+	if int64(len(data)) > maxBody {
+		return r, fmt.Errorf("%w: data of %d bytes exceeds the body cap of %d", ErrInvalidEvent, len(data), maxBody)
+	}
+	return r, nil
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// clip makes untrusted text safe for a header or log: printable ASCII, at
+// most 256 bytes.
+func clip(s string) string {
+	const maxLen = 256
+	if len(s) > maxLen {
+		s = s[:maxLen]
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c < ' ' || c >= 0x7f {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
+// request builds the CloudEvents binary-mode HTTP request for a message:
+// every `ce-` header, Content-Type and traceparent are copied, the body is
+// the data. The path is "/" and the method POST.
+func request(ctx context.Context, h nats.Header, data []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		if strings.HasPrefix(lk, "ce-") || lk == "traceparent" || lk == "tracestate" || lk == "content-type" {
+			for _, v := range vs {
+				req.Header.Add(k, v)
+			}
+		}
+	}
+	return req, nil
+}
+
+// traceID returns the trace id of a W3C traceparent, or "".
+func traceID(tp string) string {
+	parts := strings.Split(tp, "-")
+	if len(parts) == 4 && len(parts[1]) == 32 {
+		return parts[1]
+	}
+	return ""
+}

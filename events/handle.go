@@ -1,0 +1,330 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// attemptResult is what one invocation said.
+type attemptResult struct {
+	status int
+	err    error
+	reason string // set when the function asked for dead-lettering
+}
+
+// handle processes one delivery of msg. With local set (ordering by key) a
+// failure is retried here after the backoff delay, so no later event of the
+// key overtakes it; otherwise the event goes back to JetStream with
+// NakWithDelay. sem, when not nil, is taken around each invocation.
+func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bool, sem chan struct{}) {
+	handedOff := false // to the acker, which then owns msg
+	defer func() {
+		if !handedOff {
+			sub.held.remove(msg)
+		}
+	}()
+	md, err := msg.Metadata()
+	if err != nil {
+		sub.log.Warn("events: not a JetStream message", "error", err)
+		return
+	}
+	attempt := int(md.NumDelivered)
+	ev, err := parseEvent(msg.Headers(), msg.Data(), sub.t.MaxBodyBytes)
+	if err != nil {
+		sub.deadLetter(ctx, msg, md, ev, history{attempts: 0, reason: err.Error()})
+		return
+	}
+	key := sub.recordKey(ev.source, ev.id)
+	// A first delivery cannot have completed before: the duplicate window
+	// already dropped a repeated publish. Only redeliveries, and ticks (a
+	// tick re-fired after a crash may be outside the window), are checked.
+	if attempt > 1 || sub.t.Schedule != "" {
+		if rec, ok := sub.s.record(ctx, key); ok && rec.State == StateDone {
+			// The work completed but the ack was lost: do not do it again.
+			sub.ack(msg)
+			return
+		}
+	}
+	for {
+		if sem != nil {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				sub.handBack(msg)
+				return
+			}
+		}
+		res := sub.invoke(ctx, msg)
+		if sem != nil {
+			<-sem
+		}
+		if ctx.Err() != nil {
+			// Cancelled by Close, not failed: no attempt is counted against it.
+			sub.handBack(msg)
+			return
+		}
+		switch {
+		case res.reason != "":
+			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason})
+			return
+		case res.err == nil && res.status >= 200 && res.status < 300:
+			handedOff = sub.complete(ctx, msg, key, Record{
+				State: StateDone, Trigger: sub.t.Name, Attempts: attempt, Status: res.status, Time: sub.s.opts.Now().UTC(),
+			})
+			return
+		case attempt > sub.t.MaxRetries:
+			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err,
+				reason: fmt.Sprintf("failed after %d attempts", attempt)})
+			return
+		case !local:
+			_ = msg.NakWithDelay(sub.t.delay(attempt))
+			return
+		}
+		select {
+		case <-time.After(sub.t.delay(attempt)):
+			attempt++
+		case <-sub.stop:
+			sub.handBack(msg) // the key's order resumes wherever it is redelivered
+			return
+		case <-ctx.Done():
+			sub.handBack(msg)
+			return
+		}
+	}
+}
+
+func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg) attemptResult {
+	req, err := request(ctx, msg.Headers(), msg.Data())
+	if err != nil {
+		return attemptResult{err: err}
+	}
+	status, header, err := sub.inv.Invoke(ctx, req)
+	res := attemptResult{status: status, err: err}
+	if err != nil {
+		return res
+	}
+	if v := header.Get(HeaderDeadLetter); v != "" {
+		res.reason = "function: " + clip(v)
+	} else if status == StatusDeadLetter {
+		res.reason = "function answered " + strconv.Itoa(status)
+	}
+	return res
+}
+
+// pendingAck is an event whose completion record is being stored; the
+// acker acknowledges it once JetStream has the record.
+type pendingAck struct {
+	msg    jetstream.Msg
+	stored jetstream.PubAckFuture
+}
+
+// complete records the event as done, then acknowledges it: if the ack is
+// lost, the redelivery finds the record and is skipped. The record is
+// published asynchronously and the ack sent by the acker when the record is
+// stored, so the invocation slot is free meanwhile. It reports whether msg
+// was handed to the acker.
+func (sub *Subscription) complete(ctx context.Context, msg jetstream.Msg, key string, rec Record) bool {
+	b, err := json.Marshal(rec)
+	if err == nil {
+		m := nats.NewMsg(doneSubjectPrefix + key)
+		m.Data = b
+		var f jetstream.PubAckFuture
+		if f, err = sub.s.js.PublishMsgAsync(m); err == nil {
+			select {
+			case sub.acks <- pendingAck{msg, f}:
+				return true
+			case <-ctx.Done():
+				return false // unacked: redelivered, and skipped if the record made it
+			}
+		}
+		// Too many records in flight: store this one synchronously.
+		_, err = sub.s.done.Put(ctx, key, b)
+	}
+	if err != nil {
+		sub.log.Warn("events: record completion", "key", key, "error", err)
+	}
+	sub.finish(msg)
+	return false
+}
+
+// acker acknowledges completed events in the order their records were
+// published, once each record is stored (or failed: the work is done, so
+// the event is acked anyway and only a lost ack could repeat it).
+func (sub *Subscription) acker() {
+	defer sub.ackerDone.Done()
+	for p := range sub.acks {
+		select {
+		case <-p.stored.Ok():
+		case err := <-p.stored.Err():
+			sub.log.Warn("events: record completion", "error", err)
+		}
+		sub.finish(p.msg)
+		sub.held.remove(p.msg)
+	}
+}
+
+// finish acknowledges a completed event.
+func (sub *Subscription) finish(msg jetstream.Msg) {
+	if sub.s.opts.dropAck == nil || !sub.s.opts.dropAck() {
+		sub.ack(msg)
+	}
+}
+
+func (sub *Subscription) ack(msg jetstream.Msg) {
+	// Fire and forget: a lost ack means a redelivery, which the completion
+	// record turns into a no-op.
+	if err := msg.Ack(); err != nil {
+		sub.log.Warn("events: ack", "error", err)
+	}
+}
+
+func (sub *Subscription) recordKey(source, id string) string {
+	return sub.t.Name + "." + kvKey(source, id)
+}
+
+// history is what the dead-letter message says about the event's attempts.
+type history struct {
+	attempts int
+	status   int
+	err      error
+	reason   string
+}
+
+// Headers of a dead-letter message, besides the event's own `ce-*` headers.
+const (
+	HeaderDLReason   = "Edged-Dead-Letter-Reason"
+	HeaderDLAttempts = "Edged-Attempts"
+	HeaderDLStatus   = "Edged-Last-Status"
+	HeaderDLError    = "Edged-Last-Error"
+	HeaderDLTraceID  = "Edged-Trace-Id"
+	HeaderDLTrigger  = "Edged-Trigger"
+	HeaderDLSubject  = "Edged-Original-Subject"
+	HeaderDLSequence = "Edged-Original-Sequence"
+	HeaderDLTime     = "Edged-Dead-Letter-Time"
+)
+
+// deadLetter publishes msg with its history to the dead-letter subject and
+// acknowledges the original only once JetStream has acknowledged the copy;
+// if the publish fails the original is retried later, never dropped.
+func (sub *Subscription) deadLetter(ctx context.Context, msg jetstream.Msg, md *jetstream.MsgMetadata, ev received, h history) {
+	out := nats.NewMsg(sub.t.DeadLetter)
+	for k, vs := range msg.Headers() {
+		if strings.HasPrefix(k, "Nats-") {
+			continue // JetStream's own headers belong to the original message
+		}
+		out.Header[k] = vs
+	}
+	out.Header.Set(HeaderDLReason, clip(h.reason))
+	out.Header.Set(HeaderDLAttempts, strconv.Itoa(h.attempts))
+	if h.status != 0 {
+		out.Header.Set(HeaderDLStatus, strconv.Itoa(h.status))
+	}
+	if h.err != nil {
+		out.Header.Set(HeaderDLError, clip(h.err.Error()))
+	}
+	if id := traceID(ev.traceParent); id != "" {
+		out.Header.Set(HeaderDLTraceID, id)
+	}
+	out.Header.Set(HeaderDLTrigger, sub.t.Name)
+	out.Header.Set(HeaderDLSubject, msg.Subject())
+	out.Header.Set(HeaderDLSequence, strconv.FormatUint(md.Sequence.Stream, 10))
+	now := sub.s.opts.Now().UTC()
+	out.Header.Set(HeaderDLTime, now.Format(time.RFC3339Nano))
+	// The same original dead-lettered twice (its ack was lost) dedupes.
+	out.Header.Set(nats.MsgIdHdr, "dlq "+sub.t.Name+" "+strconv.FormatUint(md.Sequence.Stream, 10))
+	out.Data = msg.Data()
+	if _, err := sub.s.js.PublishMsg(ctx, out); err != nil {
+		sub.log.Error("events: dead-letter publish failed; event kept for retry", "id", ev.id, "error", err)
+		_ = msg.NakWithDelay(sub.t.delay(max(h.attempts, 1)))
+		return
+	}
+	if ev.id != "" && ev.source != "" {
+		rec := Record{State: StateDead, Trigger: sub.t.Name, Attempts: h.attempts, Status: h.status, Reason: clip(h.reason), Time: now}
+		if h.err != nil {
+			rec.Error = clip(h.err.Error())
+		}
+		if err := sub.s.putRecord(ctx, sub.recordKey(ev.source, ev.id), rec); err != nil {
+			sub.log.Warn("events: record dead letter", "id", ev.id, "error", err)
+		}
+	}
+	sub.ack(msg)
+}
+
+// States of an event for one trigger.
+const (
+	// StateDone: the function returned 2xx.
+	StateDone = "done"
+	// StateDead: the event went to the dead-letter subject.
+	StateDead = "dead-lettered"
+)
+
+// Record is what edged keeps about a finished event for one trigger, for
+// Options.CompletionTTL.
+type Record struct {
+	State    string    `json:"state"`
+	Trigger  string    `json:"trigger"`
+	Attempts int       `json:"attempts"`
+	Status   int       `json:"status,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// doneSubjectPrefix is where the records bucket stores keys: a KV put is a
+// publish on $KV.<bucket>.<key>.
+const doneSubjectPrefix = "$KV." + doneBucket + "."
+
+func (s *Server) putRecord(ctx context.Context, key string, r Record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.done.Put(ctx, key, b)
+	return err
+}
+
+// record returns the record under key; a missing or unreadable one is
+// reported as absent (the event is then processed, at least once).
+func (s *Server) record(ctx context.Context, key string) (Record, bool) {
+	e, err := s.done.Get(ctx, key)
+	if err != nil {
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			s.opts.Logger.Warn("events: read record", "key", key, "error", err)
+		}
+		return Record{}, false
+	}
+	var r Record
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return Record{}, false
+	}
+	return r, true
+}
+
+// Status returns the records of the event source+id, one per trigger that
+// finished it (done or dead-lettered). An empty result means no trigger has
+// finished it yet: it is pending, or was never published.
+func (s *Server) Status(ctx context.Context, source, id string) ([]Record, error) {
+	lister, err := s.done.ListKeysFiltered(ctx, "*."+kvKey(source, id))
+	if err != nil {
+		return nil, fmt.Errorf("events: status: %w", err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	var out []Record
+	for _, k := range keys {
+		if r, ok := s.record(ctx, k); ok {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,373 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Subscription is a running trigger: a durable consumer delivering to an
+// Invoker (and, for a schedule, the ticker publishing its ticks). Create it
+// with Server.Subscribe; Close stops it. Methods are safe for concurrent use.
+type Subscription struct {
+	s      *Server
+	t      Trigger // with defaults
+	inv    Invoker
+	stream jetstream.Stream // the stream holding t.Subject
+	dlq    jetstream.Stream // the stream holding t.DeadLetter
+	cons   jetstream.Consumer
+	sched  Schedule
+	log    *slog.Logger
+
+	held      held
+	stop      chan struct{}
+	cancel    context.CancelFunc // ends invocations once Close gives up waiting
+	stopFetch context.CancelFunc // ends the pending fetch on Close
+	// fetched is closed when the dispatcher has returned: its pull request
+	// is withdrawn, so an event handed back now is not redelivered into it.
+	fetched chan struct{}
+	loops   sync.WaitGroup // dispatcher, ticker
+	work    sync.WaitGroup // handlers
+	// acks feeds the acker; closed once handlers are done.
+	acks      chan pendingAck
+	ackerDone sync.WaitGroup
+	// progressStop ends the progress reporter once handlers are done: it
+	// keeps reporting while Close waits for them.
+	progressStop chan struct{}
+	progressDone sync.WaitGroup
+
+	// Ordering by key: the events waiting per key, in delivery order. A key
+	// is present while a worker goroutine owns it.
+	keysMu sync.Mutex
+	keys   map[string][]jetstream.Msg
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Subscribe validates t, creates or adopts the streams and the durable
+// consumer, and starts delivering to inv. Events published while no
+// subscription ran are delivered from where the consumer left off.
+func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscription, error) {
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	t = t.withDefaults()
+	sub := &Subscription{
+		s: s, t: t, inv: inv,
+		log:     s.opts.Logger.With("trigger", t.Name),
+		stop:    make(chan struct{}),
+		fetched: make(chan struct{}),
+		held:    held{room: make(chan struct{}, prefetch(t.MaxConcurrency))},
+		keys:    map[string][]jetstream.Msg{},
+		acks:    make(chan pendingAck, maxAckPending),
+
+		progressStop: make(chan struct{}),
+	}
+	var err error
+	if t.Schedule != "" {
+		sub.sched, _ = ParseSchedule(t.Schedule) // checked by Validate
+		if sub.stream, err = s.ensureStream(ctx, schedulesStream, "edged.schedule.*", jetstream.InterestPolicy); err != nil {
+			return nil, err
+		}
+	} else if sub.stream, err = s.ensureStream(ctx, "EDGED_"+t.Name, t.Subject, jetstream.InterestPolicy); err != nil {
+		return nil, err
+	}
+	if sub.dlq, err = s.ensureStream(ctx, "EDGED_DLQ_"+t.Name, t.DeadLetter, jetstream.LimitsPolicy); err != nil {
+		return nil, err
+	}
+	if r := sub.dlq.CachedInfo().Config.Retention; r != jetstream.LimitsPolicy {
+		// Nobody consumes dead letters, so interest or work-queue retention
+		// would delete them on arrival.
+		return nil, fmt.Errorf("events: trigger %s: dead_letter %s is captured by stream %s with %s retention; dead letters need limits retention",
+			t.Name, t.DeadLetter, sub.dlq.CachedInfo().Config.Name, r)
+	}
+	if sub.cons, err = sub.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       t.Name,
+		Description:   "edged trigger " + t.Name,
+		FilterSubject: t.Subject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       t.AckTimeout,
+		// edged counts attempts and dead-letters itself: JetStream stopping
+		// redelivery at MaxDeliver would strand an event whose dead-letter
+		// publish failed.
+		MaxDeliver:    -1,
+		MaxAckPending: maxAckPending,
+		Metadata:      map[string]string{"edged_dead_letter": t.DeadLetter},
+	}); err != nil {
+		return nil, fmt.Errorf("events: trigger %s: consumer: %w", t.Name, err)
+	}
+	if err := s.track(sub); err != nil {
+		return nil, err
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopCtx, stopFetch := context.WithCancel(runCtx)
+	sub.cancel, sub.stopFetch = cancel, stopFetch
+	sub.loops.Add(1)
+	sub.ackerDone.Add(1)
+	sub.progressDone.Add(1)
+	go sub.acker()
+	go sub.reportProgress()
+	go sub.dispatch(runCtx, stopCtx)
+	if t.Schedule != "" {
+		sub.loops.Add(1)
+		go sub.tick(runCtx)
+	}
+	return sub, nil
+}
+
+const schedulesStream = "EDGED_SCHEDULES"
+
+// ensureStream adopts the stream that captures subject, or creates one.
+func (s *Server) ensureStream(ctx context.Context, name, subject string, retention jetstream.RetentionPolicy) (jetstream.Stream, error) {
+	found, err := s.js.StreamNameBySubject(ctx, subject)
+	switch {
+	case err == nil:
+		st, err := s.js.Stream(ctx, found)
+		if err != nil {
+			return nil, fmt.Errorf("events: stream %s for %s: %w", found, subject, err)
+		}
+		return st, nil
+	case !errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, fmt.Errorf("events: stream for %s: %w", subject, err)
+	}
+	st, err := s.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:        name,
+		Description: "created by edged",
+		Subjects:    []string{subject},
+		Retention:   retention,
+		Storage:     jetstream.FileStorage,
+		Discard:     jetstream.DiscardNew, // refuse new events when full, never drop old ones
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events: create stream %s for %s: %w", name, subject, err)
+	}
+	return st, nil
+}
+
+// Trigger returns the trigger with its defaults filled in.
+func (sub *Subscription) Trigger() Trigger { return sub.t }
+
+// dispatch pulls events and hands them to handlers, at most MaxConcurrency
+// invocations at once. It fetches only as many events as there is room for
+// (prefetch): every event it holds is tracked and reported in progress, so
+// none waits unseen in a client buffer while its ack timer runs.
+func (sub *Subscription) dispatch(ctx, stopCtx context.Context) {
+	defer sub.loops.Done()
+	defer close(sub.fetched)
+	sem := make(chan struct{}, sub.t.MaxConcurrency)
+	keyed := sub.t.Ordering == OrderingKey
+	room := cap(sub.held.room)
+	for {
+		n := 0
+		select {
+		case sub.held.room <- struct{}{}:
+			n = 1
+		case <-sub.stop:
+			return
+		}
+	reserve:
+		for n < room {
+			select {
+			case sub.held.room <- struct{}{}:
+				n++
+			default:
+				break reserve
+			}
+		}
+		batch, err := sub.cons.Fetch(n, jetstream.FetchContext(stopCtx))
+		got := 0
+		if err == nil {
+			for msg := range batch.Messages() {
+				got++
+				sub.held.add(msg)
+				sub.route(ctx, msg, keyed, sem)
+			}
+			err = batch.Error()
+		}
+		for ; got < n; got++ {
+			<-sub.held.room // room reserved for events that did not come
+		}
+		if err != nil && !errors.Is(err, nats.ErrTimeout) && stopCtx.Err() == nil {
+			sub.log.Warn("events: pull", "error", err)
+			select {
+			case <-sub.stop:
+				return
+			case <-time.After(100 * time.Millisecond): // the client reconnects meanwhile
+			}
+		}
+	}
+}
+
+// route hands msg to a handler: its key's queue with ordering by key,
+// otherwise a goroutine that waits for an invocation slot.
+func (sub *Subscription) route(ctx context.Context, msg jetstream.Msg, keyed bool, sem chan struct{}) {
+	key := ""
+	if keyed {
+		key = msg.Headers().Get(HeaderPartitionKey)
+	}
+	if key == "" {
+		sub.work.Add(1)
+		go func() {
+			defer sub.work.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				sub.handBack(msg)
+				sub.held.remove(msg)
+				return
+			}
+			defer func() { <-sem }()
+			sub.handle(ctx, msg, false, nil)
+		}()
+		return
+	}
+	sub.keysMu.Lock()
+	queue, busy := sub.keys[key]
+	sub.keys[key] = append(queue, msg)
+	sub.keysMu.Unlock()
+	if !busy {
+		sub.work.Add(1)
+		go sub.runKey(ctx, key, sem)
+	}
+}
+
+// runKey processes the events of one ordering key one at a time, then
+// exits when none is left.
+func (sub *Subscription) runKey(ctx context.Context, key string, sem chan struct{}) {
+	defer sub.work.Done()
+	for {
+		select {
+		case <-sub.stop:
+			// Closing: hand the queued events back now rather than run them;
+			// their order resumes wherever they are redelivered.
+			sub.keysMu.Lock()
+			queue := sub.keys[key]
+			delete(sub.keys, key)
+			sub.keysMu.Unlock()
+			for _, m := range queue {
+				sub.handBack(m)
+				sub.held.remove(m)
+			}
+			return
+		default:
+		}
+		sub.keysMu.Lock()
+		queue := sub.keys[key]
+		if len(queue) == 0 {
+			delete(sub.keys, key)
+			sub.keysMu.Unlock()
+			return
+		}
+		msg := queue[0]
+		queue[0] = nil
+		sub.keys[key] = queue[1:]
+		sub.keysMu.Unlock()
+		sub.handle(ctx, msg, true, sem)
+	}
+}
+
+// Close stops pulling events, waits for running handlers until ctx ends,
+// then cancels them; their events are redelivered later. Safe to call twice.
+func (sub *Subscription) Close(ctx context.Context) error {
+	sub.closeOnce.Do(func() {
+		close(sub.stop)
+		sub.stopFetch()
+		done := make(chan struct{})
+		go func() {
+			// The dispatcher first: it is the only one that adds handlers.
+			sub.loops.Wait()
+			sub.work.Wait()
+			close(sub.progressStop)
+			sub.progressDone.Wait()
+			close(sub.acks)
+			sub.ackerDone.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			sub.cancel()
+			<-done
+			sub.closeErr = fmt.Errorf("events: trigger %s: close: %w", sub.t.Name, ctx.Err())
+		}
+		sub.cancel()
+		sub.s.untrack(sub)
+	})
+	return sub.closeErr
+}
+
+// handBack returns an event to JetStream for immediate redelivery when the
+// trigger closes, once the dispatcher's pull request is gone.
+func (sub *Subscription) handBack(m jetstream.Msg) {
+	<-sub.fetched
+	_ = m.Nak()
+}
+
+// held is the set of events a subscription holds unacknowledged: in a
+// handler, waiting out a local retry delay, or queued behind their key.
+// Each held event takes a token of room, so the dispatcher fetches no more
+// than there is room for.
+type held struct {
+	mu   sync.Mutex
+	msgs map[jetstream.Msg]struct{}
+	room chan struct{}
+}
+
+// prefetch is how many events a trigger holds at most: enough to keep the
+// invocation slots busy across a fetch round trip, and bounded well below
+// the consumer's MaxAckPending so retries waiting out a delay leave room.
+func prefetch(concurrency int) int {
+	return min(max(4*concurrency, 32), maxAckPending/2)
+}
+
+func (h *held) add(m jetstream.Msg) {
+	h.mu.Lock()
+	if h.msgs == nil {
+		h.msgs = map[jetstream.Msg]struct{}{}
+	}
+	h.msgs[m] = struct{}{}
+	h.mu.Unlock()
+}
+
+func (h *held) remove(m jetstream.Msg) {
+	h.mu.Lock()
+	_, ok := h.msgs[m]
+	delete(h.msgs, m)
+	h.mu.Unlock()
+	if ok {
+		<-h.room
+	}
+}
+
+// reportProgress tells JetStream every third of the ack timeout that the
+// held events are still being worked on, so long work is not redelivered.
+// One goroutine per trigger, not one timer per event.
+func (sub *Subscription) reportProgress() {
+	defer sub.progressDone.Done()
+	tick := time.NewTicker(sub.t.AckTimeout / 3)
+	defer tick.Stop()
+	var batch []jetstream.Msg
+	for {
+		select {
+		case <-sub.progressStop:
+			return
+		case <-tick.C:
+		}
+		sub.held.mu.Lock()
+		batch = batch[:0]
+		for m := range sub.held.msgs {
+			batch = append(batch, m)
+		}
+		sub.held.mu.Unlock()
+		for _, m := range batch {
+			_ = m.InProgress() // a lost progress report costs a redelivery, which the completion record absorbs
+		}
+	}
+}
