@@ -1,0 +1,240 @@
+package config
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// docTable is one TOML table of router.toml as the reference names it in a
+// heading ("[server]", "[upstreams.NAME]", "[[routes]]", "[routes.shadow]"),
+// with the keys its struct decodes.
+type docTable struct {
+	heading string
+	keys    []string
+}
+
+// configTables walks Config's toml tags the way the decoder does (nested
+// reports which types it walks key by key) and returns every table with its
+// keys: a struct field is a table, a map of structs is [NAME.NAME], a slice
+// of structs is [[NAME]], and anything else (values, lists, maps of strings)
+// is a key.
+func configTables() []docTable {
+	var out []docTable
+	var walk func(t reflect.Type, heading, prefix string)
+	walk = func(t reflect.Type, heading, prefix string) {
+		tab := docTable{heading: heading}
+		var subs []func()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			switch {
+			case nested(ft):
+				subs = append(subs, func() { walk(ft, "["+prefix+tag+"]", prefix+tag+".") })
+			case ft.Kind() == reflect.Map && nested(ft.Elem()):
+				subs = append(subs, func() { walk(ft.Elem(), "["+prefix+tag+".NAME]", prefix+tag+".NAME.") })
+			case ft.Kind() == reflect.Slice && nested(ft.Elem()):
+				subs = append(subs, func() { walk(ft.Elem(), "[["+prefix+tag+"]]", prefix+tag+".") })
+			default:
+				tab.keys = append(tab.keys, tag)
+			}
+		}
+		if heading != "" {
+			out = append(out, tab)
+		}
+		for _, s := range subs {
+			s()
+		}
+	}
+	walk(reflect.TypeFor[Config](), "", "")
+	return out
+}
+
+// docSections splits a Markdown file into its sections: each heading line
+// with the text up to the next heading.
+func docSections(t *testing.T, path string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := make(map[string]string)
+	var heading string
+	var body strings.Builder
+	flush := func() {
+		if heading != "" {
+			sections[heading] = body.String()
+		}
+		body.Reset()
+	}
+	inFence := false
+	for line := range strings.Lines(string(data)) {
+		if strings.HasPrefix(line, "```") {
+			inFence = !inFence
+		}
+		if !inFence && strings.HasPrefix(line, "#") {
+			flush()
+			heading = strings.TrimSpace(line)
+			continue
+		}
+		body.WriteString(line)
+	}
+	flush()
+	return sections
+}
+
+// undocumented lists, as "TABLE KEY", every key of Config that the
+// reference's sections do not document: each table needs exactly one heading
+// naming it in backquotes (such as "## `[routes.shadow]` — ..."), and each of
+// its keys a table row "| `key` | ..." in the text under that heading.
+func undocumented(sections map[string]string) []string {
+	var missing []string
+	for _, tab := range configTables() {
+		var body string
+		found := 0
+		for h, b := range sections {
+			if strings.Contains(h, "`"+tab.heading+"`") {
+				body, found = b, found+1
+			}
+		}
+		if found != 1 {
+			missing = append(missing, fmt.Sprintf("%s (%d headings name it, want 1)", tab.heading, found))
+			continue
+		}
+		for _, k := range tab.keys {
+			if !strings.Contains(body, "| `"+k+"` |") {
+				missing = append(missing, tab.heading+" "+k)
+			}
+		}
+	}
+	return missing
+}
+
+// TestConfigDocumented fails when a key the decoder knows is missing from
+// docs/configuration.md.
+func TestConfigDocumented(t *testing.T) {
+	if n := len(configTables()); n < 14 {
+		t.Fatalf("found only %d tables in Config; the walk is broken", n)
+	}
+	for _, m := range undocumented(docSections(t, "../../docs/configuration.md")) {
+		t.Errorf("docs/configuration.md does not document %s", m)
+	}
+}
+
+// TestConfigDocumentedCatchesMissingKey checks that the test above can fail:
+// a reference without one key's row, or without a table's heading, is caught.
+func TestConfigDocumentedCatchesMissingKey(t *testing.T) {
+	data, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for _, tc := range []struct{ name, drop, want string }{
+		{"key", "| `drain_delay` |", "[server] drain_delay"},
+		{"heading", "## `[routes.rate_limit]`", "[routes.rate_limit] (0 headings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(doc, tc.drop) {
+				t.Fatalf("docs/configuration.md has no %q to drop", tc.drop)
+			}
+			path := filepath.Join(t.TempDir(), "configuration.md")
+			if err := os.WriteFile(path, []byte(strings.Replace(doc, tc.drop, "| dropped |", 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			missing := undocumented(docSections(t, path))
+			if !slices.ContainsFunc(missing, func(m string) bool { return strings.HasPrefix(m, tc.want) }) {
+				t.Errorf("dropping %q: undocumented = %q, want an entry starting %q", tc.drop, missing, tc.want)
+			}
+		})
+	}
+}
+
+// commentedTOML matches a commented-out line of router.toml that is TOML: a
+// table header or a key assignment, such as "# [pricing]" or
+// "#   auth = \"required\"".
+var commentedTOML = regexp.MustCompile(`^\s*#\s*((\[\[?[a-z_.]+\]\]?)|([a-z_]+\s*=.*))$`)
+
+// uncomment turns router.toml's commented-out examples back into TOML, so
+// that the keys the example only suggests are checked too.
+func uncomment(t *testing.T, data []byte) string {
+	t.Helper()
+	var b strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
+	for sc.Scan() {
+		line := sc.Text()
+		if m := commentedTOML.FindStringSubmatch(line); m != nil {
+			line = m[1]
+		}
+		b.WriteString(line + "\n")
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestConfigShippedKeys decodes the shipped router.toml, and the same file
+// with its commented-out examples uncommented, and fails on any key the
+// config structs do not know: the example must never suggest a key that
+// edged would refuse. (Other problems of the uncommented file, such as an
+// auth = "required" without an [auth] table, are not this test's business.)
+func TestConfigShippedKeys(t *testing.T) {
+	data, err := os.ReadFile("../../router.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("as shipped", func(t *testing.T) {
+		if _, err := Decode(data, "../.."); err != nil {
+			t.Fatalf("router.toml does not decode: %v", err)
+		}
+	})
+	t.Run("uncommented", func(t *testing.T) {
+		doc := uncomment(t, data)
+		if doc == string(data) {
+			t.Fatal("router.toml has no commented-out examples; the pattern is broken")
+		}
+		_, err := Decode([]byte(doc), "../..")
+		for _, e := range unjoin(err) {
+			if errors.Is(e, ErrUnknownKey) {
+				t.Errorf("router.toml suggests a key edged does not know: %v", e)
+			}
+			var fe *FieldError
+			if !errors.As(e, &fe) {
+				t.Errorf("router.toml's commented examples do not parse as TOML: %v", e)
+			}
+		}
+	})
+	t.Run("catches an unknown key", func(t *testing.T) {
+		// The last [[routes]] gets a misspelt key, commented out.
+		doc := uncomment(t, append(data, "\n# mirror_unsafe_typo = true\n"...))
+		_, err := Decode([]byte(doc), "../..")
+		if !errors.Is(err, ErrUnknownKey) {
+			t.Errorf("a misspelt commented key went unnoticed: %v", err)
+		}
+	})
+}
+
+// unjoin returns the errors joined in err (errors.Join), or err alone.
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
