@@ -10,9 +10,15 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
+
+	"github.com/edged/edged/internal/otlp"
+	"github.com/edged/edged/limits"
+	"github.com/edged/edged/router"
 )
 
 // docTable is one TOML table of router.toml as the reference names it in a
@@ -305,5 +311,241 @@ func TestDocLinks(t *testing.T) {
 				t.Errorf("%s: link %q: %s has no heading with anchor #%s", file, target, dest, frag)
 			}
 		}
+	}
+}
+
+// docDefaults reads the reference's default column: for each table heading,
+// the keys whose default cell starts with a literal TOML value in
+// backquotes ("`\"30s\"` (`router.DefaultServerReadTimeout`)" gives
+// "\"30s\""). Cells that are prose ("required", "—", "every algorithm with a
+// key") are left out.
+func docDefaults(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	out := make(map[string]map[string]string)
+	row := regexp.MustCompile("^\\| `([a-z_]+)` \\| `([^`]+)`")
+	for h, body := range docSections(t, "../../docs/configuration.md") {
+		for _, tab := range configTables() {
+			if !strings.Contains(h, "`"+tab.heading+"`") {
+				continue
+			}
+			out[tab.heading] = make(map[string]string)
+			for line := range strings.Lines(body) {
+				if m := row.FindStringSubmatch(line); m != nil {
+					out[tab.heading][m[1]] = m[2]
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestConfigDocumentedDefaults checks the reference's default column
+// against the decoder: a file that writes a key with the default the
+// reference states must decode to the same Config as one that leaves it
+// out. So a default changed in code, and not in docs/configuration.md,
+// fails here.
+func TestConfigDocumentedDefaults(t *testing.T) {
+	// One file with every table; each table's keys as written (key -> TOML
+	// value), in the order the file needs them.
+	type table struct {
+		header string
+		keys   [][2]string
+	}
+	base := []table{
+		{"[server]", nil},
+		{"[admin]", [][2]string{{"token_file", `"admin.token"`}}},
+		{"[runtime]", nil},
+		{"[auth]", [][2]string{{"api_key_file", `"keys.txt"`}}},
+		{"[pricing]", nil},
+		{"[tracing]", nil},
+		{"[upstreams.NAME]", [][2]string{{"url", `"http://127.0.0.1:9000"`}}},
+		// allowed_hosts is set so that max_subrequests has its documented
+		// default of 8.
+		{"[functions.NAME]", [][2]string{{"module", `"examples/guests/hello-c/hello-c.wasm"`}, {"allowed_hosts", `["https://api.example.com"]`}}},
+		{"[secrets.NAME]", [][2]string{{"env", `"EDGED_TEST_SECRET"`}}},
+		{"[[routes]]", [][2]string{{"name", `"r"`}, {"path", `"/r"`}, {"stage", `"canary"`}, {"upstream", `"NAME"`}, {"function", `"NAME"`}}},
+		{"[routes.shadow]", nil},
+		{"[routes.migration]", [][2]string{{"steps", "[5, 50]"}}},
+		{"[routes.rate_limit]", [][2]string{{"rate", `"10/s"`}}},
+		{"[routes.idempotency]", nil},
+	}
+	render := func(tables []table) []byte {
+		var b strings.Builder
+		for _, tab := range tables {
+			b.WriteString(tab.header + "\n")
+			for _, kv := range tab.keys {
+				b.WriteString(kv[0] + " = " + kv[1] + "\n")
+			}
+		}
+		return []byte(b.String())
+	}
+	// with returns base with key set to value in the table (or left out
+	// when value is "").
+	with := func(header, key, value string) []table {
+		out := make([]table, len(base))
+		for i, tab := range base {
+			out[i] = table{header: tab.header}
+			for _, kv := range tab.keys {
+				if tab.header != header || kv[0] != key {
+					out[i].keys = append(out[i].keys, kv)
+				}
+			}
+			if tab.header == header && value != "" {
+				out[i].keys = append(out[i].keys, [2]string{key, value})
+			}
+		}
+		return out
+	}
+	decode := func(tables []table) (*Config, error) {
+		return Decode(render(tables), "../..")
+	}
+	if _, err := decode(base); err != nil {
+		t.Fatalf("the base file does not decode: %v\n%s", err, render(base))
+	}
+	defaults := docDefaults(t)
+	checked := 0
+	for _, tab := range base {
+		keys := defaults[tab.header]
+		if len(keys) == 0 && tab.header != "[secrets.NAME]" { // both of its keys are "one of"
+			t.Errorf("docs/configuration.md states no literal default under %s", tab.header)
+		}
+		for _, key := range sortedKeys(keys) {
+			def := keys[key]
+			t.Run(tab.header+"."+key, func(t *testing.T) {
+				omitted, err := decode(with(tab.header, key, ""))
+				if err != nil {
+					t.Fatalf("without %s: %v", key, err)
+				}
+				written, err := decode(with(tab.header, key, def))
+				if err != nil {
+					t.Fatalf("%s = %s (the documented default) does not decode: %v", key, def, err)
+				}
+				// An empty list or table written out is the same as none.
+				nilEmpty(reflect.ValueOf(omitted).Elem())
+				nilEmpty(reflect.ValueOf(written).Elem())
+				if !reflect.DeepEqual(omitted, written) {
+					t.Errorf("docs/configuration.md says %s %s defaults to %s, but writing that changes the Config", tab.header, key, def)
+				}
+			})
+			checked++
+		}
+	}
+	if checked < 80 {
+		t.Errorf("checked only %d documented defaults; the reference's default column was not read", checked)
+	}
+}
+
+// nilEmpty sets every empty slice and map reachable from v to nil, in place.
+func nilEmpty(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			nilEmpty(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				nilEmpty(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			v.SetZero()
+			return
+		}
+		for i := range v.Len() {
+			nilEmpty(v.Index(i))
+		}
+	case reflect.Map:
+		if v.Len() == 0 {
+			v.SetZero()
+			return
+		}
+		// Map elements are not addressable: normalise copies and put them back.
+		for _, k := range v.MapKeys() {
+			e := reflect.New(v.Type().Elem()).Elem()
+			e.Set(v.MapIndex(k))
+			nilEmpty(e)
+			v.SetMapIndex(k, e)
+		}
+	}
+}
+
+// namedDefaults are the exported Default* values docs/configuration.md
+// names, by the name it uses. A constant renamed or moved breaks this map at
+// compile time, so the reference cannot go on naming one that is gone.
+var namedDefaults = map[string]any{
+	"router.DefaultServerReadTimeout":   router.DefaultServerReadTimeout,
+	"router.DefaultServerWriteTimeout":  router.DefaultServerWriteTimeout,
+	"router.DefaultServerIdleTimeout":   router.DefaultServerIdleTimeout,
+	"router.DefaultMaxRequestBody":      router.DefaultMaxRequestBody,
+	"router.DefaultMaxHeaderSize":       router.DefaultMaxHeaderSize,
+	"router.DefaultShadowMaxConcurrent": router.DefaultShadowMaxConcurrent,
+	"router.DefaultShadowMaxBody":       router.DefaultShadowMaxBody,
+	"router.DefaultNoiseSample":         router.DefaultNoiseSample,
+	"limits.DefaultTimeout":             limits.DefaultTimeout,
+	"limits.DefaultMemory":              limits.DefaultMemory,
+	"limits.DefaultMaxRequestBody":      limits.DefaultMaxRequestBody,
+	"limits.DefaultMaxResponseBody":     limits.DefaultMaxResponseBody,
+	"limits.DefaultMaxLogBytes":         limits.DefaultMaxLogBytes,
+	"limits.DefaultMaxSubrequests":      limits.DefaultMaxSubrequests,
+	"limits.DefaultSubrequestTimeout":   limits.DefaultSubrequestTimeout,
+	"limits.DefaultMaxSubrequestBody":   limits.DefaultMaxSubrequestBody,
+	"limits.DefaultMaxKeys":             limits.DefaultMaxKeys,
+	"otlp.DefaultServiceName":           otlp.DefaultServiceName,
+	"otlp.DefaultTimeout":               otlp.DefaultTimeout,
+}
+
+// TestConfigDocumentedDefaultNames checks every "(`pkg.DefaultX`)" the
+// reference names in its default column: the constant exists (namedDefaults)
+// and has the value the cell states.
+func TestConfigDocumentedDefaultNames(t *testing.T) {
+	data, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cell := regexp.MustCompile("^\\| `([a-z_]+)` \\| `([^`]+)`[^|]*\\(`([a-z]+\\.Default[A-Za-z]+)`\\)")
+	named := 0
+	for line := range strings.Lines(string(data)) {
+		m := cell.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		key, doc, name := m[1], m[2], m[3]
+		named++
+		v, ok := namedDefaults[name]
+		if !ok {
+			t.Errorf("%s: docs/configuration.md names %s, which namedDefaults does not list", key, name)
+			continue
+		}
+		unq := strings.Trim(doc, `"`)
+		var same bool
+		switch v := v.(type) {
+		case time.Duration:
+			d, err := time.ParseDuration(unq)
+			same = err == nil && d == v
+		case limits.Size:
+			s, err := limits.ParseSize(unq)
+			same = err == nil && s == v
+		case int:
+			if s, err := limits.ParseSize(unq); err == nil && strings.HasPrefix(doc, `"`) {
+				same = int64(s) == int64(v)
+			} else {
+				same = unq == strconv.Itoa(v)
+			}
+		case float64:
+			f, err := strconv.ParseFloat(unq, 64)
+			same = err == nil && f == v
+		case string:
+			same = doc == strconv.Quote(v)
+		default:
+			t.Fatalf("%s: no comparison for %T", name, v)
+		}
+		if !same {
+			t.Errorf("%s: docs/configuration.md states %s but %s is %v", key, doc, name, v)
+		}
+	}
+	if named < len(namedDefaults) {
+		t.Errorf("docs/configuration.md names %d Default* values, namedDefaults lists %d: drop the ones it no longer names", named, len(namedDefaults))
 	}
 }
