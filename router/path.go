@@ -6,7 +6,7 @@ import "bytes"
 // (dst's contents are overwritten; pass a reused buffer to avoid allocating). Anything
 // from the first '?' or '#' on is ignored. The routing form is the path an upstream
 // that decodes and cleans its path acts on, so that no spelling of a path reaches a
-// route other than the one that path names (see README, "Path matching"):
+// route other than the one that path names (see docs/gateway.md, "Path matching"):
 //
 //   - it starts with "/" ("" becomes "/");
 //   - '/', '\' and their escapes %2F and %5C (any hex case) all separate segments,

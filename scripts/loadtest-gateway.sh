@@ -6,7 +6,7 @@
 #   apikey auth = "required" with an API key, plus a per-key rate limit
 # The limits are set high enough never to refuse, so every request pays for the check.
 # The JWT client reuses one token, as real clients do, so after the first request the
-# verified-token cache answers (README, "Gateway"). Prints req/s, p99 and the daemon's CPU
+# verified-token cache answers (docs/gateway.md). Prints req/s, p99 and the daemon's CPU
 # µs per request, and each gated route's req/s as a ratio of open's in the same round;
 # quote the median ratio over the rounds.
 #

@@ -2,7 +2,8 @@
 //
 // edged sits in front of a legacy HTTP application (the "monolith") and moves its
 // features, one route at a time, into WebAssembly functions run in isolates:
-// legacy -> shadow -> canary -> isolate -> retired. See README.md for the quick start.
+// legacy -> shadow -> canary -> isolate -> retired. See README.md for the quick start
+// and docs/cli.md for every command.
 //
 // Usage:
 //
@@ -12,6 +13,7 @@
 //	edged status   [-admin URL] [-token-file FILE] [-config router.toml]
 //	edged promote|rollback|pause|resume ROUTE [-reason TEXT] [admin flags]
 //	edged weight ROUTE N [-reason TEXT] [admin flags]
+//	edged cost [admin flags]
 //	edged reload [admin flags]
 //	edged version
 //
@@ -23,9 +25,9 @@
 // definition (path, host, methods, upstream, function, migration) and whose stage and
 // weight in the file did not change keeps the stage, weight, step and pause it has at
 // run time, so a reload never undoes a promotion; the previous functions and
-// upstreams are closed after a grace period. SIGTERM or
-// SIGINT stops accepting, drains in-flight requests for [server] shutdown_timeout and
-// exits 0.
+// upstreams are closed after a grace period. SIGTERM or SIGINT turns /readyz to 503
+// and keeps serving for [server] drain_delay (skipped by dev), then stops accepting,
+// drains in-flight requests for [server] shutdown_timeout and exits 0.
 //
 // Once both listeners are up, serve prints one line per listener to standard output,
 // "edged: serving http://ADDR" and "edged: admin http://ADDR", with the resolved

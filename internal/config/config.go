@@ -130,7 +130,7 @@ type Upstream struct {
 	// must be > 0.
 	MaxConns int `toml:"max_conns"`
 	// MaxConnWait is how long a request waits for a free connection when
-	// MaxConns are busy before it fails with 502. Default "1s"; if set, must
+	// MaxConns are busy before it fails with 503. Default "1s"; if set, must
 	// be > 0.
 	MaxConnWait limits.Duration `toml:"max_conn_wait"`
 	// ConnectTimeout bounds dialing (and the TLS handshake). Default "2s";
@@ -317,8 +317,9 @@ type Shadow struct {
 	// bodies are compared by status and headers only. Default "1MiB"; if
 	// set, must be > 0.
 	MaxBody limits.Size `toml:"max_body"`
-	// SampleSize is how many mismatching exchanges are kept for inspection.
-	// Default 20; must not be negative.
+	// SampleSize is meant to be how many mismatching exchanges are kept for
+	// inspection. Default 20; must not be negative. Validated only: the
+	// router keeps the last 20 whatever it says.
 	SampleSize int `toml:"sample_size"`
 	// NoiseSample is the share (0..1) of mirrored safe requests that are
 	// also sent to legacy a second time, so that fields where legacy

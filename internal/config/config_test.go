@@ -129,11 +129,11 @@ func TestRootRouterTOML(t *testing.T) {
 		if r.Stage != want[r.Name] {
 			t.Errorf("route %q stage = %q, want %q", r.Name, r.Stage, want[r.Name])
 		}
-		// The README's advice: the p99 of fewer requests is one scheduling
+		// docs/migrations.md's advice: the p99 of fewer requests is one scheduling
 		// stall away from rolling back a healthy function, which is what its
 		// migration walk-through did on a busy 2-core machine.
 		if m := r.Migration; m != nil && m.MinRequests < defaultMinRequests {
-			t.Errorf("route %q migration.min_requests = %d, want >= %d as the README advises", r.Name, m.MinRequests, defaultMinRequests)
+			t.Errorf("route %q migration.min_requests = %d, want >= %d as docs/migrations.md advises", r.Name, m.MinRequests, defaultMinRequests)
 		}
 	}
 	if u := c.Upstreams["monolith"].URL; u != "http://127.0.0.1:9000" {

@@ -6,8 +6,9 @@
 // resolve relative paths against the file's directory. Validation reports
 // every problem at once, each as a *FieldError naming its key path
 // ("routes[3].weight: must be between 0 and 100"), joined with errors.Join,
-// so that `edged validate` can list them all in one run. A TOML syntax or type
-// error stops decoding early and is reported alone, with its line.
+// so that `edged validate` can list them all in one run. A value of the wrong
+// type is one of those problems, with its line; only a TOML syntax error stops
+// decoding early and is reported alone, with its line.
 //
 // An invalid file never yields a Config: Load and Decode return either a
 // Config that passed validation or a nil Config and an error. A returned
@@ -20,6 +21,7 @@
 // wires a function; modules are only checked to exist (or, for url, to be
 // pinned by sha256), and the isolate package loads them.
 //
-// Key names are the contract of README.md's "Configuration reference"; the
+// Key names are the contract of docs/configuration.md, which lists every key
+// with its default and bounds (a test fails when a key is missing there); the
 // quick-start router.toml at the repository root is the commented example.
 package config

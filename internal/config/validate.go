@@ -38,7 +38,7 @@ func (p *problems) positive(path string, v int64) {
 // daemon allocate more memory, or hold more instances, sockets or state, than
 // a machine has: a typo such as max_header_size = "1TiB" (a read buffer of
 // that size per connection) is refused by `edged validate` instead of
-// killing the daemon on its first connection. README.md lists them.
+// killing the daemon on its first connection. docs/configuration.md lists them.
 const (
 	maxServerTimeout  = time.Hour        // server.*_timeout
 	maxDrainDelay     = 5 * time.Minute  // server.drain_delay
