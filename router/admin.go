@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edged/edged/cost"
 	"github.com/edged/edged/strangler"
 )
 
@@ -42,10 +43,10 @@ type AdminConfig struct {
 	// rollback follow its steps) and the judgement of its gates, shown by
 	// GET /v1/routes/{name} and the dashboard.
 	Controller *strangler.Controller
-	// Pricing prices GET /v1/cost (see CostReport) when the Server's current
+	// Pricing prices GET /v1/cost (see Server.CostReport) when the Server's current
 	// World has no Pricing of its own (World.Pricing wins, so that prices follow
-	// a reload); nil uses DefaultPricing.
-	Pricing *Pricing
+	// a reload); nil uses cost.DefaultPricing.
+	Pricing *cost.Pricing
 }
 
 // ActorAdmin is the Event.Actor of changes made through the admin API.

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edged/edged/cost"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/shadow"
@@ -41,8 +42,8 @@ type World struct {
 	Auth *Authenticator
 	// Pricing prices the cost report (GET /v1/cost) while this World is current,
 	// so new prices take effect with the reload that swaps the World in. Nil: the
-	// admin's AdminConfig.Pricing, else DefaultPricing.
-	Pricing *Pricing
+	// admin's AdminConfig.Pricing, else cost.DefaultPricing.
+	Pricing *cost.Pricing
 	// Tracing, when not nil, propagates W3C Trace Context and records spans
 	// (see Tracing).
 	Tracing *Tracing

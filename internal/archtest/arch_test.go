@@ -22,9 +22,9 @@ type node struct {
 }
 
 // arch is the package map. Layers: 0 leaves, 1 the engines on the leaves and the
-// daemon's own helpers, 2 the router, 3 what composes it all. Later steps of the
-// redesign add their packages (proxy, auth, idempotency, cost, admin,
-// internal/daemon) here.
+// daemon's own helpers, 2 what prices the engines' usage (cost), 3 the router,
+// 4 the admin API on the router, 5 what composes it all. Later steps of the
+// redesign add their packages (proxy, auth, idempotency, internal/daemon) here.
 var arch = map[string]node{
 	// Leaves: one concept each, the standard library and outside modules only.
 	"limits":                     {0, nil},
@@ -41,11 +41,15 @@ var arch = map[string]node{
 	"internal/config": {1, []string{"limits", "shadow"}},
 	"internal/otlp":   {1, []string{"trace"}},
 
-	"router": {2, []string{"limits", "trace", "shadow", "isolate", "strangler"}},
+	// cost meters and prices isolate usage (isolate.Usage, the routes of a
+	// strangler table): beside the router's other inputs, below the router.
+	"cost": {2, []string{"isolate", "strangler"}},
 
-	"cmd/edged":         {3, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
-	"scripts/gwfixture": {3, []string{"router"}},
-	"scripts/loadproxy": {3, []string{"isolate", "strangler", "router", "internal/otlp"}},
+	"router": {3, []string{"limits", "trace", "shadow", "isolate", "strangler", "cost"}},
+
+	"cmd/edged":         {5, []string{"limits", "isolate", "strangler", "cost", "router", "internal/config", "internal/otlp"}},
+	"scripts/gwfixture": {5, []string{"router"}},
+	"scripts/loadproxy": {5, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }
 
 // TestArrows lists the module's packages with go list and checks every import
