@@ -1,8 +1,6 @@
 package router
 
 import (
-	"net/http"
-
 	"github.com/edged/edged/cost"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
@@ -52,22 +50,4 @@ func (s *Server) Pricing() (cost.Pricing, bool) {
 		return *ws.w.Pricing, true
 	}
 	return cost.Pricing{}, false
-}
-
-// cost serves GET /v1/cost, priced with the current World's Pricing, else
-// AdminConfig.Pricing, else cost.DefaultPricing: prices follow a reload with
-// the World that carries them.
-func (a *Admin) cost(w http.ResponseWriter, _ *http.Request) {
-	p := cost.DefaultPricing()
-	if a.c.Pricing != nil {
-		p = *a.c.Pricing
-	}
-	if a.c.Server == nil {
-		writeJSON(w, http.StatusOK, cost.Compute(p, nil, nil, nil))
-		return
-	}
-	if wp, ok := a.c.Server.Pricing(); ok {
-		p = wp
-	}
-	writeJSON(w, http.StatusOK, a.c.Server.CostReport(p, a.c.Table))
 }

@@ -15,8 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/edged/edged/admin"
 	"github.com/edged/edged/internal/config"
-	"github.com/edged/edged/router"
 )
 
 const defaultAdminURL = "http://127.0.0.1:9901"
@@ -159,11 +159,11 @@ func (c *adminClient) do(ctx context.Context, method, path string, in, out any) 
 // cannot drift apart.
 type (
 	routeList struct {
-		Routes []router.AdminRoute `json:"routes"`
+		Routes []admin.Route `json:"routes"`
 	}
 	routeDetail struct {
-		Route router.AdminRoute      `json:"route"`
-		Stats router.AdminRouteStats `json:"stats"`
+		Route admin.Route      `json:"route"`
+		Stats admin.RouteStats `json:"stats"`
 	}
 )
 
@@ -290,7 +290,7 @@ func cmdAction(action string, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var after struct {
-		Route router.AdminRoute `json:"route"`
+		Route admin.Route `json:"route"`
 	}
 	if err := c.do(ctx, http.MethodPost, "/v1/routes/"+url.PathEscape(name)+"/"+action, body, &after); err != nil {
 		return err
@@ -300,7 +300,7 @@ func cmdAction(action string, args []string, stdout, stderr io.Writer) error {
 }
 
 // describe renders a route's position: "canary 25%", "isolate (paused)".
-func describe(r router.AdminRoute) string {
+func describe(r admin.Route) string {
 	s := r.Stage
 	if r.Stage == "canary" {
 		s += " " + strconv.Itoa(r.Weight) + "%"

@@ -47,7 +47,11 @@ var arch = map[string]node{
 
 	"router": {3, []string{"limits", "trace", "shadow", "isolate", "strangler", "cost"}},
 
-	"cmd/edged":         {5, []string{"limits", "isolate", "strangler", "cost", "router", "internal/config", "internal/otlp"}},
+	// admin serves the admin API and dashboard on a router.Server; the router
+	// never imports it.
+	"admin": {4, []string{"cost", "strangler", "router"}},
+
+	"cmd/edged":         {5, []string{"limits", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
 	"scripts/gwfixture": {5, []string{"router"}},
 	"scripts/loadproxy": {5, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }

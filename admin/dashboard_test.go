@@ -1,4 +1,4 @@
-package router
+package admin
 
 import (
 	"context"
@@ -101,7 +101,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("table stage after the click = %s, want canary", r.Stage)
 	}
 	ev := env.table.LatestEvents(1)[0]
-	if ev.Actor != ActorAdmin || !strings.Contains(ev.Reason, "dashboard") {
+	if ev.Actor != Actor || !strings.Contains(ev.Reason, "dashboard") {
 		t.Errorf("last event = %+v, want the admin's promote from the dashboard", ev)
 	}
 }
