@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -33,9 +32,9 @@ func cmdCost(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var rep cost.Report
-	if err := c.do(context.Background(), http.MethodGet, "/v1/cost", nil, &rep); err != nil {
-		return err
+	rep, err := c.Cost(context.Background())
+	if err != nil {
+		return hint(err)
 	}
 	printCost(stdout, rep)
 	return nil
