@@ -1,7 +1,6 @@
 // Package router is edged's front end: the fasthttp server and the request
 // pipeline that sends each request to the legacy monolith, to a WebAssembly
-// isolate, or to both, and the admin API that people and the CLI use to
-// watch and steer migrations.
+// isolate, or to both.
 //
 // Per request, Server.Handler normalises the path (NormalizePath), looks the
 // route up in an immutable strangler snapshot (no lock, no allocation), and
@@ -29,7 +28,7 @@
 // Tracing, each request carries a W3C trace context (package trace) and
 // sampled requests' spans go to a trace.Exporter.
 //
-// Admin serves the admin API on its own loopback listener, with a bearer
-// token: routes, events, promote/rollback/pause/resume/weight, reload, health
-// and readiness, metrics, and the migrations dashboard at /dashboard.
+// Package admin serves the admin API and dashboard on top of a Server
+// (RouteStats, MetricsHandler, Registerer, CostReport, Pricing); the router
+// never imports it.
 package router

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edged/edged/cost"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
@@ -132,7 +133,7 @@ type routeState struct {
 	misLen     int
 
 	noise shadow.Noise
-	cost  routeCost // the route's isolate invocations as FaaS would bill them (cost.go)
+	cost  cost.Meter // the route's isolate invocations as FaaS would bill them
 
 	// rejected counts the gate's own answers (401, 403, 429) by reason; they
 	// never reach a target, so the per-target counters do not see them.

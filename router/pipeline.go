@@ -303,9 +303,9 @@ func (s *Server) serveIsolate(ctx *fasthttp.RequestCtx, ws *worldState, route *s
 	if x.tr.on {
 		hctx = x.tr.toGuest(&x.req)
 	}
-	rs.cost.begin()
+	rs.cost.Begin()
 	err := f.Handle(hctx, &x.req, &x.resp, x.next)
-	rs.cost.end(f, s.mono()-start, err)
+	rs.cost.End(f, s.mono()-start, err)
 	it := &rs.targets[targetIsolate]
 	if err == nil {
 		writeResponse(ctx, &x.resp)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edged/edged/cost"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/shadow"
@@ -41,8 +42,8 @@ type World struct {
 	Auth *Authenticator
 	// Pricing prices the cost report (GET /v1/cost) while this World is current,
 	// so new prices take effect with the reload that swaps the World in. Nil: the
-	// admin's AdminConfig.Pricing, else DefaultPricing.
-	Pricing *Pricing
+	// admin API's admin.Config.Pricing, else cost.DefaultPricing.
+	Pricing *cost.Pricing
 	// Tracing, when not nil, propagates W3C Trace Context and records spans
 	// (see Tracing).
 	Tracing *Tracing
@@ -363,6 +364,11 @@ func (s *Server) RouteStats(name string) (RouteStats, bool) {
 func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
 }
+
+// Registerer is where another package registers its collectors (the admin
+// API's migration metrics) to be served with the Server's own by
+// MetricsHandler.
+func (s *Server) Registerer() prometheus.Registerer { return s.reg }
 
 // Sample returns the route's cumulative outcomes for the migration controller;
 // it implements strangler.Sampler. A route not served yet reads as zero.

@@ -179,10 +179,10 @@ func (s *Server) runMirror(f *isolate.Function, up *Upstream, rs *routeState, op
 		hctx = m.tr.toGuest(&m.req)
 	}
 	start := time.Now()
-	rs.cost.begin()
+	rs.cost.Begin()
 	err := f.Handle(hctx, &m.req, &m.resp, m.next)
 	d := time.Since(start)
-	rs.cost.endMirror(f, d, err)
+	rs.cost.EndMirror(f, d, err)
 	it := &rs.targets[targetIsolate]
 	if err != nil {
 		if errors.Is(err, isolate.ErrClosed) || s.bgCtx.Err() != nil {

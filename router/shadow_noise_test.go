@@ -1,7 +1,6 @@
 package router
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -217,31 +216,6 @@ func TestCompareResponsesNoise(t *testing.T) {
 			field, lv, _, same := compareResponses(&legacy, &iso, opts, false, tc.noise)
 			if field != tc.wantField || lv != tc.wantLegacyVal || same != (tc.wantField == "") {
 				t.Errorf("compareResponses = %q %q %v, want %q %q", field, lv, same, tc.wantField, tc.wantLegacyVal)
-			}
-		})
-	}
-}
-
-func TestStatsJSONNoise(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		noise []string
-		want  string
-	}{
-		{"none", nil, `[]`},
-		{"some", []string{"$.a", "body"}, `["$.a","body"]`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b, err := json.Marshal(toStatsJSON(RouteStats{Noise: tc.noise}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(b, &m); err != nil {
-				t.Fatal(err)
-			}
-			if got := string(m["noise"]); got != tc.want {
-				t.Errorf("toStatsJSON(Noise: %q)[noise] = %s, want %s", tc.noise, got, tc.want)
 			}
 		})
 	}

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/edged/edged/admin"
 	"github.com/edged/edged/internal/config"
-	"github.com/edged/edged/router"
 )
 
 const defaultAdminURL = "http://127.0.0.1:9901"
@@ -37,9 +34,9 @@ func (a *adminFlags) register(fs interface {
 	fs.DurationVar(&a.timeout, "timeout", 2*time.Minute, "how long to wait for the admin API")
 }
 
-// client resolves the flags into an adminClient: explicit flags win, then the [admin]
-// table of -config (or ./router.toml when present and no -admin was given).
-func (a *adminFlags) client() (*adminClient, error) {
+// client resolves the flags into an admin API client: explicit flags win, then the
+// [admin] table of -config (or ./router.toml when present and no -admin was given).
+func (a *adminFlags) client() (*admin.Client, error) {
 	base, tokenFile := a.admin, a.tokenFile
 	cfgPath := a.config
 	if cfgPath == "" && (base == "" || tokenFile == "") {
@@ -76,100 +73,22 @@ func (a *adminFlags) client() (*adminClient, error) {
 	if tok == "" {
 		return nil, fmt.Errorf("admin token %q: empty (give another with -token-file FILE)", tokenFile)
 	}
-	return &adminClient{
-		base:  strings.TrimSuffix(base, "/"),
-		token: tok,
-		hc:    &http.Client{Timeout: a.timeout},
-	}, nil
+	return admin.NewClient(base, tok, &http.Client{Timeout: a.timeout}), nil
 }
 
-// adminClient calls the admin API with a bearer token.
-type adminClient struct {
-	base  string
-	token string
-	hc    *http.Client
+// hint adds what to check to an admin API error the operator can fix here: a
+// refused token.
+func hint(err error) error {
+	var ae *admin.Error
+	if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		return fmt.Errorf("%w (check the token file)", err)
+	}
+	return err
 }
-
-// apiError is an admin API answer other than 2xx.
-type apiError struct {
-	Status  int
-	Message string
-}
-
-func (e *apiError) Error() string {
-	msg := e.Message
-	if msg == "" {
-		msg = http.StatusText(e.Status)
-	}
-	if e.Status == http.StatusUnauthorized {
-		msg += " (check the token file)"
-	}
-	return fmt.Sprintf("admin API: %d %s", e.Status, msg)
-}
-
-// do sends a JSON request (in may be nil) and decodes a 2xx JSON answer into out
-// (which may be nil). Other answers become an *apiError carrying the API's message.
-func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return fmt.Errorf("admin request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("admin API: read answer: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		msg := strings.TrimSpace(string(data))
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return &apiError{Status: resp.StatusCode, Message: msg}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("admin API: decode %s %s: %w", method, path, err)
-	}
-	return nil
-}
-
-// The admin API's JSON, in the router's own types, so the CLI and the API
-// cannot drift apart.
-type (
-	routeList struct {
-		Routes []router.AdminRoute `json:"routes"`
-	}
-	routeDetail struct {
-		Route router.AdminRoute      `json:"route"`
-		Stats router.AdminRouteStats `json:"stats"`
-	}
-)
 
 // clientNoArgs parses the admin flags of a command that takes no positional
 // arguments and returns its admin API client.
-func clientNoArgs(name string, args []string, stderr io.Writer) (*adminClient, error) {
+func clientNoArgs(name string, args []string, stderr io.Writer) (*admin.Client, error) {
 	fs := newFlagSet(name, stderr)
 	var af adminFlags
 	af.register(fs)
@@ -191,19 +110,19 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	var list routeList
-	if err := c.do(ctx, http.MethodGet, "/v1/routes", nil, &list); err != nil {
-		return err
+	routes, err := c.Routes(ctx)
+	if err != nil {
+		return hint(err)
 	}
-	details := make([]routeDetail, 0, len(list.Routes))
-	for _, r := range list.Routes {
-		var d routeDetail
-		if err := c.do(ctx, http.MethodGet, "/v1/routes/"+url.PathEscape(r.Name), nil, &d); err != nil {
-			var ae *apiError
+	details := make([]admin.RouteDetail, 0, len(routes))
+	for _, r := range routes {
+		d, err := c.Route(ctx, r.Name)
+		if err != nil {
+			var ae *admin.Error
 			if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 				continue // removed by a reload in between
 			}
-			return err
+			return hint(err)
 		}
 		details = append(details, d)
 	}
@@ -212,7 +131,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 }
 
 // printStatus writes the status table.
-func printStatus(w io.Writer, routes []routeDetail) {
+func printStatus(w io.Writer, routes []admin.RouteDetail) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROUTE\tPATH\tSTAGE\tWEIGHT\tLEGACY REQ\tLEGACY 5XX\tISOLATE REQ\tISOLATE 5XX\tFALLBACKS\tMISMATCHES")
 	for _, d := range routes {
@@ -267,17 +186,14 @@ func cmdAction(action string, args []string, stdout, stderr io.Writer) error {
 		}
 		return errUsage
 	}
-	body := map[string]any{}
-	if *reason != "" {
-		body["reason"] = *reason
-	}
+	weight := 0
 	if action == "weight" {
 		n, err := strconv.Atoi(pos[1])
 		if err != nil || n < 0 || n > 100 {
 			fmt.Fprintf(stderr, "edged weight: %q is not a percentage from 0 to 100\n", pos[1])
 			return errUsage
 		}
-		body["weight"] = n
+		weight = n
 	}
 	c, err := af.client()
 	if err != nil {
@@ -285,22 +201,34 @@ func cmdAction(action string, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx := context.Background()
 	name := pos[0]
-	var before routeDetail
-	if err := c.do(ctx, http.MethodGet, "/v1/routes/"+url.PathEscape(name), nil, &before); err != nil {
-		return err
+	before, err := c.Route(ctx, name)
+	if err != nil {
+		return hint(err)
 	}
-	var after struct {
-		Route router.AdminRoute `json:"route"`
+	var after admin.Route
+	switch action {
+	case "promote":
+		after, err = c.Promote(ctx, name, *reason)
+	case "rollback":
+		after, err = c.Rollback(ctx, name, *reason)
+	case "pause":
+		after, err = c.Pause(ctx, name, *reason)
+	case "resume":
+		after, err = c.Resume(ctx, name, *reason)
+	case "weight":
+		after, err = c.SetWeight(ctx, name, weight, *reason)
+	default:
+		return fmt.Errorf("unknown action %q", action)
 	}
-	if err := c.do(ctx, http.MethodPost, "/v1/routes/"+url.PathEscape(name)+"/"+action, body, &after); err != nil {
-		return err
+	if err != nil {
+		return hint(err)
 	}
-	fmt.Fprintf(stdout, "%s: %s -> %s\n", name, describe(before.Route), describe(after.Route))
+	fmt.Fprintf(stdout, "%s: %s -> %s\n", name, describe(before.Route), describe(after))
 	return nil
 }
 
 // describe renders a route's position: "canary 25%", "isolate (paused)".
-func describe(r router.AdminRoute) string {
+func describe(r admin.Route) string {
 	s := r.Stage
 	if r.Stage == "canary" {
 		s += " " + strconv.Itoa(r.Weight) + "%"
@@ -317,8 +245,8 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := c.do(context.Background(), http.MethodPost, "/v1/reload", nil, nil); err != nil {
-		return err
+	if err := c.Reload(context.Background()); err != nil {
+		return hint(err)
 	}
 	fmt.Fprintln(stdout, "reloaded")
 	return nil

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edged/edged/admin"
+	"github.com/edged/edged/strangler"
 )
 
 // TestClientReadsOnlyAdmin runs `edged reload -config FILE` against a loopback
@@ -70,5 +73,64 @@ pth = "/api/users"       # typo
 				t.Errorf("edged reload -config (%s) sent %q, want one POST /v1/reload with the token", tc.name, got)
 			}
 		})
+	}
+}
+
+// TestClientCommandsOnAPI runs the client commands against the real admin API
+// (package admin, on a loopback httptest server): what they print, and the
+// hint a refused token gets.
+func TestClientCommandsOnAPI(t *testing.T) {
+	table, err := strangler.NewTable([]strangler.Route{
+		{Name: "users", Path: "/api/users", Upstream: "mono", Function: "api", Step: -1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := admin.New(admin.Config{Table: table, Token: []byte("tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(api)
+	defer hs.Close()
+	dir := t.TempDir()
+	good := writeFile(t, dir, "good.token", "tok\n", 0o600)
+	bad := writeFile(t, dir, "bad.token", "nope\n", 0o600)
+	tests := []struct {
+		name       string
+		args       []string
+		token      string
+		wantCode   int
+		wantStdout []string
+		wantStderr []string
+	}{
+		{"promote", []string{"promote", "users", "-reason", "cli"}, good, 0, []string{"users: legacy -> shadow"}, nil},
+		{"status", []string{"status"}, good, 0, []string{"ROUTE", "users", "/api/users", "shadow"}, nil},
+		{"weight outside canary", []string{"weight", "users", "10"}, good, 1, nil, []string{"admin API: 409"}},
+		{"unknown route", []string{"pause", "nope"}, good, 1, nil, []string{"admin API: 404", `route "nope" not found`}},
+		{"cost", []string{"cost"}, good, 0, []string{"FUNCTION", "prices: $0.2 per million requests"}, nil},
+		{"reload not wired", []string{"reload"}, good, 1, nil, []string{"admin API: 501"}},
+		{"refused token", []string{"status"}, bad, 1, nil, []string{"admin API: 401", "(check the token file)"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := run(append(tc.args, "-admin", hs.URL, "-token-file", tc.token), &stdout, &stderr)
+			if code != tc.wantCode {
+				t.Fatalf("edged %s = %d, want %d; stderr %q", strings.Join(tc.args, " "), code, tc.wantCode, stderr.String())
+			}
+			for _, w := range tc.wantStdout {
+				if !strings.Contains(stdout.String(), w) {
+					t.Errorf("stdout lacks %q:\n%s", w, stdout.String())
+				}
+			}
+			for _, w := range tc.wantStderr {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("stderr lacks %q: %q", w, stderr.String())
+				}
+			}
+		})
+	}
+	if r, _ := table.Route("users"); r.Stage != strangler.StageShadow {
+		t.Errorf("users at %s after the commands, want shadow", r.Stage)
 	}
 }

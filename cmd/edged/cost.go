@@ -4,20 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/edged/edged/cost"
 	"github.com/edged/edged/internal/config"
-	"github.com/edged/edged/router"
 )
 
 // pricing converts [pricing] for the cost report; it belongs in the World
 // (router.World.Pricing) so that a reload changes the prices with it. The
 // billing granularity goes to each function instead (see loadWorld).
-func pricing(p config.Pricing) *router.Pricing {
-	return &router.Pricing{
+func pricing(p config.Pricing) *cost.Pricing {
+	return &cost.Pricing{
 		PerMillionRequests:         p.PerMillionRequests,
 		PerGBSecond:                p.PerGBSecond,
 		ContainerPerHour:           p.ContainerPerHour,
@@ -33,16 +32,16 @@ func cmdCost(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var rep router.CostReport
-	if err := c.do(context.Background(), http.MethodGet, "/v1/cost", nil, &rep); err != nil {
-		return err
+	rep, err := c.Cost(context.Background())
+	if err != nil {
+		return hint(err)
 	}
 	printCost(stdout, rep)
 	return nil
 }
 
 // printCost writes the cost tables. Money is USD per month.
-func printCost(w io.Writer, rep router.CostReport) {
+func printCost(w io.Writer, rep cost.Report) {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROUTE\tSTAGE\tFUNCTION\tINVOCATIONS\tBILLED\tGB-S\tCONC PEAK/MEAN\tWARM UTIL\tFUNCTIONS $/MO\tCONTAINERS $/MO\tUTIL/BREAK-EVEN\tVERDICT")
 	for _, r := range rep.Routes {
@@ -73,7 +72,7 @@ func printCost(w io.Writer, rep router.CostReport) {
 		p.PerMillionRequests, p.PerGBSecond, p.ContainerPerHour, p.ContainerRequestsPerSecond)
 	fmt.Fprintln(w, "routes: their own invocations since the daemon started (wall time, billed per invocation); functions: guest time since loaded")
 	fmt.Fprintf(w, "too little data: fewer than %d invocations or under %v, too little to extrapolate a month from\n",
-		router.CostMinInvocations, router.CostMinWindow)
+		cost.MinInvocations, cost.MinWindow)
 }
 
 // costColumns formats the columns a route line and a function line share,

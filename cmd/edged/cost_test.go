@@ -7,27 +7,27 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/cost"
 )
 
 func TestPrintCost(t *testing.T) {
 	be := 0.25
-	rep := router.CostReport{
-		Pricing: router.DefaultPricing(),
-		Routes: []router.RouteCost{
-			{Route: "users", Stage: "isolate", Function: "api", CostFigures: router.CostFigures{
+	rep := cost.Report{
+		Pricing: cost.DefaultPricing(),
+		Routes: []cost.RouteCost{
+			{Route: "users", Stage: "isolate", Function: "api", Figures: cost.Figures{
 				Invocations: 1000, BilledMs: 1000, GBSeconds: 0.125,
 				PeakConcurrency: 2, MeanConcurrency: 0.25, WarmUtilization: 0.5, FunctionMonthly: 70,
 				Containers: 2, ContainerMonthly: 73, Utilization: 0.27, BreakEven: &be, ContainerCheaper: true}},
-			{Route: "orders", Stage: "shadow", Function: "api", Mirrored: 200, CostFigures: router.CostFigures{
+			{Route: "orders", Stage: "shadow", Function: "api", Mirrored: 200, Figures: cost.Figures{
 				Invocations: 200, Containers: 1, ContainerMonthly: 36.5}},
 		},
-		Functions: []router.FunctionCost{
-			{Function: "api", Routes: []string{"users", "orders"}, CostFigures: router.CostFigures{
+		Functions: []cost.FunctionCost{
+			{Function: "api", Routes: []string{"users", "orders"}, Figures: cost.Figures{
 				Invocations: 1200, BilledMs: 1200, GBSeconds: 0.15,
 				PeakConcurrency: 3, MeanConcurrency: 0.4, WarmUtilization: 0.5, FunctionMonthly: 80,
 				Containers: 2, ContainerMonthly: 73, Utilization: 0.3, BreakEven: &be, ContainerCheaper: true}},
-			{Function: "idle", CostFigures: router.CostFigures{Containers: 1, ContainerMonthly: 36.5}},
+			{Function: "idle", Figures: cost.Figures{Containers: 1, ContainerMonthly: 36.5}},
 		},
 	}
 	var sb strings.Builder
@@ -48,14 +48,14 @@ func TestPrintCost(t *testing.T) {
 // own verdict, not its function's.
 func TestPrintCostRouteLines(t *testing.T) {
 	be := 0.25
-	rep := router.CostReport{
-		Pricing: router.DefaultPricing(),
-		Routes: []router.RouteCost{
-			{Route: "hot", Stage: "isolate", Function: "api", CostFigures: router.CostFigures{
+	rep := cost.Report{
+		Pricing: cost.DefaultPricing(),
+		Routes: []cost.RouteCost{
+			{Route: "hot", Stage: "isolate", Function: "api", Figures: cost.Figures{
 				Invocations: 1000, Utilization: 0.3, BreakEven: &be, ContainerCheaper: true, Containers: 1}},
-			{Route: "cold", Stage: "shadow", Function: "api", Mirrored: 7, CostFigures: router.CostFigures{
+			{Route: "cold", Stage: "shadow", Function: "api", Mirrored: 7, Figures: cost.Figures{
 				Invocations: 7, Utilization: 0.01, BreakEven: &be, Containers: 1}},
-			{Route: "new", Stage: "canary", Function: "api", CostFigures: router.CostFigures{
+			{Route: "new", Stage: "canary", Function: "api", Figures: cost.Figures{
 				Invocations: 41, Utilization: 0.5, BreakEven: &be, Containers: 1, LowData: true}},
 		},
 	}
@@ -144,19 +144,19 @@ func TestCostOnDaemon(t *testing.T) {
 			t.Fatalf("GET %s = %d %q", path, code, body)
 		}
 	}
-	report := func() router.CostReport {
+	report := func() cost.Report {
 		t.Helper()
 		code, _, body := get(t, e.admin+"/v1/cost", "Authorization", "Bearer admin-token-for-tests")
 		if code != 200 {
 			t.Fatalf("GET /v1/cost = %d %q", code, body)
 		}
-		var rep router.CostReport
+		var rep cost.Report
 		if err := json.Unmarshal([]byte(body), &rep); err != nil {
 			t.Fatalf("GET /v1/cost body %q: %v", body, err)
 		}
 		return rep
 	}
-	routeInvocations := func(rep router.CostReport) map[string]uint64 {
+	routeInvocations := func(rep cost.Report) map[string]uint64 {
 		got := map[string]uint64{}
 		for _, r := range rep.Routes {
 			got[r.Route] = r.Invocations

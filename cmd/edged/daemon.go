@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edged/edged/admin"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
@@ -164,7 +165,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 	persister := d.newPersister(store)
 	bgDone.Go(func() { persister.Run(bg) })
 	defer func() { stopBG(); bgDone.Wait() }()
-	admin, err := router.NewAdmin(router.AdminConfig{
+	api, err := admin.New(admin.Config{
 		Controller: ctrl,
 		Durable:    durable(persister),
 		Table:      table,
@@ -192,7 +193,7 @@ func runDaemon(ctx context.Context, o daemonOptions) error {
 		return fmt.Errorf("admin.listen: %w", err)
 	}
 	adminSrv := &http.Server{
-		Handler:           admin,
+		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// POST /v1/reload compiles modules, which can take a while on a cold cache.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/edged/edged/admin"
 )
 
 const testAPIToken = "s3cret-api-token"
@@ -294,7 +296,7 @@ func routeStage(t *testing.T, e *edgedProc, name string) string {
 	if code != 200 {
 		t.Fatalf("GET /v1/routes/%s = %d %q", name, code, body)
 	}
-	var r routeDetail
+	var r admin.RouteDetail
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		t.Fatalf("GET /v1/routes/%s: %v in %q", name, err, body)
 	}

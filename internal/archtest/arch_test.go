@@ -22,10 +22,10 @@ type node struct {
 }
 
 // arch is the package map. Layers: 0 leaves, 1 the engines on the leaves and the
-// OTLP exporter, 2 the router, 3 the config (it takes the libraries' defaults),
-// 4 what composes it all. Later steps of the
-// redesign add their packages (proxy, auth, idempotency, cost, admin,
-// internal/daemon) here.
+// daemon's own helpers, 2 what prices the engines' usage (cost), 3 the router,
+// 4 what is built on the router (the admin API; the config, which takes the
+// libraries' exported defaults), 5 the daemon's composition root, 6 the
+// commands. Later steps of the redesign add their packages here.
 var arch = map[string]node{
 	// Leaves: one concept each, the standard library and outside modules only.
 	"limits":                     {0, nil},
@@ -42,15 +42,22 @@ var arch = map[string]node{
 	"strangler":     {1, nil},
 	"internal/otlp": {1, []string{"trace"}},
 
-	"router": {2, []string{"limits", "trace", "shadow", "isolate", "strangler"}},
+	// cost meters and prices isolate usage (isolate.Usage, the routes of a
+	// strangler table): beside the router's other inputs, below the router.
+	"cost": {2, []string{"isolate", "strangler"}},
 
+	"router": {3, []string{"limits", "trace", "shadow", "isolate", "strangler", "cost"}},
+
+	// admin serves the admin API and dashboard on a router.Server; the router
+	// never imports it.
+	"admin": {4, []string{"cost", "strangler", "router"}},
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values, so defaults are written once.
-	"internal/config": {3, []string{"limits", "shadow", "router"}},
+	"internal/config": {4, []string{"limits", "shadow", "router"}},
 
-	"cmd/edged":         {4, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
-	"scripts/gwfixture": {4, []string{"router"}},
-	"scripts/loadproxy": {4, []string{"isolate", "strangler", "router", "internal/otlp"}},
+	"cmd/edged":         {6, []string{"limits", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
+	"scripts/gwfixture": {6, []string{"router"}},
+	"scripts/loadproxy": {6, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }
 
 // TestArrows lists the module's packages with go list and checks every import

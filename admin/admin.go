@@ -1,4 +1,4 @@
-package router
+package admin
 
 import (
 	"context"
@@ -15,15 +15,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edged/edged/cost"
+	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
 )
 
-// AdminConfig configures the admin API. Table and Token are required.
-type AdminConfig struct {
+// Config configures the admin API. Table and Token are required.
+type Config struct {
 	// Table is the routing table the API reads and changes.
 	Table *strangler.Table
-	// Server supplies route statistics; nil leaves them out.
-	Server *Server
+	// Server supplies route statistics, metrics (GET /metrics, where the
+	// migration metrics are registered too) and the cost report; nil leaves
+	// them out.
+	Server *router.Server
 	// Token is the bearer token every /v1/ request must carry. It is compared in
 	// constant time (of its SHA-256, so not even its length leaks).
 	Token []byte
@@ -42,44 +46,46 @@ type AdminConfig struct {
 	// rollback follow its steps) and the judgement of its gates, shown by
 	// GET /v1/routes/{name} and the dashboard.
 	Controller *strangler.Controller
-	// Pricing prices GET /v1/cost (see CostReport) when the Server's current
+	// Pricing prices GET /v1/cost (see Server.CostReport) when the Server's current
 	// World has no Pricing of its own (World.Pricing wins, so that prices follow
-	// a reload); nil uses DefaultPricing.
-	Pricing *Pricing
+	// a reload); nil uses cost.DefaultPricing.
+	Pricing *cost.Pricing
 }
 
-// ActorAdmin is the Event.Actor of changes made through the admin API.
-const ActorAdmin = "admin"
+// Actor is the Event.Actor of changes made through the admin API.
+const Actor = "admin"
 
-// Admin is the admin API: a net/http handler meant for its own loopback listener (see
-// README.md, "Admin API"). Every /v1/ endpoint needs "Authorization: Bearer
-// TOKEN"; /healthz, /readyz and /metrics do not. Answers are JSON; errors are
-// {"error": "..."} with 400 (bad body), 401 (token), 404 (route or path), 405 (method,
-// with Allow), 409 (the action does not apply to the route's stage). Admin is safe for
-// concurrent use.
-type Admin struct {
-	c     AdminConfig
+// API is the admin API: a net/http handler meant for its own loopback listener (see
+// docs/admin-api.md). Every /v1/ endpoint needs "Authorization: Bearer
+// TOKEN"; /healthz, /readyz, /metrics and /dashboard do not. Answers are JSON; errors
+// are {"error": "..."} with 400 (bad body), 401 (token), 404 (route or path), 405
+// (method, with Allow), 409 (the action does not apply to the route's stage). API is
+// safe for concurrent use.
+type API struct {
+	c     Config
 	token [sha256.Size]byte
 	log   *slog.Logger
 	mux   *http.ServeMux
 }
 
-var _ http.Handler = (*Admin)(nil)
+var _ http.Handler = (*API)(nil)
 
-// NewAdmin validates c and returns the API.
-func NewAdmin(c AdminConfig) (*Admin, error) {
+// New validates c and returns the API. With both a Controller and a Server it
+// registers the migration metrics (edged_migration_*) on the Server's
+// Registerer, so one Server takes one API.
+func New(c Config) (*API, error) {
 	if c.Table == nil {
-		return nil, errors.New("router: AdminConfig.Table is required")
+		return nil, errors.New("admin: Config.Table is required")
 	}
 	if len(c.Token) == 0 {
-		return nil, errors.New("router: AdminConfig.Token is required")
+		return nil, errors.New("admin: Config.Token is required")
 	}
 	if c.Controller != nil && c.Server != nil {
-		if err := c.Server.reg.Register(newMigrationCollector(c.Table, c.Controller)); err != nil {
-			return nil, fmt.Errorf("router: migration metrics: %w", err)
+		if err := c.Server.Registerer().Register(newMigrationCollector(c.Table, c.Controller)); err != nil {
+			return nil, fmt.Errorf("admin: migration metrics: %w", err)
 		}
 	}
-	a := &Admin{c: c, token: sha256.Sum256(c.Token), log: c.Logger}
+	a := &API{c: c, token: sha256.Sum256(c.Token), log: c.Logger}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -102,11 +108,11 @@ func NewAdmin(c AdminConfig) (*Admin, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (a *Admin) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 // auth checks the bearer token before anything else, so that an unauthenticated
 // caller learns nothing, not even which routes or methods exist.
-func (a *Admin) auth(h http.HandlerFunc) http.HandlerFunc {
+func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(got))
@@ -120,7 +126,7 @@ func (a *Admin) auth(h http.HandlerFunc) http.HandlerFunc {
 }
 
 // method answers 405 with Allow for any other method (HEAD is allowed with GET).
-func (a *Admin) method(m string, h http.HandlerFunc) http.HandlerFunc {
+func (a *API) method(m string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != m && !(m == http.MethodGet && r.Method == http.MethodHead) {
 			w.Header().Set("Allow", m)
@@ -131,11 +137,11 @@ func (a *Admin) method(m string, h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-func (a *Admin) healthz(w http.ResponseWriter, _ *http.Request) {
+func (a *API) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
+func (a *API) readyz(w http.ResponseWriter, _ *http.Request) {
 	if a.c.Ready != nil && !a.c.Ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
 		return
@@ -143,7 +149,7 @@ func (a *Admin) readyz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (a *Admin) metrics(w http.ResponseWriter, r *http.Request) {
+func (a *API) metrics(w http.ResponseWriter, r *http.Request) {
 	if a.c.Server == nil {
 		writeJSONError(w, http.StatusNotFound, "no metrics")
 		return
@@ -151,9 +157,10 @@ func (a *Admin) metrics(w http.ResponseWriter, r *http.Request) {
 	a.c.Server.MetricsHandler().ServeHTTP(w, r)
 }
 
-// AdminRoute is a route as the admin API shows it (GET /v1/routes and
-// /v1/routes/{name}).
-type AdminRoute struct {
+// Route is a route as the admin API shows it (GET /v1/routes and
+// /v1/routes/{name}, and the answer of a route action): strangler.Route with
+// the stage by name.
+type Route struct {
 	Name         string   `json:"name"`
 	Host         string   `json:"host,omitempty"`
 	Path         string   `json:"path"`
@@ -168,14 +175,15 @@ type AdminRoute struct {
 	Paused       bool     `json:"paused"`
 }
 
-func toRouteJSON(r strangler.Route) AdminRoute {
-	return AdminRoute{Name: r.Name, Host: r.Host, Path: r.Path, Methods: r.Methods, Upstream: r.Upstream,
+func toRoute(r strangler.Route) Route {
+	return Route{Name: r.Name, Host: r.Host, Path: r.Path, Methods: r.Methods, Upstream: r.Upstream,
 		Function: r.Function, Stage: r.Stage.String(), Weight: r.Weight, Sticky: r.Sticky,
 		MirrorUnsafe: r.MirrorUnsafe, Step: r.Step, Paused: r.Paused}
 }
 
-// AdminTarget is one target's counters and latencies in AdminRouteStats.
-type AdminTarget struct {
+// Target is one target's counters and latencies in RouteStats
+// (router.TargetStats, latencies in milliseconds).
+type Target struct {
 	Requests      uint64  `json:"requests"`
 	Errors5xx     uint64  `json:"errors_5xx"`
 	LimitBreaches uint64  `json:"limit_breaches"`
@@ -184,8 +192,9 @@ type AdminTarget struct {
 	P99Ms         float64 `json:"p99_ms"`
 }
 
-// AdminMismatch is one sampled shadow mismatch, secrets redacted.
-type AdminMismatch struct {
+// Mismatch is one sampled shadow mismatch, secrets redacted
+// (router.Mismatch).
+type Mismatch struct {
 	Time    time.Time `json:"time"`
 	Method  string    `json:"method"`
 	Path    string    `json:"path"`
@@ -194,39 +203,42 @@ type AdminMismatch struct {
 	Isolate string    `json:"isolate"`
 }
 
-// AdminRouteStats is a route's numbers in GET /v1/routes/{name}: per target,
-// shadow comparisons, sampled mismatches and the learned noise.
-type AdminRouteStats struct {
-	Legacy           AdminTarget     `json:"legacy"`
-	Isolate          AdminTarget     `json:"isolate"`
-	ShadowCompared   uint64          `json:"shadow_compared"`
-	ShadowMismatches uint64          `json:"shadow_mismatches"`
-	ShadowSkipped    uint64          `json:"shadow_skipped"`
-	Mismatches       []AdminMismatch `json:"mismatches"`
-	Noise            []string        `json:"noise"`
+// RouteStats is a route's numbers in GET /v1/routes/{name}: per target,
+// shadow comparisons, sampled mismatches and the learned noise
+// (router.RouteStats).
+type RouteStats struct {
+	Legacy           Target     `json:"legacy"`
+	Isolate          Target     `json:"isolate"`
+	ShadowCompared   uint64     `json:"shadow_compared"`
+	ShadowMismatches uint64     `json:"shadow_mismatches"`
+	ShadowSkipped    uint64     `json:"shadow_skipped"`
+	Mismatches       []Mismatch `json:"mismatches"`
+	Noise            []string   `json:"noise"`
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func toTargetJSON(t TargetStats) AdminTarget {
-	return AdminTarget{Requests: t.Requests, Errors5xx: t.Errors5xx, LimitBreaches: t.LimitBreaches,
+func toTarget(t router.TargetStats) Target {
+	return Target{Requests: t.Requests, Errors5xx: t.Errors5xx, LimitBreaches: t.LimitBreaches,
 		Fallbacks: t.Fallbacks, P50Ms: ms(t.P50), P99Ms: ms(t.P99)}
 }
 
-func toStatsJSON(s RouteStats) AdminRouteStats {
-	out := AdminRouteStats{Legacy: toTargetJSON(s.Legacy), Isolate: toTargetJSON(s.Isolate),
+func toRouteStats(s router.RouteStats) RouteStats {
+	out := RouteStats{Legacy: toTarget(s.Legacy), Isolate: toTarget(s.Isolate),
 		ShadowCompared: s.ShadowCompared, ShadowMismatches: s.ShadowMismatches, ShadowSkipped: s.ShadowSkipped,
-		Mismatches: []AdminMismatch{}, Noise: s.Noise}
+		Mismatches: []Mismatch{}, Noise: s.Noise}
 	if out.Noise == nil {
 		out.Noise = []string{}
 	}
 	for _, m := range s.Mismatches {
-		out.Mismatches = append(out.Mismatches, AdminMismatch(m))
+		out.Mismatches = append(out.Mismatches, Mismatch(m))
 	}
 	return out
 }
 
-type eventJSON struct {
+// Event is one entry of the table's event history (strangler.Event, stages
+// by name), in GET /v1/events and GET /v1/routes/{name}.
+type Event struct {
 	Seq    uint64    `json:"seq"`
 	Time   time.Time `json:"time"`
 	Route  string    `json:"route,omitempty"`
@@ -239,22 +251,22 @@ type eventJSON struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
-func toEventJSON(e strangler.Event) eventJSON {
-	return eventJSON{Seq: e.Seq, Time: e.Time, Route: e.Route, Kind: e.Kind, From: e.From.String(),
+func toEvent(e strangler.Event) Event {
+	return Event{Seq: e.Seq, Time: e.Time, Route: e.Route, Kind: e.Kind, From: e.From.String(),
 		To: e.To.String(), Weight: e.Weight, Step: e.Step, Actor: e.Actor, Reason: e.Reason}
 }
 
-func (a *Admin) listRoutes(w http.ResponseWriter, _ *http.Request) {
+func (a *API) listRoutes(w http.ResponseWriter, _ *http.Request) {
 	routes := a.c.Table.Routes()
-	out := make([]AdminRoute, 0, len(routes))
+	out := make([]Route, 0, len(routes))
 	for _, r := range routes {
-		out = append(out, toRouteJSON(r))
+		out = append(out, toRoute(r))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"routes": out})
+	writeJSON(w, http.StatusOK, routeList{Routes: out})
 }
 
 // plan returns the route's migration plan, or nil.
-func (a *Admin) plan(name string) *strangler.Plan {
+func (a *API) plan(name string) *strangler.Plan {
 	if a.c.Controller == nil {
 		return nil
 	}
@@ -267,37 +279,50 @@ func (a *Admin) plan(name string) *strangler.Plan {
 // routeEvents is how many of a route's newest events GET /v1/routes/{name} shows.
 const routeEvents = 20
 
-func (a *Admin) getRoute(w http.ResponseWriter, r *http.Request) {
+func (a *API) getRoute(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	route, ok := a.c.Table.Route(name)
 	if !ok {
 		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("route %q not found", name))
 		return
 	}
-	var stats RouteStats
+	var stats router.RouteStats
 	if a.c.Server != nil {
 		stats, _ = a.c.Server.RouteStats(name)
 	}
-	evs := []eventJSON{}
+	evs := []Event{}
 	all := a.c.Table.LatestEvents(0)
 	for i := len(all) - 1; i >= 0 && len(evs) < routeEvents; i-- {
 		if all[i].Route == name {
-			evs = append(evs, toEventJSON(all[i]))
+			evs = append(evs, toEvent(all[i]))
 		}
 	}
 	slices.Reverse(evs)
-	out := map[string]any{"route": toRouteJSON(route), "stats": toStatsJSON(stats), "events": evs}
+	out := RouteDetail{Route: toRoute(route), Stats: toRouteStats(stats), Events: evs}
 	if p := a.plan(name); p != nil {
-		out["plan"] = toPlanJSON(*p)
+		plan := toPlan(*p)
+		out.Plan = &plan
 		if g, ok := a.c.Controller.Gates(name); ok {
-			out["gates"] = toGatesJSON(g)
+			gates := toGates(g)
+			out.Gates = &gates
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// planJSON is a migration plan as the API shows it.
-type planJSON struct {
+// RouteDetail is GET /v1/routes/{name}: the route, its numbers, its newest
+// events (at most 20, oldest first) and, when the route has a migration
+// plan, the plan and the gates' judgement of its current step.
+type RouteDetail struct {
+	Route  Route      `json:"route"`
+	Stats  RouteStats `json:"stats"`
+	Events []Event    `json:"events"`
+	Plan   *Plan      `json:"plan,omitempty"`
+	Gates  *Gates     `json:"gates,omitempty"`
+}
+
+// Plan is a route's migration plan as the API shows it (strangler.Plan).
+type Plan struct {
 	Start           string  `json:"start"`
 	Steps           []int   `json:"steps"`
 	Interval        string  `json:"interval"`
@@ -308,17 +333,18 @@ type planJSON struct {
 	OnFailure       string  `json:"on_failure"`
 }
 
-func toPlanJSON(p strangler.Plan) planJSON {
+func toPlan(p strangler.Plan) Plan {
 	onFail := "rollback"
 	if p.OnFailure == strangler.FailPause {
 		onFail = "pause"
 	}
-	return planJSON{Start: p.Start.String(), Steps: p.Steps, Interval: p.Interval.String(), MinRequests: p.MinRequests,
+	return Plan{Start: p.Start.String(), Steps: p.Steps, Interval: p.Interval.String(), MinRequests: p.MinRequests,
 		MaxErrorRate: p.MaxErrorRate, MaxLatencyRatio: p.MaxLatencyRatio, MaxMismatchRate: p.MaxMismatchRate, OnFailure: onFail}
 }
 
-// gatesJSON is the controller's judgement of a route's current step.
-type gatesJSON struct {
+// Gates is the migration controller's judgement of a route's current step
+// (strangler.Gates).
+type Gates struct {
 	Stage            string    `json:"stage"`
 	Weight           int       `json:"weight"`
 	Step             int       `json:"step"`
@@ -337,21 +363,35 @@ type gatesJSON struct {
 	Reason           string    `json:"reason"`
 }
 
-func toGatesJSON(g strangler.Gates) gatesJSON {
-	return gatesJSON{Stage: g.Stage.String(), Weight: g.Weight, Step: g.Step, Since: g.Since,
+func toGates(g strangler.Gates) Gates {
+	return Gates{Stage: g.Stage.String(), Weight: g.Weight, Step: g.Step, Since: g.Since,
 		ElapsedSeconds: g.Elapsed.Seconds(), Requests: g.Requests, IsolateErrorRate: g.IsolateErrorRate,
 		LegacyErrorRate: g.LegacyErrorRate, IsolateP99Ms: ms(g.IsolateP99), LegacyP99Ms: ms(g.LegacyP99),
 		LatencyRatio: g.LatencyRatio, ShadowCompared: g.ShadowCompared, ShadowMismatches: g.ShadowMismatches,
 		MismatchRate: g.MismatchRate, Verdict: string(g.Verdict), Reason: g.Reason}
 }
 
-// actionBody is the optional body of the route actions.
+// The bodies of GET /v1/routes, of a route action's answer and of
+// GET /v1/events; Client decodes the same types.
+type (
+	routeList struct {
+		Routes []Route `json:"routes"`
+	}
+	routeAnswer struct {
+		Route Route `json:"route"`
+	}
+	eventPage struct {
+		Events []Event `json:"events"`
+	}
+)
+
+// actionBody is the optional body of the route actions; Client sends it.
 type actionBody struct {
-	Reason string `json:"reason"`
-	Weight *int   `json:"weight"`
+	Reason string `json:"reason,omitempty"`
+	Weight *int   `json:"weight,omitempty"`
 }
 
-func (a *Admin) routeAction(w http.ResponseWriter, r *http.Request) {
+func (a *API) routeAction(w http.ResponseWriter, r *http.Request) {
 	name, action := r.PathValue("name"), r.PathValue("action")
 	var kind string
 	switch action {
@@ -395,7 +435,7 @@ func (a *Admin) routeAction(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, `weight: required, as {"weight": N}`)
 		return
 	}
-	act := strangler.Action{Actor: ActorAdmin, Reason: body.Reason}
+	act := strangler.Action{Actor: Actor, Reason: body.Reason}
 	plan := a.plan(name)
 	var route strangler.Route
 	switch {
@@ -429,10 +469,10 @@ func (a *Admin) routeAction(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("admin action", slog.String("route", name), slog.String("action", action),
 		slog.String("stage", route.Stage.String()), slog.Int("weight", route.Weight),
 		slog.String("reason", body.Reason))
-	writeJSON(w, http.StatusOK, map[string]any{"route": toRouteJSON(route)})
+	writeJSON(w, http.StatusOK, routeAnswer{Route: toRoute(route)})
 }
 
-func (a *Admin) reload(w http.ResponseWriter, r *http.Request) {
+func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 	if a.c.Reload == nil {
 		writeJSONError(w, http.StatusNotImplemented, "reload is not available")
 		return
@@ -451,7 +491,7 @@ const (
 	maxEventsLimit     = 1000
 )
 
-func (a *Admin) events(w http.ResponseWriter, r *http.Request) {
+func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var since uint64
 	if s := q.Get("since"); s != "" {
@@ -472,11 +512,11 @@ func (a *Admin) events(w http.ResponseWriter, r *http.Request) {
 		limit = min(n, maxEventsLimit)
 	}
 	evs := a.c.Table.Events(since, limit)
-	out := make([]eventJSON, 0, len(evs))
+	out := make([]Event, 0, len(evs))
 	for _, e := range evs {
-		out = append(out, toEventJSON(e))
+		out = append(out, toEvent(e))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+	writeJSON(w, http.StatusOK, eventPage{Events: out})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

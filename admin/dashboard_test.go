@@ -1,4 +1,4 @@
-package router
+package admin
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/edged/edged/cost"
 	"github.com/edged/edged/strangler"
 )
 
@@ -100,7 +101,7 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("table stage after the click = %s, want canary", r.Stage)
 	}
 	ev := env.table.LatestEvents(1)[0]
-	if ev.Actor != ActorAdmin || !strings.Contains(ev.Reason, "dashboard") {
+	if ev.Actor != Actor || !strings.Contains(ev.Reason, "dashboard") {
 		t.Errorf("last event = %+v, want the admin's promote from the dashboard", ev)
 	}
 }
@@ -129,7 +130,7 @@ var containersShown = regexp.MustCompile(`^\$[0-9]+\.[0-9]{2} \([1-9][0-9]*\)$`)
 func TestDashboardCostInChromium(t *testing.T) {
 	exe := chromiumPath(t)
 	// A dollar a request: any sustained traffic is past the break-even.
-	c := startCostEnv(t, &Pricing{PerMillionRequests: 1e6, ContainerPerHour: 0.01, ContainerRequestsPerSecond: 1000})
+	c := startCostEnv(t, &cost.Pricing{PerMillionRequests: 1e6, ContainerPerHour: 0.01, ContainerRequestsPerSecond: 1000})
 	for range 3 {
 		if r := send(t, "GET", "http://"+c.e.addr+"/fast", nil, ""); r.status != 200 {
 			t.Fatalf("GET /fast = %d", r.status)

@@ -1,4 +1,4 @@
-package router
+package admin
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
 )
 
@@ -20,7 +20,7 @@ const adminToken = "t0ken"
 
 type adminEnv struct {
 	table   *strangler.Table
-	srv     *Server
+	srv     *router.Server
 	url     string
 	reloads int
 	ready   bool
@@ -35,12 +35,12 @@ func startAdmin(t *testing.T, reloadErr error) *adminEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(Config{Table: table}, nil)
+	srv, err := router.NewServer(router.Config{Table: table}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := &adminEnv{table: table, srv: srv, ready: true}
-	a, err := NewAdmin(AdminConfig{
+	a, err := New(Config{
 		Table: table, Server: srv, Token: []byte(adminToken),
 		Reload: func(context.Context) error { env.reloads++; return reloadErr },
 		Ready:  func() bool { return env.ready },
@@ -158,7 +158,7 @@ func TestAdminPromoteRollback(t *testing.T) {
 		t.Fatalf("%d events, want %d", len(evs), len(steps)+1)
 	}
 	first := evs[0]
-	if first.Kind != strangler.KindPromote || first.Actor != ActorAdmin || first.Reason != "looks good" ||
+	if first.Kind != strangler.KindPromote || first.Actor != Actor || first.Reason != "looks good" ||
 		first.From != strangler.StageLegacy || first.To != strangler.StageShadow {
 		t.Errorf("first event = %+v, want a promote legacy->shadow by admin with the reason", first)
 	}
@@ -225,47 +225,6 @@ func TestAdminErrors(t *testing.T) {
 	}
 }
 
-func TestMetricsFamilies(t *testing.T) {
-	mono := startMonolith(t)
-	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{})
-	e := startEdge(t, []strangler.Route{
-		{Name: "legacy", Path: "/hello", Upstream: "mono", Function: "hello", Stage: strangler.StageShadow},
-		{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired},
-	}, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
-		Functions: map[string]*isolate.Function{"hello": hello},
-	})
-	send(t, "GET", "http://"+e.addr+"/hello", nil, "")
-	send(t, "GET", "http://"+e.addr+"/fast", nil, "")
-	e.waitMirror(t, 1)
-	a, err := NewAdmin(AdminConfig{Table: e.table, Server: e.srv, Token: []byte(adminToken)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(a)
-	defer hs.Close()
-	r := send(t, "GET", hs.URL+"/metrics", nil, "")
-	for _, want := range []string{
-		`edged_requests_total{code_class="2xx",route="iso",target="isolate"} 1`,
-		`edged_request_duration_seconds_bucket{route="legacy",target="legacy",le="+Inf"} 1`,
-		`edged_isolate_invocations_total{function="hello",start="cold"}`,
-		`edged_isolate_limit_breaches_total{function="hello",kind="deadline"} 0`,
-		`edged_fallbacks_total{route="iso"} 0`,
-		`edged_shadow_comparisons_total{result="mismatch",route="legacy"} 1`,
-		`edged_route_stage{route="legacy"} 1`,
-		`edged_route_stage{route="iso"} 4`,
-		`edged_route_weight{route="iso"} 0`,
-		`edged_upstream_connections{upstream="mono"} 1`,
-	} {
-		if !strings.Contains(r.body, want) {
-			t.Errorf("GET /metrics lacks %s", want)
-		}
-	}
-	if t.Failed() {
-		t.Logf("metrics:\n%s", r.body)
-	}
-}
-
 // TestMigrationMetrics checks that a route with a plan exports its step and
 // the controller's judgement on /metrics, and that the dashboard's data comes
 // with gates.
@@ -276,7 +235,7 @@ func TestMigrationMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(Config{Table: table}, nil)
+	srv, err := router.NewServer(router.Config{Table: table}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +243,7 @@ func TestMigrationMetrics(t *testing.T) {
 	ctrl.SetPlans(map[string]strangler.Plan{"users": {Start: strangler.StageCanary, Steps: []int{5, 100},
 		Interval: time.Minute, MinRequests: 10, MaxErrorRate: 0.01, MaxLatencyRatio: 1.5, MaxMismatchRate: 0.01}})
 	ctrl.Tick()
-	a, err := NewAdmin(AdminConfig{Table: table, Server: srv, Token: []byte(adminToken), Controller: ctrl})
+	a, err := New(Config{Table: table, Server: srv, Token: []byte(adminToken), Controller: ctrl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,5 +270,30 @@ func TestMigrationMetrics(t *testing.T) {
 	}
 	if got.Gates.Verdict != "waiting" || fmt.Sprint(got.Plan.Steps) != "[5 100]" {
 		t.Errorf("GET /v1/routes/users = %s, want plan and gates", r.body)
+	}
+}
+
+func TestRouteStatsNoise(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		noise []string
+		want  string
+	}{
+		{"none", nil, `[]`},
+		{"some", []string{"$.a", "body"}, `["$.a","body"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := json.Marshal(toRouteStats(router.RouteStats{Noise: tc.noise}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(m["noise"]); got != tc.want {
+				t.Errorf("toRouteStats(Noise: %q)[noise] = %s, want %s", tc.noise, got, tc.want)
+			}
+		})
 	}
 }
