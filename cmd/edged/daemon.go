@@ -320,26 +320,16 @@ func (d *daemon) reload(ctx context.Context) error {
 		d.logProblems("reload: cannot build the new configuration", err)
 		return err
 	}
-	prevRoutes := d.table.Routes()
-	routes, err := mergeRoutes(d.cfg, cfg, prevRoutes)
+	routes, err := mergeRoutes(d.cfg, cfg, d.table.Routes())
+	var old *router.World
 	if err == nil {
-		err = d.table.Replace(routes)
+		// Routes and World in one step: a request never matches a new route
+		// against the old World.
+		old, err = d.server.Install(routes, world)
 	}
 	if err != nil {
 		closeWorld(context.WithoutCancel(ctx), world)
-		d.logProblems("reload: routing table refused the new routes", err)
-		return err
-	}
-	old := d.server.Swap(world)
-	if old == nil {
-		// The server refused the World (invalid route options) and kept the running
-		// one; put the routes back to match it.
-		err := errors.New("reload: the router refused the new route options (see its log)")
-		if rerr := d.table.Replace(prevRoutes); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("restore routes: %w", rerr))
-		}
-		closeWorld(context.WithoutCancel(ctx), world)
-		d.logProblems("reload failed", err)
+		d.logProblems("reload: the router refused the new configuration", err)
 		return err
 	}
 	ps, err := plans(cfg)
