@@ -22,9 +22,9 @@ type node struct {
 }
 
 // arch is the package map. Layers: 0 leaves, 1 the engines on the leaves and the
-// daemon's own helpers, 2 the router, 3 what composes it all. Later steps of the
-// redesign add their packages (proxy, auth, idempotency, cost, admin,
-// internal/daemon) here.
+// daemon's own helpers, 2 the router, 3 what composes it all (internal/daemon and
+// the scripts' fixtures), 4 the command. Later steps of the redesign add their
+// packages (proxy, auth, idempotency, cost, admin) here.
 var arch = map[string]node{
 	// Leaves: one concept each, the standard library and outside modules only.
 	"limits":                     {0, nil},
@@ -43,7 +43,10 @@ var arch = map[string]node{
 
 	"router": {2, []string{"limits", "trace", "shadow", "isolate", "strangler"}},
 
-	"cmd/edged":         {3, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
+	// The composition root: config -> one generation, installed with one swap.
+	"internal/daemon": {3, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
+
+	"cmd/edged":         {4, []string{"isolate", "strangler", "router", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {3, []string{"router"}},
 	"scripts/loadproxy": {3, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }
