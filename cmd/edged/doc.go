@@ -25,7 +25,8 @@
 // run time, so a reload never undoes a promotion; the previous functions and
 // upstreams are closed after a grace period. SIGTERM or
 // SIGINT stops accepting, drains in-flight requests for [server] shutdown_timeout and
-// exits 0.
+// exits 0. The daemon itself is package internal/daemon; this command parses flags
+// and prints.
 //
 // Once both listeners are up, serve prints one line per listener to standard output,
 // "edged: serving http://ADDR" and "edged: admin http://ADDR", with the resolved

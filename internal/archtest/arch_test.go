@@ -46,7 +46,7 @@ var arch = map[string]node{
 	// The composition root: config -> one generation, installed with one swap.
 	"internal/daemon": {3, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
 
-	"cmd/edged":         {4, []string{"isolate", "strangler", "router", "internal/config", "internal/daemon"}},
+	"cmd/edged":         {4, []string{"strangler", "router", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {3, []string{"router"}},
 	"scripts/loadproxy": {3, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }
