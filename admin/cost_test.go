@@ -77,8 +77,8 @@ func TestCostPricingFollowsWorld(t *testing.T) {
 	reloaded := cost.Pricing{PerMillionRequests: 7, PerGBSecond: 1, ContainerPerHour: 2, ContainerRequestsPerSecond: 3}
 	next := *c.e.world
 	next.Pricing = &reloaded
-	if c.e.srv.Swap(&next) == nil {
-		t.Fatal("Swap refused the World")
+	if _, err := c.e.srv.Swap(&next); err != nil {
+		t.Fatalf("Swap refused the World: %v", err)
 	}
 	rep := c.report(t)
 	if rep.Pricing != reloaded {

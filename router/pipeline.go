@@ -22,7 +22,9 @@ var errNoTarget = errors.New("route target not in the current world")
 // "Architecture". It is safe for concurrent use. Bytes of ctx are read only while
 // Handler runs; background mirrors work on copies.
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
-	ws := s.world.Load()
+	// One snapshot gives the routes and the World installed with them (Install).
+	snap := s.table.Snapshot()
+	ws := worldOf(snap)
 	x := s.acquireExchange()
 	defer s.releaseExchange(x)
 	if t := ws.w.Tracing; t != nil {
@@ -32,7 +34,7 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	if s.access != nil {
 		start = s.mono()
 	}
-	route := s.serve(ctx, ws, x)
+	route := s.serve(ctx, snap, ws, x)
 	if !x.tr.record && s.access == nil {
 		return
 	}
@@ -74,8 +76,8 @@ func (s *Server) logAccess(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange
 
 // serve is Handler's work between the exchange's acquisition and release. It
 // returns the matched route, nil when there was none.
-func (s *Server) serve(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange) *strangler.Route {
-	route, status := s.match(ctx, x)
+func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *strangler.Snapshot, ws *worldState, x *exchange) *strangler.Route {
+	route, status := s.match(ctx, snap, x)
 	if route == nil {
 		writeStatus(ctx, status)
 		return nil
@@ -215,12 +217,12 @@ func idemRouteKey(ws *worldState, ctx *fasthttp.RequestCtx, route string, id *Au
 }
 
 // match brings the request target to origin-form (originForm), normalises the path
-// into x.path and looks it up in the current table snapshot. It returns the route, or
+// into x.path and looks it up in snap. It returns the route, or
 // nil and the status to answer (400 for userinfo, a target that is neither origin- nor
 // http(s) absolute-form, a path NormalizePath refuses, or one whose literal reading,
 // with %2F, '\\' and ';' taken as data, picks another route; 404 for no route). It
 // neither locks nor allocates (a literal reading over 256 bytes allocates).
-func (s *Server) match(ctx *fasthttp.RequestCtx, x *exchange) (*strangler.Route, int) {
+func (s *Server) match(ctx *fasthttp.RequestCtx, snap *strangler.Snapshot, x *exchange) (*strangler.Route, int) {
 	status, scratch := originForm(&ctx.Request, x.path[:0])
 	x.path = scratch
 	if status != 0 {
@@ -232,7 +234,6 @@ func (s *Server) match(ctx *fasthttp.RequestCtx, x *exchange) (*strangler.Route,
 	if !ok {
 		return nil, fasthttp.StatusBadRequest
 	}
-	snap := s.table.Snapshot()
 	r, ok := snap.Lookup(ctx.Host(), path, ctx.Method())
 	if ambiguous {
 		// An upstream that does not decode %2F or strip ';' reads the path more

@@ -128,7 +128,7 @@ func BenchmarkMatch(b *testing.B) {
 // dispatchDecision is what Handler does before it proxies a legacy request.
 func dispatchDecision(s *Server, ctx *fasthttp.RequestCtx, x *exchange) bool {
 	ws := s.world.Load()
-	r, _ := s.match(ctx, x)
+	r, _ := s.match(ctx, s.table.Snapshot(), x)
 	if r == nil {
 		return false
 	}
@@ -155,7 +155,7 @@ func TestDispatchDecisionAllocs(t *testing.T) {
 	ctx3 := newCtx("GET", "/API/a%2Fb/c;jsessionid=1")
 	x := s.acquireExchange()
 	dispatchDecision(s, ctx, x) // warm: first use creates the route state
-	s.match(ctx2, x)
+	s.match(ctx2, s.table.Snapshot(), x)
 	s.state("canary")
 	allocs := testing.AllocsPerRun(1000, func() {
 		if !dispatchDecision(s, ctx, x) {
@@ -164,7 +164,7 @@ func TestDispatchDecisionAllocs(t *testing.T) {
 		if !dispatchDecision(s, ctx3, x) {
 			t.Fatal("no legacy route for an ambiguous path")
 		}
-		r, _ := s.match(ctx2, x)
+		r, _ := s.match(ctx2, s.table.Snapshot(), x)
 		_ = canaryPicksIsolate(ctx2, r, nil)
 		_ = s.state(r.Name)
 	})

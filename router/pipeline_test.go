@@ -295,14 +295,17 @@ func TestSwapKeepsWorlds(t *testing.T) {
 		t.Fatalf("GET / = %d, want 200", r.status)
 	}
 	w2 := &World{Functions: map[string]*isolate.Function{"f": trap}}
-	if old := e.srv.Swap(w2); old != w1 {
-		t.Errorf("Swap() = %p, want the first world %p", old, w1)
+	if old, err := e.srv.Swap(w2); old != w1 || err != nil {
+		t.Errorf("Swap() = %p, %v; want the first world %p", old, err, w1)
 	}
 	if r := send(t, "GET", "http://"+e.addr+"/", nil, ""); r.status != 502 {
 		t.Errorf("GET / after Swap = %d, want 502 from the trapping guest", r.status)
 	}
-	if old := e.srv.Swap(&World{Routes: map[string]RouteOptions{"r": {IgnoreFields: []string{"$..x"}}}}); old != nil {
-		t.Errorf("Swap(bad ignore path) = %p, want nil and the world kept", old)
+	if old, err := e.srv.Swap(&World{Routes: map[string]RouteOptions{"r": {IgnoreFields: []string{"$..x"}}}}); old != nil || err == nil {
+		t.Errorf("Swap(bad ignore path) = %p, %v; want nil, an error and the world kept", old, err)
+	}
+	if r := send(t, "GET", "http://"+e.addr+"/", nil, ""); r.status != 502 {
+		t.Errorf("GET / after a refused Swap = %d, want 502 from the world kept", r.status)
 	}
 }
 
@@ -392,7 +395,9 @@ func TestSwapHammer(t *testing.T) {
 	// At least 200 swaps, and as many as it takes for requests to run
 	// across them: a loaded machine may not schedule the servers at first.
 	for i := 0; (i < 200 || served.Load() < 200) && !failed.Load(); i++ {
-		srv.Swap(worlds[i%2])
+		if _, err := srv.Swap(worlds[i%2]); err != nil {
+			t.Fatal(err)
+		}
 		runtime.Gosched()
 	}
 	close(stop)

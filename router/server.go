@@ -159,7 +159,8 @@ type Server struct {
 	srv    *fasthttp.Server
 	wdl    time.Duration // per-write deadline (ServerOptions.WriteTimeout)
 
-	world atomic.Pointer[worldState]
+	// world reads the World bound to the table's current snapshot (see worlds).
+	world worlds
 
 	statesMu sync.Mutex
 	states   atomic.Pointer[map[string]*routeState]
@@ -186,6 +187,26 @@ type Server struct {
 	// its comparison, so tests wait on a channel instead of sleeping.
 	onMirror func(route string)
 }
+
+// worlds reads the installed World. It is not a field of its own: the Server
+// publishes each World as the Targets of the table's snapshot (strangler.Table.SetTargets,
+// ReplaceTargets), so that a request which takes its routes and its World from one
+// snapshot never matches a route of one configuration against the World of another.
+type worlds struct{ table *strangler.Table }
+
+// Load returns the World of the table's current snapshot.
+func (w worlds) Load() *worldState { return worldOf(w.table.Snapshot()) }
+
+// worldOf returns the World published with snap; an empty one if snap carries
+// none (a Table that NewServer did not bind).
+func worldOf(snap *strangler.Snapshot) *worldState {
+	if ws, ok := snap.Targets().(*worldState); ok {
+		return ws
+	}
+	return emptyWorld
+}
+
+var emptyWorld = &worldState{w: &World{}, opts: map[string]*routeOpts{}}
 
 // worldState is a World with its route options compiled.
 type worldState struct {
@@ -272,7 +293,8 @@ func (ws *worldState) options(route string) *routeOpts {
 }
 
 // NewServer returns a Server for c serving w. w may be nil (every route then answers
-// 502 until a Swap). The Server keeps its own Prometheus registry (with the Go and
+// 502 until a Swap). The Server publishes w with c.Table's snapshots (see Install), so
+// a Table serves one Server. The Server keeps its own Prometheus registry (with the Go and
 // process collectors); MetricsHandler serves it.
 func NewServer(c Config, w *World) (*Server, error) {
 	if c.Table == nil {
@@ -284,6 +306,7 @@ func NewServer(c Config, w *World) (*Server, error) {
 	}
 	s := &Server{
 		table:  c.Table,
+		world:  worlds{c.Table},
 		log:    c.Logger,
 		access: c.AccessLog,
 		now:    c.Now,
@@ -304,7 +327,7 @@ func NewServer(c Config, w *World) (*Server, error) {
 	}
 	empty := map[string]*routeState{}
 	s.states.Store(&empty)
-	s.world.Store(ws)
+	c.Table.SetTargets(ws)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	// NoDefaultDate: a proxied answer keeps the upstream's Date (Upstream.Serve); an
 	// answer edged builds itself resets the Response, which restores fasthttp's Date.
@@ -314,25 +337,47 @@ func NewServer(c Config, w *World) (*Server, error) {
 	return s, nil
 }
 
-// Swap atomically installs w and returns the World it replaces. Requests already in
-// flight finish with the World they started with, so the caller should close the
-// previous World's Functions and Upstreams after a grace period (both let in-flight
-// calls finish on Close). If w's route options are invalid (a bad ignore path), Swap
-// keeps the current World, logs the error and returns nil.
-func (s *Server) Swap(w *World) *World {
+// Swap atomically installs w, keeping the routes, and returns the World it replaces.
+// Requests already in flight finish with the World they started with, so the caller
+// should close the previous World's Functions and Upstreams after a grace period (both
+// let in-flight calls finish on Close). If w's route options are invalid (a bad ignore
+// path), Swap keeps the current World and returns the error.
+func (s *Server) Swap(w *World) (*World, error) {
 	ws, err := compileWorld(w)
 	if err != nil {
-		s.log.Error("swap world", slog.Any("err", err))
-		return nil
+		return nil, fmt.Errorf("router: %w", err)
 	}
-	old := s.world.Swap(ws)
+	old, _ := s.table.SetTargets(ws).(*worldState)
+	return s.retired(old, ws), nil
+}
+
+// Install replaces the table's routes and the World in one step: a request matches
+// either the old routes against the old World or the new routes against the new one,
+// never a new route against a World that lacks its function or upstream. It returns
+// the World it replaced, to be closed as after Swap. On error (invalid routes or route
+// options) nothing changes.
+func (s *Server) Install(routes []strangler.Route, w *World) (*World, error) {
+	ws, err := compileWorld(w)
+	if err != nil {
+		return nil, fmt.Errorf("router: %w", err)
+	}
+	prev, err := s.table.ReplaceTargets(routes, ws)
+	if err != nil {
+		return nil, fmt.Errorf("routing table: %w", err)
+	}
+	old, _ := prev.(*worldState)
+	return s.retired(old, ws), nil
+}
+
+// retired keeps the counters of old's outgoing functions and exporter, so that
+// Prometheus counters stay monotonic, and returns old's World (nil for none).
+func (s *Server) retired(old, next *worldState) *World {
 	if old == nil {
 		return nil
 	}
-	// Keep the outgoing functions' counters so Prometheus counters stay monotonic; a
-	// Function carried over into the new World keeps counting itself.
-	kept := make(map[*isolate.Function]bool, len(ws.w.Functions))
-	for _, f := range ws.w.Functions {
+	// A Function carried over into the new World keeps counting itself.
+	kept := make(map[*isolate.Function]bool, len(next.w.Functions))
+	for _, f := range next.w.Functions {
 		kept[f] = true
 	}
 	s.baseMu.Lock()
@@ -341,7 +386,7 @@ func (s *Server) Swap(w *World) *World {
 			s.base[name] = addStats(s.base[name], f.Stats())
 		}
 	}
-	if st := exporterStats(old.w.Tracing); st != nil && !sameStats(st, exporterStats(ws.w.Tracing)) {
+	if st := exporterStats(old.w.Tracing); st != nil && !sameStats(st, exporterStats(next.w.Tracing)) {
 		s.traceBase.dropped += st.Dropped()
 		s.traceBase.failed += st.Failed()
 	}

@@ -382,8 +382,10 @@ func TestTracingMetrics(t *testing.T) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			if st.w != nil && s.Swap(st.w) == nil {
-				t.Fatal("Swap refused the World")
+			if st.w != nil {
+				if _, err := s.Swap(st.w); err != nil {
+					t.Fatalf("Swap refused the World: %v", err)
+				}
 			}
 			if got := scrape(); got != st.want {
 				t.Errorf("metrics %q, want %q", got, st.want)

@@ -12,6 +12,7 @@ type Snapshot struct {
 	version uint64
 	routes  []*Route // sorted by Name; shared, read-only
 	m       *matcher
+	targets any // see Targets
 }
 
 // Lookup returns the route for a request, or (nil, false) if none matches.
@@ -38,6 +39,12 @@ func (s *Snapshot) Lookup(host, path, method []byte) (*Route, bool) {
 // Version counts the route changes of the Table this snapshot came from: 1 for the route set given to NewTable,
 // plus one for every Replace and every Update. A higher Version is a newer snapshot.
 func (s *Snapshot) Version() uint64 { return s.version }
+
+// Targets returns the value published with the snapshot's routes by ReplaceTargets or SetTargets, nil if none
+// was: in edged, the router's World, in which the routes' Upstream and Function names are resolved. A reader that
+// takes both from one snapshot never sees a route next to targets built for another route set. Replace and Update
+// carry the targets over unchanged.
+func (s *Snapshot) Targets() any { return s.targets }
 
 // Len returns the number of routes in the snapshot.
 func (s *Snapshot) Len() int { return len(s.routes) }
@@ -78,5 +85,5 @@ func (s *Snapshot) withRoute(version uint64, r *Route) *Snapshot {
 	i, _ := slices.BinarySearchFunc(s.routes, r.Name, func(x *Route, name string) int { return strings.Compare(x.Name, name) })
 	rs := slices.Clone(s.routes)
 	rs[i] = r
-	return &Snapshot{version: version, routes: rs, m: s.m}
+	return &Snapshot{version: version, routes: rs, m: s.m, targets: s.targets}
 }

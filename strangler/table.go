@@ -73,7 +73,7 @@ func NewTableOptions(routes []Route, opts Options) (*Table, error) {
 	t.watch.Store(&ch)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.replace(routes, nil); err != nil {
+	if err := t.replace(routes, nil, nil); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -112,18 +112,57 @@ func (t *Table) notify() {
 // Replace swaps in a whole new route set, as a configuration reload does, and records a KindReload event with
 // ActorConfig. The routes are validated as by NewTable; on error the table is unchanged. Migration state is taken
 // from routes as given: a caller that wants to keep runtime stages across a reload copies them in first.
+// The snapshot keeps the current Targets.
 func (t *Table) Replace(routes []Route) error {
 	if err := validateSet(routes); err != nil {
 		return err
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.replace(routes, &Event{Kind: KindReload, Actor: ActorConfig, Reason: fmt.Sprintf("%d routes", len(routes))})
+	return t.replace(routes, t.targets(), &Event{Kind: KindReload, Actor: ActorConfig, Reason: fmt.Sprintf("%d routes", len(routes))})
 }
 
-// replace writes routes (already validated) and ev (if not nil) in one transaction and publishes the snapshot.
-func (t *Table) replace(routes []Route, ev *Event) error {
+// ReplaceTargets is Replace that also sets the snapshot's Targets to targets, so that readers see the new routes
+// and the targets they name in one atomic step. It returns the Targets it replaced; on error nothing changes.
+func (t *Table) ReplaceTargets(routes []Route, targets any) (old any, err error) {
+	if err := validateSet(routes); err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old = t.targets()
+	ev := &Event{Kind: KindReload, Actor: ActorConfig, Reason: fmt.Sprintf("%d routes", len(routes))}
+	if err := t.replace(routes, targets, ev); err != nil {
+		return nil, err
+	}
+	return old, nil
+}
+
+// SetTargets publishes a snapshot with the current routes, at the same Version, and targets as its Targets. It
+// records no event and wakes no watcher: the routes did not change. It returns the Targets it replaced.
+func (t *Table) SetTargets(targets any) (old any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur := t.Snapshot()
+	next := *cur
+	next.targets = targets
+	t.snap.Store(&next)
+	return cur.targets
+}
+
+// targets returns the current snapshot's Targets; nil before the first snapshot.
+func (t *Table) targets() any {
+	if s := t.Snapshot(); s != nil {
+		return s.targets
+	}
+	return nil
+}
+
+// replace writes routes (already validated) and ev (if not nil) in one transaction and publishes the snapshot
+// with targets.
+func (t *Table) replace(routes []Route, targets any, ev *Event) error {
 	snap := newSnapshot(t.version+1, routes)
+	snap.targets = targets
 	txn := t.db.Txn(true)
 	defer txn.Abort()
 	if _, err := txn.DeleteAll(tableRoutes, indexID+"_prefix", ""); err != nil {

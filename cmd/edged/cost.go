@@ -9,20 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/edged/edged/cost"
-	"github.com/edged/edged/internal/config"
 )
-
-// pricing converts [pricing] for the cost report; it belongs in the World
-// (router.World.Pricing) so that a reload changes the prices with it. The
-// billing granularity goes to each function instead (see loadWorld).
-func pricing(p config.Pricing) *cost.Pricing {
-	return &cost.Pricing{
-		PerMillionRequests:         p.PerMillionRequests,
-		PerGBSecond:                p.PerGBSecond,
-		ContainerPerHour:           p.ContainerPerHour,
-		ContainerRequestsPerSecond: p.ContainerRequestsPerSecond,
-	}
-}
 
 // cmdCost prints the cost and efficiency report of GET /v1/cost: one line per
 // route that has a function, from the route's own invocations, then one line

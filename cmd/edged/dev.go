@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/internal/config"
+	"github.com/edged/edged/internal/daemon"
 	"github.com/edged/edged/strangler"
 )
 
@@ -59,13 +60,13 @@ func runDev(ctx context.Context, cfgPath string, stdout io.Writer, log *slog.Log
 	}
 	defer mono.stop(log)
 
-	return runDaemon(ctx, daemonOptions{
+	return daemon.Run(ctx, daemon.Options{
 		ConfigPath: cfgPath,
 		Logger:     log,
-		Stdout:     io.Discard, // the banner says it better
 		Dev:        true,
-		OnReady: func(public, admin string, cfg *config.Config, routes []strangler.Route) {
-			printBanner(stdout, cfgPath, public, admin, mono.url, cfg, routes)
+		Version:    serviceVersion(),
+		OnReady: func(r daemon.Ready) {
+			printBanner(stdout, cfgPath, r.Public, r.Admin, mono.url, r.Config, r.Routes)
 		},
 	})
 }

@@ -27,7 +27,8 @@
 // run time, so a reload never undoes a promotion; the previous functions and
 // upstreams are closed after a grace period. SIGTERM or SIGINT turns /readyz to 503
 // and keeps serving for [server] drain_delay (skipped by dev), then stops accepting,
-// drains in-flight requests for [server] shutdown_timeout and exits 0.
+// drains in-flight requests for [server] shutdown_timeout and exits 0. The daemon
+// itself is package internal/daemon; this command parses flags and prints.
 //
 // Once both listeners are up, serve prints one line per listener to standard output,
 // "edged: serving http://ADDR" and "edged: admin http://ADDR", with the resolved

@@ -12,6 +12,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+
+	"github.com/edged/edged/internal/daemon"
 )
 
 // errUsage marks a command-line mistake: the command has already printed what is
@@ -140,6 +142,9 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
+// serviceVersion is versionString without the program name, for exported spans.
+func serviceVersion() string { return strings.TrimPrefix(versionString(), "edged ") }
+
 // versionString reports the module version and VCS revision the binary was built from.
 func versionString() string {
 	bi, ok := debug.ReadBuildInfo()
@@ -204,5 +209,7 @@ func cmdServe(args []string, stdout, stderr io.Writer, dev bool) error {
 	if dev {
 		return runDev(ctx, *cfgPath, stdout, log)
 	}
-	return runDaemon(ctx, daemonOptions{ConfigPath: *cfgPath, Logger: log, Stdout: stdout})
+	return daemon.Run(ctx, daemon.Options{ConfigPath: *cfgPath, Logger: log, Version: serviceVersion(),
+		OnReady: func(r daemon.Ready) { fmt.Fprintf(stdout, "edged: serving %s\nedged: admin %s\n", r.Public, r.Admin) },
+	})
 }

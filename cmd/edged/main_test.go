@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -119,53 +118,14 @@ func TestNewLogger(t *testing.T) {
 	}
 }
 
-func TestTrimNewline(t *testing.T) {
-	for in, want := range map[string]string{
-		"tok": "tok", "tok\n": "tok", "tok\r\n": "tok", "tok\n\n": "tok\n", "tok\r": "tok\r", "": "",
-	} {
-		if got := string(trimNewline([]byte(in))); got != want {
-			t.Errorf("trimNewline(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestReadToken(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		name, content string
-		want          string
-		wantErr       bool
-	}{
-		{"plain", "abc", "abc", false},
-		{"newline", "abc\n", "abc", false},
-		{"empty", "", "", true},
-		{"blank", " \n\t\n", "", true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			p := filepath.Join(dir, tc.name)
-			if err := os.WriteFile(p, []byte(tc.content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			got, err := readToken(p)
-			if (err != nil) != tc.wantErr || string(got) != tc.want {
-				t.Errorf("readToken(%q) = %q, %v; want %q, error %v", tc.content, got, err, tc.want, tc.wantErr)
-			}
-		})
-	}
-	if _, err := readToken(filepath.Join(dir, "missing")); err == nil {
-		t.Errorf("readToken(missing) = nil error, want one")
-	}
-}
-
 func TestEnsureToken(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "a", "b", "admin.token")
 	created, err := ensureToken(p)
 	if err != nil || !created {
 		t.Fatalf("ensureToken(new) = %v, %v; want true, nil", created, err)
 	}
-	first, err := readToken(p)
-	if err != nil || len(first) != 64 {
+	first, err := os.ReadFile(p)
+	if err != nil || len(first) != 65 { // and a newline
 		t.Fatalf("token = %q, %v; want 64 hex digits", first, err)
 	}
 	info, err := os.Stat(p)
@@ -176,25 +136,8 @@ func TestEnsureToken(t *testing.T) {
 	if err != nil || created {
 		t.Fatalf("ensureToken(existing) = %v, %v; want false, nil", created, err)
 	}
-	if again, _ := readToken(p); string(again) != string(first) {
+	if again, _ := os.ReadFile(p); string(again) != string(first) {
 		t.Errorf("ensureToken replaced an existing token")
-	}
-}
-
-func TestBaseURL(t *testing.T) {
-	tests := []struct {
-		addr net.Addr
-		want string
-	}{
-		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "http://127.0.0.1:8080"},
-		{&net.TCPAddr{IP: net.IPv6zero, Port: 8080}, "http://127.0.0.1:8080"},
-		{&net.TCPAddr{IP: net.IPv4zero, Port: 1}, "http://127.0.0.1:1"},
-		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9901}, "http://[::1]:9901"},
-	}
-	for _, tc := range tests {
-		if got := baseURL(tc.addr); got != tc.want {
-			t.Errorf("baseURL(%v) = %q, want %q", tc.addr, got, tc.want)
-		}
 	}
 }
 

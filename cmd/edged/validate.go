@@ -1,16 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/edged/edged/internal/config"
-	"github.com/edged/edged/router"
-	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/internal/daemon"
 )
 
 // cmdValidate runs `edged validate -config FILE`: "ok" and exit 0, or every problem on
@@ -52,26 +48,7 @@ func validateFile(path string) []string {
 	if err != nil {
 		return errorLines(err)
 	}
-	var errs []error
-	if routes, err := tableRoutes(cfg); err != nil {
-		errs = append(errs, err)
-	} else if _, err := strangler.NewTable(routes); err != nil {
-		errs = append(errs, err)
-	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
-		u, err := router.NewUpstream(name, upstreamOptions(cfg, cfg.Upstreams[name]), nil)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("upstreams.%s: %w", name, err))
-			continue
-		}
-		u.Close()
-	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
-		if _, err := cfg.Functions[name].Policy(); err != nil {
-			errs = append(errs, fmt.Errorf("functions.%s: %w", name, err))
-		}
-	}
-	return errorLines(errors.Join(errs...))
+	return errorLines(daemon.Validate(cfg))
 }
 
 // errorLines splits an error, typically several joined with errors.Join, into its

@@ -55,7 +55,10 @@ var arch = map[string]node{
 	// their exported Default* values, so defaults are written once.
 	"internal/config": {4, []string{"limits", "shadow", "router"}},
 
-	"cmd/edged":         {6, []string{"limits", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
+	// The composition root: config -> one generation, installed with one swap.
+	"internal/daemon": {5, []string{"limits", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
+
+	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"router"}},
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }

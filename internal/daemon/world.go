@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/edged/edged/cost"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
@@ -29,15 +30,16 @@ var errSecretMissing = errors.New("secret not available")
 // is the slow part of a start or reload. On error everything built so far is closed
 // and every problem is returned joined.
 //
-// With lenientSecrets (edged dev), a secret that is not available is logged and left
-// out, so the function sees it as absent; otherwise it is an error.
+// With e.dev (edged dev), a secret that is not available is logged and left out, so
+// the function sees it as absent; otherwise it is an error.
 //
-// auth is the daemon's Authenticator (nil without [auth]); it outlives Worlds. The
-// per-route rate limiters and idempotency stores are built here, or taken over from
-// prev for routes whose settings for them did not change (see previous).
-func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, auth *router.Authenticator,
-	lenientSecrets bool, log *slog.Logger, prev previous) (*router.World, error) {
-	secrets, err := readSecrets(cfg, lenientSecrets, log)
+// auth is the generation's Authenticator (nil without [auth]); it may be shared with
+// the previous generation and is never closed with a World. The per-route rate
+// limiters and idempotency stores are built here, or taken over from prev for routes
+// whose settings for them did not change (see previous).
+func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *router.Authenticator, prev previous) (*router.World, error) {
+	log := e.log
+	secrets, err := readSecrets(cfg, e.dev, log)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +59,7 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, au
 		}
 		w.TrustedProxies = append(w.TrustedProxies, p)
 	}
-	if w.Tracing, err = newTracing(ctx, cfg.Tracing, log); err != nil {
+	if w.Tracing, err = newTracing(ctx, cfg.Tracing, e.version, log); err != nil {
 		errs = append(errs, fmt.Errorf("tracing: %w", err))
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
@@ -82,7 +84,7 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, au
 		}
 		opts.BillingGranularity = cfg.Pricing.BillingGranularity.Std()
 		wg.Go(func() {
-			f, err := rt.Load(ctx, src, opts)
+			f, err := e.rt.Load(ctx, src, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -135,13 +137,13 @@ func closeWorld(ctx context.Context, w *router.World) {
 // propagated; spans are exported only when an endpoint is named. Each World has
 // its own exporter, shut down (and flushed) by closeWorld, so a reload can change
 // the endpoint.
-func newTracing(ctx context.Context, c config.Tracing, log *slog.Logger) (*router.Tracing, error) {
+func newTracing(ctx context.Context, c config.Tracing, version string, log *slog.Logger) (*router.Tracing, error) {
 	t := &router.Tracing{SampleRatio: c.SampleRatio, IgnoreIncoming: !c.AcceptIncoming}
 	if c.Endpoint == "" {
 		return t, nil
 	}
 	exp, err := otlp.New(ctx, otlp.Options{
-		Endpoint: c.Endpoint, Headers: c.Headers, ServiceName: c.ServiceName, ServiceVersion: strings.TrimPrefix(versionString(), "edged "),
+		Endpoint: c.Endpoint, Headers: c.Headers, ServiceName: c.ServiceName, ServiceVersion: version,
 		Timeout: c.Timeout.Std(), Logger: log.With("component", "tracing"),
 	})
 	if err != nil {
@@ -149,6 +151,18 @@ func newTracing(ctx context.Context, c config.Tracing, log *slog.Logger) (*route
 	}
 	t.Exporter = exp
 	return t, nil
+}
+
+// pricing converts [pricing] for the cost report; it belongs in the World
+// (router.World.Pricing) so that a reload changes the prices with it. The
+// billing granularity goes to each function instead (see buildWorld).
+func pricing(p config.Pricing) *cost.Pricing {
+	return &cost.Pricing{
+		PerMillionRequests:         p.PerMillionRequests,
+		PerGBSecond:                p.PerGBSecond,
+		ContainerPerHour:           p.ContainerPerHour,
+		ContainerRequestsPerSecond: p.ContainerRequestsPerSecond,
+	}
 }
 
 // upstreamOptions converts [upstreams.NAME] (and [server] forwarded_for).

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -71,16 +71,6 @@ func loadState(store *strangler.Store, routes []strangler.Route, ps map[string]s
 		return nil, st, nil, err
 	}
 	return strangler.ApplyState(routes, ps, st, false), st, nil, nil
-}
-
-// newPersister saves migration progress on every table change, with the
-// plans as last applied.
-func (d *daemon) newPersister(store *strangler.Store) *strangler.Persister {
-	return strangler.NewPersister(d.table, store, func() map[string]strangler.Plan {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return d.plans
-	}, func(err error) { d.log.Error("saving migration state", "err", err) })
 }
 
 // durable waits until the table's changes are saved, for at most 5s.
