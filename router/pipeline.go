@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edged/edged/auth"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
@@ -83,7 +84,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange) *s
 	x.tr.matched(route.Name)
 	rs := s.state(route.Name)
 	opts := ws.options(route.Name)
-	var id AuthResult // the verified identity; zero on routes without auth
+	var id auth.Result // the verified identity; zero on routes without auth
 	if !s.gate(ctx, ws, opts, &id) {
 		return route
 	}
@@ -130,7 +131,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, ws *worldState, route *stran
 // (401, 403, 429, or 500 for a route requiring auth in a World without an
 // Authenticator). A route with neither auth nor a limit, in a World without an
 // Authenticator, costs two nil checks and no allocation.
-func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts, id *AuthResult) bool {
+func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts, id *auth.Result) bool {
 	switch a := ws.w.Auth; {
 	case opts.RequireAuth && a == nil:
 		s.log.Error("route requires auth but no authenticator is configured")
@@ -149,7 +150,7 @@ func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts,
 			return false
 		}
 	case a != nil:
-		StripIdentityHeaders(&ctx.Request.Header, ws.authPrefix)
+		auth.StripIdentityHeaders(&ctx.Request.Header, ws.authPrefix)
 	}
 	if opts.RateLimit == nil {
 		return true
@@ -175,7 +176,7 @@ func retryAfterSeconds(d time.Duration) int64 {
 // when by asks for it and the request has one, else the client address (IPv4, or
 // the /64 of IPv6, where single addresses are too cheap to count; see
 // worldState.clientAddr for proxies). A one-byte tag keeps the kinds apart.
-func rateKey(dst []byte, ws *worldState, ctx *fasthttp.RequestCtx, by string, id *AuthResult) []byte {
+func rateKey(dst []byte, ws *worldState, ctx *fasthttp.RequestCtx, by string, id *auth.Result) []byte {
 	switch {
 	case by == RateByAPIKey && id.KeyName != "":
 		return append(append(dst, 'k'), id.KeyName...)
@@ -199,7 +200,7 @@ func appendClientNet(dst []byte, a netip.Addr) []byte {
 
 // idemRouteKey namespaces idempotency keys by route and client: the verified API
 // key or subject, else the client address, so clients never share keys.
-func idemRouteKey(ws *worldState, ctx *fasthttp.RequestCtx, route string, id *AuthResult) string {
+func idemRouteKey(ws *worldState, ctx *fasthttp.RequestCtx, route string, id *auth.Result) string {
 	var buf [128]byte
 	b := append(append(buf[:0], route...), 0)
 	switch {

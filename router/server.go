@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edged/edged/auth"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/shadow"
@@ -38,7 +39,7 @@ type World struct {
 	// forge an identity an upstream or guest would trust. Nil: no route may
 	// require auth (such routes answer 500) and nothing is stripped. The
 	// caller owns it and calls its Reload to rotate keys.
-	Auth *Authenticator
+	Auth *auth.Authenticator
 	// Pricing prices the cost report (GET /v1/cost) while this World is current,
 	// so new prices take effect with the reload that swaps the World in. Nil: the
 	// admin's AdminConfig.Pricing, else DefaultPricing.
@@ -111,8 +112,8 @@ type RouteOptions struct {
 // Values of RouteOptions.RateLimitBy.
 const (
 	RateByIP      = "ip"      // the client address; IPv6 grouped by /64
-	RateBySubject = "subject" // AuthResult.Subject (JWT sub or API key name)
-	RateByAPIKey  = "api_key" // AuthResult.KeyName, else the subject
+	RateBySubject = "subject" // auth.Result.Subject (JWT sub or API key name)
+	RateByAPIKey  = "api_key" // auth.Result.KeyName, else the subject
 )
 
 // Defaults of RouteOptions.
@@ -190,7 +191,7 @@ type Server struct {
 type worldState struct {
 	w          *World
 	opts       map[string]*routeOpts
-	authPrefix []byte         // w.Auth's HeaderPrefix, for StripIdentityHeaders
+	authPrefix []byte         // w.Auth's HeaderPrefix, for auth.StripIdentityHeaders
 	trusted    []netip.Prefix // w.TrustedProxies, masked
 }
 

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/edged/edged/auth"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
@@ -56,7 +57,7 @@ type daemon struct {
 	mu    sync.Mutex                // serialises reloads (SIGHUP and POST /v1/reload) and shutdown
 	cfg   *config.Config            // the file as last applied; guarded by mu
 	world *router.World             // the World installed in server; guarded by mu
-	auth  *router.Authenticator     // [auth] of cfg, shared by every World; nil without it; guarded by mu
+	auth  *auth.Authenticator       // [auth] of cfg, shared by every World; nil without it; guarded by mu
 	plans map[string]strangler.Plan // migration plans of cfg; guarded by mu
 
 	ctrl *strangler.Controller
@@ -357,7 +358,7 @@ func (d *daemon) reload(ctx context.Context) error {
 // reloadAuth returns the Authenticator for next: the running one with its key files
 // re-read (key rotation; on error the old keys stay in use) when [auth] is unchanged,
 // else a new one built from next's [auth] (nil without it). Called with d.mu held.
-func (d *daemon) reloadAuth(next *config.Config) (*router.Authenticator, error) {
+func (d *daemon) reloadAuth(next *config.Config) (*auth.Authenticator, error) {
 	if d.auth != nil && reflect.DeepEqual(d.cfg.Auth, next.Auth) {
 		return d.auth, d.auth.Reload()
 	}

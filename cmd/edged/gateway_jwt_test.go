@@ -24,6 +24,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/edged/edged/auth"
 	"github.com/edged/edged/router"
 )
 
@@ -256,8 +257,8 @@ func TestGatewayJWT(t *testing.T) {
 	}
 	unauthorized[5].token = signJWT(jwt.SigningMethodES256, "", jwtClaims("u", nil), keys.stranger)
 	// Over the 8 KiB cap, yet within the server's header limit.
-	if n := len(big); n <= router.DefaultAuthMaxTokenBytes || n > 12<<10 {
-		t.Fatalf("big token is %d bytes, want just over %d", n, router.DefaultAuthMaxTokenBytes)
+	if n := len(big); n <= auth.DefaultMaxTokenBytes || n > 12<<10 {
+		t.Fatalf("big token is %d bytes, want just over %d", n, auth.DefaultMaxTokenBytes)
 	}
 
 	t.Run("refused tokens are 401 with a challenge", func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/edged/edged/auth"
 	"github.com/edged/edged/router"
 )
 
@@ -73,9 +74,9 @@ func apiKeyFile(t *testing.T, entries ...[]string) string {
 	t.Helper()
 	var sb strings.Builder
 	for _, e := range entries {
-		line, err := router.APIKeyLine(e[0], e[1], e[2:]...)
+		line, err := auth.KeyLine(e[0], e[1], e[2:]...)
 		if err != nil {
-			t.Fatalf("APIKeyLine(%q): %v", e[1], err)
+			t.Fatalf("KeyLine(%q): %v", e[1], err)
 		}
 		sb.WriteString(line + "\n")
 	}

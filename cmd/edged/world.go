@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/edged/edged/auth"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
@@ -35,7 +36,7 @@ var errSecretMissing = errors.New("secret not available")
 // auth is the daemon's Authenticator (nil without [auth]); it outlives Worlds. The
 // per-route rate limiters and idempotency stores are built here, or taken over from
 // prev for routes whose settings for them did not change (see previous).
-func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, auth *router.Authenticator,
+func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, auth *auth.Authenticator,
 	lenientSecrets bool, log *slog.Logger, prev previous) (*router.World, error) {
 	secrets, err := readSecrets(cfg, lenientSecrets, log)
 	if err != nil {
@@ -283,15 +284,15 @@ func routeOptions(r config.Route, prev previous) (router.RouteOptions, error) {
 }
 
 // authOptions converts [auth]; nil for a file without it.
-func authOptions(a *config.Auth) *router.AuthOptions {
+func authOptions(a *config.Auth) *auth.Options {
 	if a == nil {
 		return nil
 	}
 	cache := a.JWTCacheEntries
 	if cache == 0 {
-		cache = -1 // the file's 0 is "off"; the router's 0 is its default
+		cache = -1 // the file's 0 is "off"; the auth package's 0 is its default
 	}
-	return &router.AuthOptions{
+	return &auth.Options{
 		JWTCacheEntries: cache,
 		JWTCacheTTL:     a.JWTCacheTTL.Std(),
 		APIKeyFile:      a.APIKeyFile,
@@ -310,16 +311,16 @@ func authOptions(a *config.Auth) *router.AuthOptions {
 
 // newAuthenticator builds the Authenticator of [auth], reading its key files; nil
 // and no error for a file without [auth].
-func newAuthenticator(a *config.Auth) (*router.Authenticator, error) {
+func newAuthenticator(a *config.Auth) (*auth.Authenticator, error) {
 	o := authOptions(a)
 	if o == nil {
 		return nil, nil
 	}
-	auth, err := router.NewAuthenticator(*o)
+	authn, err := auth.New(*o)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	return auth, nil
+	return authn, nil
 }
 
 // readSecrets reads the value of every [secrets.NAME] that some function is granted.
