@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
@@ -92,12 +93,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, ws *worldState, x *exchange) *s
 		writeStatus(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return route
 	}
-	if opts.Idempotency != nil && idemMethod(ctx.Method()) {
-		// The closure costs an allocation, paid only by unsafe methods on
-		// routes that opted in.
-		opts.Idempotency.Handle(ctx, idemRouteKey(ws, ctx, route.Name, &id), func(ctx *fasthttp.RequestCtx) {
-			s.dispatch(ctx, ws, route, rs, opts, x)
-		})
+	if opts.Idempotency != nil && idempotency.AppliesTo(ctx.Method()) {
+		// The dispatch to run lives in the pooled exchange, so handing it over
+		// allocates nothing; it is cleared so the pool does not pin the World.
+		var buf [128]byte
+		x.idem = idemDispatch{s: s, ws: ws, route: route, rs: rs, opts: opts, x: x}
+		opts.Idempotency.Handle(ctx, appendIdemScope(buf[:0], ws, ctx, route.Name, &id), &x.idem)
+		x.idem = idemDispatch{}
 		return route
 	}
 	s.dispatch(ctx, ws, route, rs, opts, x)
@@ -198,21 +200,36 @@ func appendClientNet(dst []byte, a netip.Addr) []byte {
 	return dst
 }
 
-// idemRouteKey namespaces idempotency keys by route and client: the verified API
-// key or subject, else the client address, so clients never share keys.
-func idemRouteKey(ws *worldState, ctx *fasthttp.RequestCtx, route string, id *auth.Result) string {
-	var buf [128]byte
-	b := append(append(buf[:0], route...), 0)
+// appendIdemScope appends to dst the scope of idempotency keys: the route and the
+// client, by its verified API key or subject, else its address, so clients never
+// share keys.
+func appendIdemScope(dst []byte, ws *worldState, ctx *fasthttp.RequestCtx, route string, id *auth.Result) []byte {
+	b := append(append(dst, route...), 0)
 	switch {
 	case id.KeyName != "":
-		b = append(append(b, 'k'), id.KeyName...)
+		return append(append(b, 'k'), id.KeyName...)
 	case id.Subject != "":
-		b = append(append(b, 's'), id.Subject...)
-	default:
-		b = append(b, 'i')
-		b = ws.clientAddr(ctx).AppendTo(b)
+		return append(append(b, 's'), id.Subject...)
 	}
-	return string(b)
+	return ws.clientAddr(ctx).AppendTo(append(b, 'i'))
+}
+
+// idemDispatch is the rest of the pipeline for idempotency.Handler.Handle: the
+// route's dispatch with its arguments. It lives in the exchange, so passing it
+// as an idempotency.Next costs no allocation (a closure would cost one per
+// request).
+type idemDispatch struct {
+	s     *Server
+	ws    *worldState
+	route *strangler.Route
+	rs    *routeState
+	opts  *routeOpts
+	x     *exchange
+}
+
+// ServeNext implements idempotency.Next.
+func (d *idemDispatch) ServeNext(ctx *fasthttp.RequestCtx) {
+	d.s.dispatch(ctx, d.ws, d.route, d.rs, d.opts, d.x)
 }
 
 // match brings the request target to origin-form (originForm), normalises the path

@@ -8,11 +8,14 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/strangler"
 	"github.com/golang-jwt/jwt/v5"
@@ -225,6 +228,55 @@ func TestGatewayNoAuthRouteAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("gate on a route without auth: %v allocations per request, want 0", allocs)
+	}
+}
+
+// TestIdempotentReplayAllocs checks that Server.Handler answers a duplicate on an
+// idempotent route from the store without allocating: the dispatch handed to
+// idempotency.Handler.Handle lives in the exchange and the key scope on the stack
+// (before, each such request paid a closure and two key strings).
+func TestIdempotentReplayAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	var runs atomic.Int64
+	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetStatusCode(fasthttp.StatusCreated)
+		ctx.SetBodyString(`{"charge":` + strconv.FormatInt(runs.Add(1), 10) + `}`)
+	})
+	table, err := strangler.NewTable([]strangler.Route{{Name: "orders", Path: "/orders", Upstream: "up", Step: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idem, err := idempotency.NewHandler(nil, idempotency.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(Config{Table: table}, &World{
+		Upstreams: map[string]*Upstream{"up": newUpstream(t, ln.Addr().String(), UpstreamOptions{})},
+		Routes:    map[string]RouteOptions{"orders": {Idempotency: idem}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := newCtx("POST", "/orders")
+	ctx.Request.Header.Set(idempotency.KeyHeader, "order-1")
+	ctx.Request.SetBodyString(`{"amount":100}`)
+	s.Handler(ctx)
+	if got := ctx.Response.StatusCode(); got != fasthttp.StatusCreated {
+		t.Fatalf("first POST = %d %q, want 201", got, ctx.Response.Body())
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		ctx.Response.Reset()
+		s.Handler(ctx)
+	})
+	if got := string(ctx.Response.Header.Peek(idempotency.ReplayedHeader)); got != "true" ||
+		string(ctx.Response.Body()) != `{"charge":1}` || runs.Load() != 1 {
+		t.Fatalf("duplicate POST = %q (replayed %q) after %d upstream runs, want the first answer replayed",
+			ctx.Response.Body(), got, runs.Load())
+	}
+	if allocs != 0 {
+		t.Errorf("Handler on an idempotent replay: %v allocations per request, want 0", allocs)
 	}
 }
 

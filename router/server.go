@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/shadow"
@@ -105,8 +106,8 @@ type RouteOptions struct {
 	RateLimitBy string
 	// Idempotency, when non-nil, wraps the route's dispatch: POST, PUT and
 	// PATCH requests with an Idempotency-Key header run once per route and
-	// client identity (see Idempotency.Handle).
-	Idempotency *Idempotency
+	// client identity (see idempotency.Handler.Handle).
+	Idempotency *idempotency.Handler
 }
 
 // Values of RouteOptions.RateLimitBy.

@@ -25,7 +25,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/edged/edged/auth"
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/idempotency"
 )
 
 const (
@@ -487,7 +487,7 @@ func postAsync(url, key string) <-chan postResult {
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(router.IdempotencyKeyHeader, key)
+		req.Header.Set(idempotency.KeyHeader, key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			out <- postResult{err: err}
@@ -495,7 +495,7 @@ func postAsync(url, key string) <-chan postResult {
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		out <- postResult{resp.StatusCode, resp.Header.Get(router.IdempotentReplayedHeader), string(b), err}
+		out <- postResult{resp.StatusCode, resp.Header.Get(idempotency.ReplayedHeader), string(b), err}
 	}()
 	return out
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/auth"
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/idempotency"
 )
 
 // Plaintext API keys of the gateway test; the key file holds only their hashes.
@@ -205,9 +205,9 @@ func TestGateway(t *testing.T) {
 		if o1.OrderID != o2.OrderID {
 			t.Errorf("order ids = %q, %q; want one order", o1.OrderID, o2.OrderID)
 		}
-		if h1.Get(router.IdempotentReplayedHeader) != "" || h2.Get(router.IdempotentReplayedHeader) != "true" {
+		if h1.Get(idempotency.ReplayedHeader) != "" || h2.Get(idempotency.ReplayedHeader) != "true" {
 			t.Errorf("Idempotent-Replayed = %q, %q; want \"\", \"true\"",
-				h1.Get(router.IdempotentReplayedHeader), h2.Get(router.IdempotentReplayedHeader))
+				h1.Get(idempotency.ReplayedHeader), h2.Get(idempotency.ReplayedHeader))
 		}
 		// A new key makes a new order: the first answer was not a cache.
 		_, _, b3 := post(t, e.public+"/api/orders", order, "X-API-Key", gwKeyAlice, "Idempotency-Key", "order-attempt-2")

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
@@ -269,7 +270,7 @@ func routeOptions(r config.Route, prev previous) (router.RouteOptions, error) {
 		o.Idempotency = oldOpts.Idempotency
 	default:
 		var err error
-		o.Idempotency, err = router.NewIdempotency(nil, router.IdempotencyOptions{
+		o.Idempotency, err = idempotency.NewHandler(nil, idempotency.Options{
 			TTL:              id.TTL.Std(),
 			MaxResponseBytes: int(id.MaxResponseBytes),
 			MaxEntries:       id.MaxKeys,

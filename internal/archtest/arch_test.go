@@ -31,6 +31,7 @@ var arch = map[string]node{
 	"trace":                      {0, nil},
 	"shadow":                     {0, nil},
 	"auth":                       {0, nil},
+	"idempotency":                {0, nil},
 	"isolate/internal/wasmrw":    {0, nil},
 	"isolate/guest/internal/abi": {0, nil}, // the guest side: compiled to wasm, not linked into edged
 	"isolate/guest":              {1, []string{"isolate/guest/internal/abi"}},
@@ -42,9 +43,9 @@ var arch = map[string]node{
 	"internal/config": {1, []string{"limits", "shadow"}},
 	"internal/otlp":   {1, []string{"trace"}},
 
-	"router": {2, []string{"limits", "trace", "shadow", "auth", "isolate", "strangler"}},
+	"router": {2, []string{"limits", "trace", "shadow", "auth", "idempotency", "isolate", "strangler"}},
 
-	"cmd/edged":         {3, []string{"limits", "auth", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
+	"cmd/edged":         {3, []string{"limits", "auth", "idempotency", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
 	"scripts/gwfixture": {3, []string{"auth"}},
 	"scripts/loadproxy": {3, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }
