@@ -28,6 +28,7 @@ type exchange struct {
 	upName  string
 	maxBody int64
 	next    isolate.Next // x.sendNext, bound once so the hot path does not allocate it
+	idem    idemDispatch // the dispatch an idempotent request runs (see serve)
 	sent    bool         // sendNext used upReq and upResp, which release must reset
 
 	tr reqTrace // the request's trace, when the World has Tracing

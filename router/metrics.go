@@ -387,7 +387,7 @@ func (c *idemCollector) Collect(ch chan<- prometheus.Metric) {
 		if i == nil {
 			continue
 		}
-		if st, ok := i.store.(interface{ InFlight() int }); ok {
+		if st, ok := i.Store().(interface{ InFlight() int }); ok {
 			ch <- prometheus.MustNewConstMetric(descIdemInFlight, prometheus.GaugeValue, float64(st.InFlight()), name)
 		}
 		ch <- prometheus.MustNewConstMetric(descIdemWaiting, prometheus.GaugeValue, float64(i.Waiting()), name)

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
@@ -85,7 +87,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *strangler.Snapshot, ws *w
 	x.tr.matched(route.Name)
 	rs := s.state(route.Name)
 	opts := ws.options(route.Name)
-	var id AuthResult // the verified identity; zero on routes without auth
+	var id auth.Result // the verified identity; zero on routes without auth
 	if !s.gate(ctx, ws, opts, &id) {
 		return route
 	}
@@ -93,12 +95,13 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *strangler.Snapshot, ws *w
 		writeStatus(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return route
 	}
-	if opts.Idempotency != nil && idemMethod(ctx.Method()) {
-		// The closure costs an allocation, paid only by unsafe methods on
-		// routes that opted in.
-		opts.Idempotency.Handle(ctx, idemRouteKey(ws, ctx, route.Name, &id), func(ctx *fasthttp.RequestCtx) {
-			s.dispatch(ctx, ws, route, rs, opts, x)
-		})
+	if opts.Idempotency != nil && idempotency.AppliesTo(ctx.Method()) {
+		// The dispatch to run lives in the pooled exchange, so handing it over
+		// allocates nothing; it is cleared so the pool does not pin the World.
+		var buf [128]byte
+		x.idem = idemDispatch{s: s, ws: ws, route: route, rs: rs, opts: opts, x: x}
+		opts.Idempotency.Handle(ctx, appendIdemScope(buf[:0], ws, ctx, route.Name, &id), &x.idem)
+		x.idem = idemDispatch{}
 		return route
 	}
 	s.dispatch(ctx, ws, route, rs, opts, x)
@@ -132,7 +135,7 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, ws *worldState, route *stran
 // (401, 403, 429, or 500 for a route requiring auth in a World without an
 // Authenticator). A route with neither auth nor a limit, in a World without an
 // Authenticator, costs two nil checks and no allocation.
-func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts, id *AuthResult) bool {
+func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts, id *auth.Result) bool {
 	switch a := ws.w.Auth; {
 	case opts.RequireAuth && a == nil:
 		s.log.Error("route requires auth but no authenticator is configured")
@@ -151,7 +154,7 @@ func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts,
 			return false
 		}
 	case a != nil:
-		StripIdentityHeaders(&ctx.Request.Header, ws.authPrefix)
+		auth.StripIdentityHeaders(&ctx.Request.Header, ws.authPrefix)
 	}
 	if opts.RateLimit == nil {
 		return true
@@ -177,7 +180,7 @@ func retryAfterSeconds(d time.Duration) int64 {
 // when by asks for it and the request has one, else the client address (IPv4, or
 // the /64 of IPv6, where single addresses are too cheap to count; see
 // worldState.clientAddr for proxies). A one-byte tag keeps the kinds apart.
-func rateKey(dst []byte, ws *worldState, ctx *fasthttp.RequestCtx, by string, id *AuthResult) []byte {
+func rateKey(dst []byte, ws *worldState, ctx *fasthttp.RequestCtx, by string, id *auth.Result) []byte {
 	switch {
 	case by == RateByAPIKey && id.KeyName != "":
 		return append(append(dst, 'k'), id.KeyName...)
@@ -199,21 +202,36 @@ func appendClientNet(dst []byte, a netip.Addr) []byte {
 	return dst
 }
 
-// idemRouteKey namespaces idempotency keys by route and client: the verified API
-// key or subject, else the client address, so clients never share keys.
-func idemRouteKey(ws *worldState, ctx *fasthttp.RequestCtx, route string, id *AuthResult) string {
-	var buf [128]byte
-	b := append(append(buf[:0], route...), 0)
+// appendIdemScope appends to dst the scope of idempotency keys: the route and the
+// client, by its verified API key or subject, else its address, so clients never
+// share keys.
+func appendIdemScope(dst []byte, ws *worldState, ctx *fasthttp.RequestCtx, route string, id *auth.Result) []byte {
+	b := append(append(dst, route...), 0)
 	switch {
 	case id.KeyName != "":
-		b = append(append(b, 'k'), id.KeyName...)
+		return append(append(b, 'k'), id.KeyName...)
 	case id.Subject != "":
-		b = append(append(b, 's'), id.Subject...)
-	default:
-		b = append(b, 'i')
-		b = ws.clientAddr(ctx).AppendTo(b)
+		return append(append(b, 's'), id.Subject...)
 	}
-	return string(b)
+	return ws.clientAddr(ctx).AppendTo(append(b, 'i'))
+}
+
+// idemDispatch is the rest of the pipeline for idempotency.Handler.Handle: the
+// route's dispatch with its arguments. It lives in the exchange, so passing it
+// as an idempotency.Next costs no allocation (a closure would cost one per
+// request).
+type idemDispatch struct {
+	s     *Server
+	ws    *worldState
+	route *strangler.Route
+	rs    *routeState
+	opts  *routeOpts
+	x     *exchange
+}
+
+// ServeNext implements idempotency.Next.
+func (d *idemDispatch) ServeNext(ctx *fasthttp.RequestCtx) {
+	d.s.dispatch(ctx, d.ws, d.route, d.rs, d.opts, d.x)
 }
 
 // match brings the request target to origin-form (originForm), normalises the path

@@ -1,14 +1,96 @@
 package router
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/strangler"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
 )
+
+// authFixture holds the credentials the router's gateway tests present: an API
+// key of "svc-a" with the scope orders:read, and an ES256 key (kid "ec-1")
+// for bearer tokens. The auth package tests the credentials themselves; these
+// tests only need the gateway to see a valid and an invalid one.
+type authFixture struct {
+	apiKey string
+	ecKey  *ecdsa.PrivateKey
+	opts   auth.Options
+}
+
+func newAuthFixture(t testing.TB) *authFixture {
+	t.Helper()
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &authFixture{apiKey: "edk_test_key_one_AAAAAAAAAAAAAAAAAAAAAAAA", ecKey: ec}
+	line, err := auth.KeyLine(f.apiKey, "svc-a", "orders:read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, data string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	f.opts = auth.Options{
+		APIKeyFile: write("apikeys.txt", line+"\n"),
+		JWTKeyFile: write("keys.pem", string(pem.EncodeToMemory(&pem.Block{
+			Type: "PUBLIC KEY", Headers: map[string]string{"kid": "ec-1"}, Bytes: der}))),
+		Issuer: "https://issuer.test", Audience: "edged-api",
+	}
+	return f
+}
+
+// token returns an ES256 token of f's key for subject "user-42" with the scope
+// orders:read, valid for an hour.
+func (f *authFixture) token(t testing.TB) string {
+	t.Helper()
+	now := time.Now()
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss": "https://issuer.test", "aud": "edged-api", "sub": "user-42",
+		"exp": now.Add(time.Hour).Unix(), "iat": now.Add(-time.Minute).Unix(), "scope": "orders:read",
+	})
+	tok.Header["kid"] = "ec-1"
+	s, err := tok.SignedString(f.ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// identity returns the request's headers under prefix, lower-cased name -> values.
+func identity(ctx *fasthttp.RequestCtx, prefix string) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range ctx.Request.Header.All() {
+		if name := strings.ToLower(string(k)); strings.HasPrefix(name, strings.ToLower(prefix)) {
+			out[name] = append(out[name], string(v))
+		}
+	}
+	return out
+}
 
 // gatewayServer serves three legacy routes whose upstream is missing, so a request
 // that passes the gateway answers 502: "private" requires auth, "open" does not,
@@ -16,7 +98,7 @@ import (
 func gatewayServer(t *testing.T) (*Server, *authFixture) {
 	t.Helper()
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := auth.New(f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +155,7 @@ func TestGatewayHandler(t *testing.T) {
 			if tc.wantHeader != "" && len(ctx.Response.Header.Peek(tc.wantHeader)) == 0 {
 				t.Errorf("Handler(%q) lacks response header %s", tc.uri, tc.wantHeader)
 			}
-			subs := identity(ctx, DefaultAuthHeaderPrefix)["x-edged-auth-sub"]
+			subs := identity(ctx, auth.DefaultHeaderPrefix)["x-edged-auth-sub"]
 			if tc.wantSub == "" && len(subs) > 0 {
 				t.Errorf("Handler(%q) left X-Edged-Auth-Sub = %q, want none", tc.uri, subs)
 			}
@@ -137,7 +219,7 @@ func TestGatewayNoAuthRouteAllocs(t *testing.T) {
 	s, _ := gatewayServer(t)
 	ws := s.world.Load()
 	ctx := newCtx("GET", "/open")
-	var id AuthResult
+	var id auth.Result
 	s.gate(ctx, ws, ws.options("open"), &id) // warm
 	allocs := testing.AllocsPerRun(1000, func() {
 		if !s.gate(ctx, ws, ws.options("open"), &id) {
@@ -146,5 +228,108 @@ func TestGatewayNoAuthRouteAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("gate on a route without auth: %v allocations per request, want 0", allocs)
+	}
+}
+
+// TestIdempotentReplayAllocs checks that Server.Handler answers a duplicate on an
+// idempotent route from the store without allocating: the dispatch handed to
+// idempotency.Handler.Handle lives in the exchange and the key scope on the stack
+// (before, each such request paid a closure and two key strings).
+func TestIdempotentReplayAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	var runs atomic.Int64
+	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetStatusCode(fasthttp.StatusCreated)
+		ctx.SetBodyString(`{"charge":` + strconv.FormatInt(runs.Add(1), 10) + `}`)
+	})
+	table, err := strangler.NewTable([]strangler.Route{{Name: "orders", Path: "/orders", Upstream: "up", Step: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idem, err := idempotency.NewHandler(nil, idempotency.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewServer(Config{Table: table}, &World{
+		Upstreams: map[string]*Upstream{"up": newUpstream(t, ln.Addr().String(), UpstreamOptions{})},
+		Routes:    map[string]RouteOptions{"orders": {Idempotency: idem}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := newCtx("POST", "/orders")
+	ctx.Request.Header.Set(idempotency.KeyHeader, "order-1")
+	ctx.Request.SetBodyString(`{"amount":100}`)
+	s.Handler(ctx)
+	if got := ctx.Response.StatusCode(); got != fasthttp.StatusCreated {
+		t.Fatalf("first POST = %d %q, want 201", got, ctx.Response.Body())
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		ctx.Response.Reset()
+		s.Handler(ctx)
+	})
+	if got := string(ctx.Response.Header.Peek(idempotency.ReplayedHeader)); got != "true" ||
+		string(ctx.Response.Body()) != `{"charge":1}` || runs.Load() != 1 {
+		t.Fatalf("duplicate POST = %q (replayed %q) after %d upstream runs, want the first answer replayed",
+			ctx.Response.Body(), got, runs.Load())
+	}
+	if allocs != 0 {
+		t.Errorf("Handler on an idempotent replay: %v allocations per request, want 0", allocs)
+	}
+}
+
+// BenchmarkGate measures the gateway's own cost per request, without the proxy:
+// a route with neither auth nor a limit (identity headers stripped), and routes
+// with auth plus a per-client rate limit, by a reused ES256 token (cached after
+// the first request) or an API key.
+func BenchmarkGate(b *testing.B) {
+	f := newAuthFixture(b)
+	a, err := auth.New(f.opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lim, err := limits.NewLimiter(limits.LimiterOptions{Rate: limits.Rate{Events: 1_000_000_000, Per: time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	table, err := strangler.NewTable([]strangler.Route{
+		{Name: "open", Path: "/open", Upstream: "gone", Step: -1},
+		{Name: "gated", Path: "/gated", Upstream: "gone", Step: -1},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewServer(Config{Table: table}, &World{Auth: a, Routes: map[string]RouteOptions{
+		"gated": {RequireAuth: true, Scopes: []string{"orders:read"}, RateLimit: lim, RateLimitBy: RateBySubject},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok := f.token(b)
+	for _, tc := range []struct {
+		name, route string
+		hdr         []string
+	}{
+		{"open", "open", nil},
+		{"jwt-ES256+limit", "gated", []string{"Authorization", "Bearer " + tok}},
+		{"apikey+limit", "gated", []string{"X-API-Key", f.apiKey}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ws := s.world.Load()
+			opts := ws.options(tc.route)
+			ctx := newCtx("GET", "/"+tc.route)
+			for i := 0; i+1 < len(tc.hdr); i += 2 {
+				ctx.Request.Header.Set(tc.hdr[i], tc.hdr[i+1])
+			}
+			var id auth.Result
+			b.ReportAllocs()
+			for b.Loop() {
+				if !s.gate(ctx, ws, opts, &id) {
+					b.Fatalf("gate refused %s: %+v", tc.name, id)
+				}
+			}
+		})
 	}
 }

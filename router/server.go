@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/edged/edged/cost"
+	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
 	"github.com/edged/edged/shadow"
@@ -39,7 +41,7 @@ type World struct {
 	// forge an identity an upstream or guest would trust. Nil: no route may
 	// require auth (such routes answer 500) and nothing is stripped. The
 	// caller owns it and calls its Reload to rotate keys.
-	Auth *Authenticator
+	Auth *auth.Authenticator
 	// Pricing prices the cost report (GET /v1/cost) while this World is current,
 	// so new prices take effect with the reload that swaps the World in. Nil: the
 	// admin API's admin.Config.Pricing, else cost.DefaultPricing.
@@ -105,15 +107,15 @@ type RouteOptions struct {
 	RateLimitBy string
 	// Idempotency, when non-nil, wraps the route's dispatch: POST, PUT and
 	// PATCH requests with an Idempotency-Key header run once per route and
-	// client identity (see Idempotency.Handle).
-	Idempotency *Idempotency
+	// client identity (see idempotency.Handler.Handle).
+	Idempotency *idempotency.Handler
 }
 
 // Values of RouteOptions.RateLimitBy.
 const (
 	RateByIP      = "ip"      // the client address; IPv6 grouped by /64
-	RateBySubject = "subject" // AuthResult.Subject (JWT sub or API key name)
-	RateByAPIKey  = "api_key" // AuthResult.KeyName, else the subject
+	RateBySubject = "subject" // auth.Result.Subject (JWT sub or API key name)
+	RateByAPIKey  = "api_key" // auth.Result.KeyName, else the subject
 )
 
 // Defaults of RouteOptions.
@@ -212,7 +214,7 @@ var emptyWorld = &worldState{w: &World{}, opts: map[string]*routeOpts{}}
 type worldState struct {
 	w          *World
 	opts       map[string]*routeOpts
-	authPrefix []byte         // w.Auth's HeaderPrefix, for StripIdentityHeaders
+	authPrefix []byte         // w.Auth's HeaderPrefix, for auth.StripIdentityHeaders
 	trusted    []netip.Prefix // w.TrustedProxies, masked
 }
 

@@ -24,7 +24,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 )
 
 const (
@@ -256,8 +257,8 @@ func TestGatewayJWT(t *testing.T) {
 	}
 	unauthorized[5].token = signJWT(jwt.SigningMethodES256, "", jwtClaims("u", nil), keys.stranger)
 	// Over the 8 KiB cap, yet within the server's header limit.
-	if n := len(big); n <= router.DefaultAuthMaxTokenBytes || n > 12<<10 {
-		t.Fatalf("big token is %d bytes, want just over %d", n, router.DefaultAuthMaxTokenBytes)
+	if n := len(big); n <= auth.DefaultMaxTokenBytes || n > 12<<10 {
+		t.Fatalf("big token is %d bytes, want just over %d", n, auth.DefaultMaxTokenBytes)
 	}
 
 	t.Run("refused tokens are 401 with a challenge", func(t *testing.T) {
@@ -486,7 +487,7 @@ func postAsync(url, key string) <-chan postResult {
 			return
 		}
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(router.IdempotencyKeyHeader, key)
+		req.Header.Set(idempotency.KeyHeader, key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			out <- postResult{err: err}
@@ -494,7 +495,7 @@ func postAsync(url, key string) <-chan postResult {
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		out <- postResult{resp.StatusCode, resp.Header.Get(router.IdempotentReplayedHeader), string(b), err}
+		out <- postResult{resp.StatusCode, resp.Header.Get(idempotency.ReplayedHeader), string(b), err}
 	}()
 	return out
 }

@@ -6,7 +6,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/idempotency"
 )
 
 // proxyGatewayConfig puts edged behind a trusted load balancer (the test itself,
@@ -80,9 +80,9 @@ func TestGatewayBehindProxy(t *testing.T) {
 
 	t.Run("a duplicate after a reload is replayed", func(t *testing.T) {
 		c2, h2, b2 := post(t, e.public+"/api/orders", order, "Idempotency-Key", "across-reload")
-		if c2 != http.StatusCreated || b2 != b1 || h2.Get(router.IdempotentReplayedHeader) != "true" {
+		if c2 != http.StatusCreated || b2 != b1 || h2.Get(idempotency.ReplayedHeader) != "true" {
 			t.Errorf("duplicate after SIGHUP = %d %q (replayed %q), want the first answer %q replayed",
-				c2, b2, h2.Get(router.IdempotentReplayedHeader), b1)
+				c2, b2, h2.Get(idempotency.ReplayedHeader), b1)
 		}
 	})
 	t.Run("buckets survive a reload", func(t *testing.T) {

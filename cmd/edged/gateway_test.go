@@ -10,7 +10,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/auth"
+	"github.com/edged/edged/idempotency"
 )
 
 // Plaintext API keys of the gateway test; the key file holds only their hashes.
@@ -73,9 +74,9 @@ func apiKeyFile(t *testing.T, entries ...[]string) string {
 	t.Helper()
 	var sb strings.Builder
 	for _, e := range entries {
-		line, err := router.APIKeyLine(e[0], e[1], e[2:]...)
+		line, err := auth.KeyLine(e[0], e[1], e[2:]...)
 		if err != nil {
-			t.Fatalf("APIKeyLine(%q): %v", e[1], err)
+			t.Fatalf("KeyLine(%q): %v", e[1], err)
 		}
 		sb.WriteString(line + "\n")
 	}
@@ -204,9 +205,9 @@ func TestGateway(t *testing.T) {
 		if o1.OrderID != o2.OrderID {
 			t.Errorf("order ids = %q, %q; want one order", o1.OrderID, o2.OrderID)
 		}
-		if h1.Get(router.IdempotentReplayedHeader) != "" || h2.Get(router.IdempotentReplayedHeader) != "true" {
+		if h1.Get(idempotency.ReplayedHeader) != "" || h2.Get(idempotency.ReplayedHeader) != "true" {
 			t.Errorf("Idempotent-Replayed = %q, %q; want \"\", \"true\"",
-				h1.Get(router.IdempotentReplayedHeader), h2.Get(router.IdempotentReplayedHeader))
+				h1.Get(idempotency.ReplayedHeader), h2.Get(idempotency.ReplayedHeader))
 		}
 		// A new key makes a new order: the first answer was not a cache.
 		_, _, b3 := post(t, e.public+"/api/orders", order, "X-API-Key", gwKeyAlice, "Idempotency-Key", "order-attempt-2")

@@ -32,6 +32,8 @@ var arch = map[string]node{
 	"trace":                      {0, nil},
 	"shadow":                     {0, nil},
 	"events":                     {0, nil}, // NATS JetStream triggers; delivers to an Invoker it declares
+	"auth":                       {0, nil},
+	"idempotency":                {0, nil},
 	"isolate/internal/wasmrw":    {0, nil},
 	"isolate/guest/internal/abi": {0, nil}, // the guest side: compiled to wasm, not linked into edged
 	"isolate/guest":              {1, []string{"isolate/guest/internal/abi"}},
@@ -46,7 +48,7 @@ var arch = map[string]node{
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
 
-	"router": {3, []string{"limits", "trace", "shadow", "isolate", "strangler", "cost"}},
+	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "isolate", "strangler", "cost"}},
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
@@ -56,10 +58,10 @@ var arch = map[string]node{
 	"internal/config": {4, []string{"limits", "shadow", "router"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
+	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
-	"scripts/gwfixture": {6, []string{"router"}},
+	"scripts/gwfixture": {6, []string{"auth"}},
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "router", "internal/otlp"}},
 }
 

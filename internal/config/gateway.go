@@ -27,7 +27,7 @@ const (
 // again on reload (SIGHUP or POST /v1/reload), which is how keys rotate.
 type Auth struct {
 	// APIKeyFile holds hashed API keys, one "sha256:<hex> name [scope ...]"
-	// per line (`router.APIKeyLine` writes one). Relative to Config.Dir.
+	// per line (`auth.KeyLine` writes one). Relative to Config.Dir.
 	APIKeyFile string `toml:"api_key_file"`
 	// JWTKeyFile is a PEM file of RS256/ES256 public keys. Relative to
 	// Config.Dir.

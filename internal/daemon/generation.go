@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 
+	"github.com/edged/edged/auth"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
@@ -29,7 +30,7 @@ type env struct {
 // failed halfway.
 type generation struct {
 	cfg    *config.Config
-	auth   *router.Authenticator // nil without [auth]; may be the previous generation's
+	auth   *auth.Authenticator // nil without [auth]; may be the previous generation's
 	world  *router.World
 	routes []strangler.Route // as the file gives them, before run-time state is merged in
 	plans  map[string]strangler.Plan
@@ -71,7 +72,7 @@ func (g *generation) provision(ctx context.Context, e env, prev *generation) err
 // authenticator returns the Authenticator of g's [auth]: prev's with its key
 // files re-read (key rotation; on error the old keys stay in use) when [auth]
 // is unchanged, else a new one (nil without [auth]).
-func (g *generation) authenticator(prev *generation) (*router.Authenticator, error) {
+func (g *generation) authenticator(prev *generation) (*auth.Authenticator, error) {
 	if prev != nil && prev.auth != nil && reflect.DeepEqual(prev.cfg.Auth, g.cfg.Auth) {
 		if err := prev.auth.Reload(); err != nil {
 			return nil, fmt.Errorf("auth: %w", err)

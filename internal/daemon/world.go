@@ -13,7 +13,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/edged/edged/auth"
 	"github.com/edged/edged/cost"
+	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
@@ -37,7 +39,7 @@ var errSecretMissing = errors.New("secret not available")
 // the previous generation and is never closed with a World. The per-route rate
 // limiters and idempotency stores are built here, or taken over from prev for routes
 // whose settings for them did not change (see previous).
-func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *router.Authenticator, prev previous) (*router.World, error) {
+func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authenticator, prev previous) (*router.World, error) {
 	log := e.log
 	secrets, err := readSecrets(cfg, e.dev, log)
 	if err != nil {
@@ -282,7 +284,7 @@ func routeOptions(r config.Route, prev previous) (router.RouteOptions, error) {
 		o.Idempotency = oldOpts.Idempotency
 	default:
 		var err error
-		o.Idempotency, err = router.NewIdempotency(nil, router.IdempotencyOptions{
+		o.Idempotency, err = idempotency.NewHandler(nil, idempotency.Options{
 			TTL:              id.TTL.Std(),
 			MaxResponseBytes: int(id.MaxResponseBytes),
 			MaxEntries:       id.MaxKeys,
@@ -297,15 +299,15 @@ func routeOptions(r config.Route, prev previous) (router.RouteOptions, error) {
 }
 
 // authOptions converts [auth]; nil for a file without it.
-func authOptions(a *config.Auth) *router.AuthOptions {
+func authOptions(a *config.Auth) *auth.Options {
 	if a == nil {
 		return nil
 	}
 	cache := a.JWTCacheEntries
 	if cache == 0 {
-		cache = -1 // the file's 0 is "off"; the router's 0 is its default
+		cache = -1 // the file's 0 is "off"; the auth package's 0 is its default
 	}
-	return &router.AuthOptions{
+	return &auth.Options{
 		JWTCacheEntries: cache,
 		JWTCacheTTL:     a.JWTCacheTTL.Std(),
 		APIKeyFile:      a.APIKeyFile,
@@ -324,16 +326,16 @@ func authOptions(a *config.Auth) *router.AuthOptions {
 
 // newAuthenticator builds the Authenticator of [auth], reading its key files; nil
 // and no error for a file without [auth].
-func newAuthenticator(a *config.Auth) (*router.Authenticator, error) {
+func newAuthenticator(a *config.Auth) (*auth.Authenticator, error) {
 	o := authOptions(a)
 	if o == nil {
 		return nil, nil
 	}
-	auth, err := router.NewAuthenticator(*o)
+	authn, err := auth.New(*o)
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
-	return auth, nil
+	return authn, nil
 }
 
 // readSecrets reads the value of every [secrets.NAME] that some function is granted.

@@ -21,7 +21,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/auth"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -49,11 +49,11 @@ func run(dir, issuer, audience string) error {
 	if err := os.WriteFile(filepath.Join(dir, "jwt.pem"), pub, 0o644); err != nil {
 		return err
 	}
-	apiKey, err := router.NewAPIKey()
+	apiKey, err := auth.NewKey()
 	if err != nil {
 		return err
 	}
-	line, err := router.APIKeyLine(apiKey, "load", "load:read")
+	line, err := auth.KeyLine(apiKey, "load", "load:read")
 	if err != nil {
 		return err
 	}

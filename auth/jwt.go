@@ -1,4 +1,4 @@
-package router
+package auth
 
 import (
 	"bytes"
@@ -114,7 +114,7 @@ func (s *jwtKeySet) keysFor(fam keyFamily, kid string) ([]jwt.VerificationKey, e
 }
 
 // loadJWTKeys reads every configured key source; every problem is reported.
-func loadJWTKeys(o *AuthOptions) ([]jwtKey, error) {
+func loadJWTKeys(o *Options) ([]jwtKey, error) {
 	var keys []jwtKey
 	var errs []error
 	if o.JWTKeyFile != "" {
@@ -460,7 +460,7 @@ func jwtScopes(c jwt.MapClaims) []string {
 	return out
 }
 
-// Defaults of the verified-token cache (AuthOptions.JWTCacheEntries and
+// Defaults of the verified-token cache (Options.JWTCacheEntries and
 // JWTCacheTTL).
 const (
 	DefaultJWTCacheEntries = 4096
@@ -479,7 +479,7 @@ type jwtIdentity struct {
 	scopes   []string
 	subHdr   []byte
 	scopeHdr []byte   // sent when scopes is not empty
-	claims   [][]byte // parallel to AuthOptions.ForwardClaims; nil when absent
+	claims   [][]byte // parallel to Options.ForwardClaims; nil when absent
 	expires  int64    // Unix ns after which the cache no longer answers for the token
 }
 
@@ -510,7 +510,7 @@ type jwtCacheShard struct {
 }
 
 // newJWTCache returns a cache of at most entries identities, or nil (no
-// caching) when entries is not positive (AuthOptions has applied its default
+// caching) when entries is not positive (Options has applied its default
 // to zero already).
 func newJWTCache(entries int, ttl time.Duration) *jwtCache {
 	if entries <= 0 {

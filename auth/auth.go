@@ -1,4 +1,4 @@
-package router
+package auth
 
 import (
 	"bytes"
@@ -16,38 +16,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Authentication at the edge (issue 5).
-//
-// Credentials, checked in this order of exclusivity (more than one credential
-// on a request is refused, so that no layer behind edged can pick another):
-//
-//	Authorization: Bearer <JWT>     HS256, RS256 or ES256 only
-//	Authorization: ApiKey <key>     an API key from the key file
-//	X-API-Key: <key>                the same, for clients that cannot set Authorization
-//
-// The verified identity travels to guests and the upstream as request headers
-// under AuthOptions.HeaderPrefix (default "X-Edged-Auth-"):
-//
-//	<prefix>Method          "jwt" or "api-key"
-//	<prefix>Sub             JWT sub claim, or the API key's name
-//	<prefix>Key             the API key's name (API keys only)
-//	<prefix>Scope           the granted scopes, space-separated
-//	<prefix>Claim-<Name>    each claim of AuthOptions.ForwardClaims the token has
-//
-// Every inbound header whose name starts with the prefix, in any letter case
-// and with '-' and '_' taken as the same character (CGI, WSGI and PHP
-// upstreams read X_Edged_Auth_Sub as X-Edged-Auth-Sub), is deleted before
-// anything else, so a client cannot forge an identity. A Connection token
-// naming an identity header is dropped before the identity is added, so a
-// client cannot have the proxy strip it as hop-by-hop. The credential headers
-// themselves are left for the upstream.
-
-// Default values of AuthOptions fields left zero.
+// Default values of Options fields left zero.
 const (
-	DefaultAuthClockSkew     = 60 * time.Second
-	DefaultAuthMaxTokenBytes = 8 << 10
-	DefaultAuthHeaderPrefix  = "X-Edged-Auth-"
-	DefaultAuthRealm         = "edged"
+	DefaultClockSkew     = 60 * time.Second
+	DefaultMaxTokenBytes = 8 << 10
+	DefaultHeaderPrefix  = "X-Edged-Auth-"
+	DefaultRealm         = "edged"
 )
 
 const (
@@ -59,24 +33,24 @@ const (
 	maxIdentityScopesLen = 4096
 )
 
-// Sentinel errors in AuthResult.Err, for metrics and logs; match with errors.Is.
+// Sentinel errors in Result.Err, for metrics and logs; match with errors.Is.
 var (
-	// ErrAuthMissing: the request carries no credential.
-	ErrAuthMissing = errors.New("auth: no credentials")
-	// ErrAuthInvalid: a credential is present but not accepted (unknown key,
-	// bad signature, expired, wrong issuer…; AuthResult.Reason says which).
-	ErrAuthInvalid = errors.New("auth: invalid credentials")
-	// ErrAuthScope: the credential is valid but lacks a required scope.
-	ErrAuthScope = errors.New("auth: insufficient scope")
+	// ErrMissing: the request carries no credential.
+	ErrMissing = errors.New("auth: no credentials")
+	// ErrInvalid: a credential is present but not accepted (unknown key,
+	// bad signature, expired, wrong issuer…; Result.Reason says which).
+	ErrInvalid = errors.New("auth: invalid credentials")
+	// ErrScope: the credential is valid but lacks a required scope.
+	ErrScope = errors.New("auth: insufficient scope")
 )
 
-// AuthOptions configures an Authenticator. At least one of APIKeyFile,
+// Options configures an Authenticator. At least one of APIKeyFile,
 // JWTKeyFile, JWTSecretFile or JWKSFile must be set. The options are copied by
-// NewAuthenticator; files are read there and again by Reload.
-type AuthOptions struct {
+// New; files are read there and again by Reload.
+type Options struct {
 	// APIKeyFile is the path of the hashed API key file (format in
-	// auth_keys.go: "sha256:<hex> name [scope ...]" per line; see
-	// APIKeyLine). Empty: API keys are not accepted.
+	// keys.go: "sha256:<hex> name [scope ...]" per line; see
+	// KeyLine). Empty: API keys are not accepted.
 	APIKeyFile string
 
 	// JWTKeyFile is a PEM file of RS256/ES256 public keys ("PUBLIC KEY",
@@ -137,10 +111,10 @@ type AuthOptions struct {
 	Now func() time.Time
 }
 
-// AuthResult is the outcome of Authenticate. When OK is false the caller
+// Result is the outcome of Authenticate. When OK is false the caller
 // answers Status with the WWW-Authenticate header and does not forward the
 // request. Strings and slices are shared and must not be modified.
-type AuthResult struct {
+type Result struct {
 	// OK reports that the request is authenticated and has every required scope.
 	OK bool
 	// Status is 0 when OK, else 401 (missing or invalid credential) or 403
@@ -148,7 +122,7 @@ type AuthResult struct {
 	Status int
 	// WWWAuthenticate is the challenge to send with Status; empty when OK.
 	WWWAuthenticate string
-	// Err is ErrAuthMissing, ErrAuthInvalid or ErrAuthScope on failure, else nil.
+	// Err is ErrMissing, ErrInvalid or ErrScope on failure, else nil.
 	Err error
 	// Reason is a short fixed description of a failure (also in the
 	// challenge's error_description); empty when OK.
@@ -170,10 +144,10 @@ type AuthResult struct {
 // use: Authenticate reads an immutable snapshot of the keys that Reload
 // replaces atomically.
 type Authenticator struct {
-	opts     AuthOptions
+	opts     Options
 	prefix   []byte
 	hdr      authHeaderNames
-	fails    [failCount]AuthResult
+	fails    [failCount]Result
 	state    atomic.Pointer[authState]
 	needJWT  bool
 	needKeys bool
@@ -190,22 +164,22 @@ type authHeaderNames struct {
 	claims                  [][]byte // parallel to opts.ForwardClaims
 }
 
-// NewAuthenticator validates o, reporting every problem at once with its
+// New validates o, reporting every problem at once with its
 // field name, and loads the key files.
-func NewAuthenticator(o AuthOptions) (*Authenticator, error) {
+func New(o Options) (*Authenticator, error) {
 	o.JWTAlgorithms = slices.Clone(o.JWTAlgorithms)
 	o.ForwardClaims = slices.Clone(o.ForwardClaims)
 	if o.ClockSkew == 0 {
-		o.ClockSkew = DefaultAuthClockSkew
+		o.ClockSkew = DefaultClockSkew
 	}
 	if o.MaxTokenBytes == 0 {
-		o.MaxTokenBytes = DefaultAuthMaxTokenBytes
+		o.MaxTokenBytes = DefaultMaxTokenBytes
 	}
 	if o.HeaderPrefix == "" {
-		o.HeaderPrefix = DefaultAuthHeaderPrefix
+		o.HeaderPrefix = DefaultHeaderPrefix
 	}
 	if o.Realm == "" {
-		o.Realm = DefaultAuthRealm
+		o.Realm = DefaultRealm
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -390,7 +364,7 @@ func (a *Authenticator) newVerifier() (*jwtVerifier, error) {
 // request of a route that requires authentication; on routes that do not,
 // call StripIdentityHeaders instead so identities cannot be forged there.
 // An API key is checked without allocating; a JWT costs a signature check.
-func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []string) AuthResult {
+func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []string) Result {
 	h := &ctx.Request.Header
 	StripIdentityHeaders(h, a.prefix)
 	st := a.state.Load()
@@ -399,11 +373,11 @@ func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []
 	var nAuthz, nXKey int
 	for k, v := range h.All() {
 		switch {
-		case equalFoldString(k, "Authorization"):
+		case equalFold(k, "Authorization"):
 			authz, nAuthz = v, nAuthz+1
-		case equalFoldString(k, "X-API-Key"):
+		case equalFold(k, "X-API-Key"):
 			xKey, nXKey = v, nXKey+1
-		case equalFoldString(k, "Connection"):
+		case equalFold(k, "Connection"):
 			// Hop-by-hop names go before the identity is added: the proxy strips
 			// every field Connection names, and the identity is not the
 			// client's to remove (the forged fields it could name are gone).
@@ -421,15 +395,15 @@ func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []
 	scheme, cred, _ := bytes.Cut(bytes.TrimSpace(authz), []byte{' '})
 	cred = bytes.TrimSpace(cred)
 	switch {
-	case equalFoldString(scheme, "Bearer"):
+	case equalFold(scheme, "Bearer"):
 		return a.checkJWT(h, st, cred, requiredScopes)
-	case equalFoldString(scheme, "ApiKey"):
+	case equalFold(scheme, "ApiKey"):
 		return a.checkAPIKey(h, st, cred, requiredScopes)
 	}
 	return a.fails[failScheme]
 }
 
-func (a *Authenticator) checkAPIKey(h *fasthttp.RequestHeader, st *authState, key []byte, required []string) AuthResult {
+func (a *Authenticator) checkAPIKey(h *fasthttp.RequestHeader, st *authState, key []byte, required []string) Result {
 	if st.apiKeys == nil {
 		return a.fails[failNoAPIKeys]
 	}
@@ -446,7 +420,7 @@ func (a *Authenticator) checkAPIKey(h *fasthttp.RequestHeader, st *authState, ke
 	if !ok {
 		return a.fails[failBadAPIKey]
 	}
-	res := AuthResult{Method: "api-key", Subject: e.nameStr, KeyName: e.nameStr, Scopes: e.scopes}
+	res := Result{Method: "api-key", Subject: e.nameStr, KeyName: e.nameStr, Scopes: e.scopes}
 	if !hasScopes(e.scopes, required) {
 		return a.scopeFailure(res, required)
 	}
@@ -460,7 +434,7 @@ func (a *Authenticator) checkAPIKey(h *fasthttp.RequestHeader, st *authState, ke
 	return res
 }
 
-func (a *Authenticator) checkJWT(h *fasthttp.RequestHeader, st *authState, tok []byte, required []string) AuthResult {
+func (a *Authenticator) checkJWT(h *fasthttp.RequestHeader, st *authState, tok []byte, required []string) Result {
 	if st.jwt == nil {
 		return a.fails[failNoJWT]
 	}
@@ -522,8 +496,8 @@ func (a *Authenticator) newJWTIdentity(claims jwt.MapClaims) *jwtIdentity {
 
 // grantJWT checks the identity's scopes and sets its identity headers on h.
 // It does not allocate.
-func (a *Authenticator) grantJWT(h *fasthttp.RequestHeader, id *jwtIdentity, required []string) AuthResult {
-	res := AuthResult{Method: "jwt", Subject: id.sub, Scopes: id.scopes}
+func (a *Authenticator) grantJWT(h *fasthttp.RequestHeader, id *jwtIdentity, required []string) Result {
+	res := Result{Method: "jwt", Subject: id.sub, Scopes: id.scopes}
 	if !hasScopes(res.Scopes, required) {
 		return a.scopeFailure(res, required)
 	}
@@ -604,9 +578,9 @@ func hasScopes(have, required []string) bool {
 	return true
 }
 
-func (a *Authenticator) scopeFailure(res AuthResult, required []string) AuthResult {
+func (a *Authenticator) scopeFailure(res Result, required []string) Result {
 	res.Status = 403
-	res.Err = ErrAuthScope
+	res.Err = ErrScope
 	res.Reason = "token lacks a required scope"
 	res.WWWAuthenticate = `Bearer realm="` + a.opts.Realm + `", error="insufficient_scope", error_description="` +
 		res.Reason + `", scope="` + strings.Join(required, " ") + `"`
@@ -681,7 +655,7 @@ func dropIdentityTokens(v, prefix []byte) {
 		tok := bytes.TrimSpace(v[:end])
 		// "close" may be fasthttp's shared value, never to be written; it is
 		// never an identity name either.
-		if !equalFoldString(tok, "close") && hasIdentityPrefix(tok, prefix) {
+		if !equalFold(tok, "close") && hasIdentityPrefix(tok, prefix) {
 			for i := range tok {
 				tok[i] = ' '
 			}
@@ -743,11 +717,11 @@ var authFailureText = [failCount]string{
 	failInvalid:      "invalid token",
 }
 
-func (a *Authenticator) failure(f authFailure, text string) AuthResult {
-	r := AuthResult{Status: 401, Err: ErrAuthInvalid, Reason: text}
+func (a *Authenticator) failure(f authFailure, text string) Result {
+	r := Result{Status: 401, Err: ErrInvalid, Reason: text}
 	if f == failMissing {
 		// RFC 6750 section 3.1: no error code when no credential was sent.
-		r.Err, r.Reason = ErrAuthMissing, "no credentials"
+		r.Err, r.Reason = ErrMissing, "no credentials"
 		r.WWWAuthenticate = `Bearer realm="` + a.opts.Realm + `"`
 		return r
 	}
@@ -820,4 +794,26 @@ func authCanonical(s string) string {
 		up = c == '-'
 	}
 	return string(b)
+}
+
+// equalFold compares an ASCII header name with s, ignoring letter case,
+// without converting either or allocating. (The router has its own: the two
+// packages share no code of ours, and this is too small to be a package.)
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package router
+package auth
 
 import (
 	"crypto/ecdsa"
@@ -38,7 +38,7 @@ type authFixture struct {
 	secretFile string
 	pemFile    string
 	jwksFile   string
-	opts       AuthOptions
+	opts       Options
 }
 
 // RSA key generation is slow; the keys are made once and shared read-only.
@@ -95,11 +95,11 @@ func newAuthFixture(t testing.TB) *authFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l1, err := APIKeyLine(f.apiKey, "svc-a", "orders:read")
+	l1, err := KeyLine(f.apiKey, "svc-a", "orders:read")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l2, err := APIKeyLine(f.apiKey2, "svc-b")
+	l2, err := KeyLine(f.apiKey2, "svc-b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func newAuthFixture(t testing.TB) *authFixture {
 	f.secretFile = f.write(t, "hs256.secret", string(f.secret)+"\n")
 	f.pemFile = f.write(t, "keys.pem", string(pemData))
 	f.jwksFile = f.write(t, "jwks.json", string(jwks))
-	f.opts = AuthOptions{
+	f.opts = Options{
 		APIKeyFile: f.keyFile, JWTKeyFile: f.pemFile, JWTSecretFile: f.secretFile, JWKSFile: f.jwksFile,
 		Issuer: "https://issuer.test", Audience: "edged-api",
 		ForwardClaims: []string{"email", "tenant", "roles"},
@@ -174,9 +174,9 @@ func identity(ctx *fasthttp.RequestCtx, prefix string) map[string][]string {
 
 func TestAuthenticateJWT(t *testing.T) {
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
-		t.Fatalf("NewAuthenticator: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, "", c, f.secret) }
 	now := time.Now()
@@ -245,12 +245,12 @@ func TestAuthenticateJWT(t *testing.T) {
 					t.Errorf("Authenticate(%s) subject %q, headers %v, want user-42", tc.name, res.Subject, id)
 				}
 			case 401:
-				if !errors.Is(res.Err, ErrAuthInvalid) || !strings.Contains(res.WWWAuthenticate, `error="invalid_token"`) ||
+				if !errors.Is(res.Err, ErrInvalid) || !strings.Contains(res.WWWAuthenticate, `error="invalid_token"`) ||
 					!strings.HasPrefix(res.WWWAuthenticate, `Bearer realm="edged"`) {
 					t.Errorf("Authenticate(%s) = %+v, want invalid_token challenge", tc.name, res)
 				}
 			case 403:
-				if !errors.Is(res.Err, ErrAuthScope) || !strings.Contains(res.WWWAuthenticate, `error="insufficient_scope"`) ||
+				if !errors.Is(res.Err, ErrScope) || !strings.Contains(res.WWWAuthenticate, `error="insufficient_scope"`) ||
 					!strings.Contains(res.WWWAuthenticate, `scope="orders:write"`) {
 					t.Errorf("Authenticate(%s) = %+v, want insufficient_scope challenge", tc.name, res)
 				}
@@ -267,7 +267,7 @@ func TestAuthenticateHugeTokenRefusedEarly(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestAuthenticateOnlyRSAKeysRefusesHS256(t *testing.T) {
 	// The classic confusion: a verifier that hands its RSA public key to
 	// whatever algorithm the token names would accept this HS256 token.
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(AuthOptions{JWTKeyFile: f.pemFile, Issuer: "https://issuer.test", Audience: "edged-api"})
+	a, err := New(Options{JWTKeyFile: f.pemFile, Issuer: "https://issuer.test", Audience: "edged-api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestAuthenticateOnlyRSAKeysRefusesHS256(t *testing.T) {
 		}
 	}
 	// And an explicit algorithm list narrows further.
-	b, err := NewAuthenticator(AuthOptions{JWTKeyFile: f.pemFile, JWTAlgorithms: []string{"ES256"}, Issuer: "https://issuer.test", Audience: "edged-api"})
+	b, err := New(Options{JWTKeyFile: f.pemFile, JWTAlgorithms: []string{"ES256"}, Issuer: "https://issuer.test", Audience: "edged-api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestAuthenticateOnlyRSAKeysRefusesHS256(t *testing.T) {
 
 func TestAuthenticateAPIKey(t *testing.T) {
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +327,7 @@ func TestAuthenticateAPIKey(t *testing.T) {
 		{"Authorization ApiKey", []string{"authorization", "apikey " + f.apiKey}, []string{"orders:read"}, 0, "", "svc-a"},
 		{"unknown key", []string{"X-API-Key", f.apiKey + "x"}, nil, 401, "invalid API key", ""},
 		{"empty key", []string{"X-API-Key", ""}, nil, 401, "invalid API key", ""},
-		{"hash presented as key", []string{"X-API-Key", HashAPIKey(f.apiKey)}, nil, 401, "invalid API key", ""},
+		{"hash presented as key", []string{"X-API-Key", HashKey(f.apiKey)}, nil, 401, "invalid API key", ""},
 		{"huge key", []string{"X-API-Key", strings.Repeat("k", 10000)}, nil, 401, "invalid API key", ""},
 		{"missing scope", []string{"X-API-Key", f.apiKey2}, []string{"orders:read"}, 403, "token lacks a required scope", ""},
 		{"no credentials", nil, nil, 401, "no credentials", ""},
@@ -352,7 +352,7 @@ func TestAuthenticateAPIKey(t *testing.T) {
 		})
 	}
 	res := a.Authenticate(authCtx(), nil)
-	if res.WWWAuthenticate != `Bearer realm="edged"` || !errors.Is(res.Err, ErrAuthMissing) {
+	if res.WWWAuthenticate != `Bearer realm="edged"` || !errors.Is(res.Err, ErrMissing) {
 		t.Errorf("Authenticate(no credentials) = %+v, want bare Bearer challenge", res)
 	}
 }
@@ -362,7 +362,7 @@ func TestAuthenticateAPIKeyNoAllocs(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under -race")
 	}
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +382,7 @@ func TestAuthenticateAPIKeyNoAllocs(t *testing.T) {
 
 func TestAuthenticateReloadRotatesKeys(t *testing.T) {
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,11 +392,11 @@ func TestAuthenticateReloadRotatesKeys(t *testing.T) {
 			t.Errorf("%s: Authenticate(%.8s…) = %+v, want OK %v", step, key, res, wantOK)
 		}
 	}
-	newKey, err := NewAPIKey()
+	newKey, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	line, err := APIKeyLine(newKey, "svc-a", "orders:read")
+	line, err := KeyLine(newKey, "svc-a", "orders:read")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +429,7 @@ func TestAuthenticateReloadRotatesKeys(t *testing.T) {
 
 func TestAuthenticateReloadConcurrent(t *testing.T) {
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -452,8 +452,8 @@ func TestAuthenticateReloadConcurrent(t *testing.T) {
 		})
 	}
 	for i := range 50 {
-		l1, _ := APIKeyLine(f.apiKey, "svc-a")
-		extra, _ := APIKeyLine(strings.Repeat("z", i+1)+"-key", "svc-z")
+		l1, _ := KeyLine(f.apiKey, "svc-a")
+		extra, _ := KeyLine(strings.Repeat("z", i+1)+"-key", "svc-z")
 		f.write(t, "apikeys.txt.tmp", l1+"\n"+extra+"\n")
 		if err := os.Rename(filepath.Join(f.dir, "apikeys.txt.tmp"), f.keyFile); err != nil {
 			t.Fatal(err)
@@ -468,7 +468,7 @@ func TestAuthenticateReloadConcurrent(t *testing.T) {
 
 func TestAuthenticateStripsForgedIdentity(t *testing.T) {
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +510,7 @@ func TestAuthenticateStripsForgedIdentity(t *testing.T) {
 
 func TestAuthenticateSanitisesClaims(t *testing.T) {
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -555,47 +555,47 @@ func TestNewAuthenticatorValidation(t *testing.T) {
 	privDER, _ := x509.MarshalPKCS8PrivateKey(f.ecKey)
 	priv := f.write(t, "priv.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})))
 	short := f.write(t, "short.secret", "tooshort\n")
-	jwtOK := func(o AuthOptions) AuthOptions { o.Issuer, o.Audience = "i", "a"; return o }
+	jwtOK := func(o Options) Options { o.Issuer, o.Audience = "i", "a"; return o }
 	tests := []struct {
 		name string
-		opts AuthOptions
+		opts Options
 		want []string // substrings of the error; nil means success
 	}{
-		{"zero value", AuthOptions{}, []string{"auth.api_key_file: set an API key file"}},
-		{"api keys only", AuthOptions{APIKeyFile: f.keyFile}, nil},
-		{"none alg", jwtOK(AuthOptions{JWTSecretFile: f.secretFile, JWTAlgorithms: []string{"none", "HS512"}}),
+		{"zero value", Options{}, []string{"auth.api_key_file: set an API key file"}},
+		{"api keys only", Options{APIKeyFile: f.keyFile}, nil},
+		{"none alg", jwtOK(Options{JWTSecretFile: f.secretFile, JWTAlgorithms: []string{"none", "HS512"}}),
 			[]string{`jwt_algorithms[0]: "none" is not accepted`, `jwt_algorithms[1]: "HS512"`}},
-		{"alg without key", jwtOK(AuthOptions{JWTKeyFile: f.pemFile, JWTAlgorithms: []string{"HS256"}}), []string{"jwt_algorithms[0]: no HS256 key"}},
-		{"missing issuer and audience", AuthOptions{JWKSFile: f.jwksFile}, []string{"auth.issuer: required", "auth.audience: required"}},
-		{"JWT settings without keys", AuthOptions{APIKeyFile: f.keyFile, Issuer: "x"}, []string{"without a JWT key source"}},
-		{"bad numbers", AuthOptions{APIKeyFile: f.keyFile, ClockSkew: -time.Second, MaxTokenBytes: 1 << 20},
+		{"alg without key", jwtOK(Options{JWTKeyFile: f.pemFile, JWTAlgorithms: []string{"HS256"}}), []string{"jwt_algorithms[0]: no HS256 key"}},
+		{"missing issuer and audience", Options{JWKSFile: f.jwksFile}, []string{"auth.issuer: required", "auth.audience: required"}},
+		{"JWT settings without keys", Options{APIKeyFile: f.keyFile, Issuer: "x"}, []string{"without a JWT key source"}},
+		{"bad numbers", Options{APIKeyFile: f.keyFile, ClockSkew: -time.Second, MaxTokenBytes: 1 << 20},
 			[]string{"auth.clock_skew", "auth.max_token_bytes"}},
-		{"bad prefix", AuthOptions{APIKeyFile: f.keyFile, HeaderPrefix: "X-Auth: "}, []string{"auth.header_prefix"}},
-		{"prefix strips credentials", AuthOptions{APIKeyFile: f.keyFile, HeaderPrefix: "X-API"}, []string{"would strip the X-API-Key"}},
-		{"bad realm and claims", AuthOptions{APIKeyFile: f.keyFile, Realm: `a"b`, ForwardClaims: []string{"email", "Email", "a b"}},
+		{"bad prefix", Options{APIKeyFile: f.keyFile, HeaderPrefix: "X-Auth: "}, []string{"auth.header_prefix"}},
+		{"prefix strips credentials", Options{APIKeyFile: f.keyFile, HeaderPrefix: "X-API"}, []string{"would strip the X-API-Key"}},
+		{"bad realm and claims", Options{APIKeyFile: f.keyFile, Realm: `a"b`, ForwardClaims: []string{"email", "Email", "a b"}},
 			[]string{"auth.realm", `forward_claims[1]: "Email" listed twice`, "forward_claims[2]"}},
-		{"PEM as HMAC secret", jwtOK(AuthOptions{JWTSecretFile: f.pemFile}), []string{"looks like a PEM key"}},
-		{"short secret", jwtOK(AuthOptions{JWTSecretFile: short}), []string{"shorter than 32 bytes"}},
-		{"private key PEM", jwtOK(AuthOptions{JWTKeyFile: priv}), []string{"private key; give the public key"}},
-		{"P-384 key", jwtOK(AuthOptions{JWTKeyFile: p384}), []string{"ES256 needs P-256"}},
-		{"missing files", jwtOK(AuthOptions{APIKeyFile: "/nonexistent/k", JWKSFile: "/nonexistent/j"}),
+		{"PEM as HMAC secret", jwtOK(Options{JWTSecretFile: f.pemFile}), []string{"looks like a PEM key"}},
+		{"short secret", jwtOK(Options{JWTSecretFile: short}), []string{"shorter than 32 bytes"}},
+		{"private key PEM", jwtOK(Options{JWTKeyFile: priv}), []string{"private key; give the public key"}},
+		{"P-384 key", jwtOK(Options{JWTKeyFile: p384}), []string{"ES256 needs P-256"}},
+		{"missing files", jwtOK(Options{APIKeyFile: "/nonexistent/k", JWKSFile: "/nonexistent/j"}),
 			[]string{"auth.api_key_file", `jwks_file "/nonexistent/j"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a, err := NewAuthenticator(tc.opts)
+			a, err := New(tc.opts)
 			if tc.want == nil {
 				if err != nil || a == nil {
-					t.Fatalf("NewAuthenticator(%s) = %v, want success", tc.name, err)
+					t.Fatalf("New(%s) = %v, want success", tc.name, err)
 				}
 				return
 			}
 			if err == nil {
-				t.Fatalf("NewAuthenticator(%s) = nil error, want %q", tc.name, tc.want)
+				t.Fatalf("New(%s) = nil error, want %q", tc.name, tc.want)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("NewAuthenticator(%s) = %v, want it to mention %q", tc.name, err, w)
+					t.Errorf("New(%s) = %v, want it to mention %q", tc.name, err, w)
 				}
 			}
 		})
@@ -604,7 +604,7 @@ func TestNewAuthenticatorValidation(t *testing.T) {
 
 func TestAuthenticateOnlyAPIKeysRefusesBearer(t *testing.T) {
 	f := newAuthFixture(t)
-	a, err := NewAuthenticator(AuthOptions{APIKeyFile: f.keyFile, HeaderPrefix: "X-Id-", Realm: "shop"})
+	a, err := New(Options{APIKeyFile: f.keyFile, HeaderPrefix: "X-Id-", Realm: "shop"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -620,7 +620,7 @@ func TestAuthenticateOnlyAPIKeysRefusesBearer(t *testing.T) {
 
 func FuzzAuthenticate(f *testing.F) {
 	fx := newAuthFixture(f)
-	a, err := NewAuthenticator(fx.opts)
+	a, err := New(fx.opts)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -677,7 +677,7 @@ func FuzzAuthenticate(f *testing.F) {
 
 func BenchmarkAuthenticateAPIKey(b *testing.B) {
 	f := newAuthFixture(b)
-	a, err := NewAuthenticator(f.opts)
+	a, err := New(f.opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -713,7 +713,7 @@ func BenchmarkAuthenticateJWT(b *testing.B) {
 			b.Run(alg.name+"/"+cache.name, func(b *testing.B) {
 				o := f.opts
 				o.JWTCacheEntries = cache.entries
-				a, err := NewAuthenticator(o)
+				a, err := New(o)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -727,5 +727,30 @@ func BenchmarkAuthenticateJWT(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+func TestStripIdentityHeadersSpellings(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string // name, value pairs
+		want int
+	}{
+		{"dashes", []string{"X-Edged-Auth-Sub", "a"}, 1},
+		{"underscores", []string{"X_Edged_Auth_Sub", "a"}, 1},
+		{"mixed and case", []string{"x_EDGED-auth_Scope", "a", "X-Edged_Auth-Key", "b"}, 2},
+		{"other header", []string{"X-Edged-Authx", "a", "X_Edged_Aut", "b"}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var h fasthttp.RequestHeader
+			h.DisableNormalizing()
+			for i := 0; i+1 < len(tc.in); i += 2 {
+				h.Add(tc.in[i], tc.in[i+1])
+			}
+			if got := StripIdentityHeaders(&h, []byte(DefaultHeaderPrefix)); got != tc.want {
+				t.Errorf("StripIdentityHeaders(%q) = %d, want %d", tc.in, got, tc.want)
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package router
+package auth
 
 import (
 	"crypto/sha256"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestLoadAPIKeyFileExample(t *testing.T) {
-	keys, err := loadAPIKeyFile("testdata/auth/apikeys.txt")
+	keys, err := loadAPIKeyFile("testdata/apikeys.txt")
 	if err != nil {
 		t.Fatalf("loadAPIKeyFile(example) = %v", err)
 	}
@@ -31,7 +31,7 @@ func TestLoadAPIKeyFileExample(t *testing.T) {
 		t.Errorf("loadAPIKeyFile(example) has %d keys, want %d", len(keys), len(tests))
 	}
 	// No plaintext key is in the file.
-	data, _ := os.ReadFile("testdata/auth/apikeys.txt")
+	data, _ := os.ReadFile("testdata/apikeys.txt")
 	for _, tc := range tests {
 		for _, line := range strings.Split(string(data), "\n") {
 			if !strings.HasPrefix(line, "#") && strings.Contains(line, tc.key) {
@@ -42,7 +42,7 @@ func TestLoadAPIKeyFileExample(t *testing.T) {
 }
 
 func TestParseAPIKeysErrors(t *testing.T) {
-	_, err := loadAPIKeyFile("testdata/auth/bad_apikeys.txt")
+	_, err := loadAPIKeyFile("testdata/bad_apikeys.txt")
 	if err == nil {
 		t.Fatal("loadAPIKeyFile(bad) = nil, want error")
 	}
@@ -52,7 +52,7 @@ func TestParseAPIKeysErrors(t *testing.T) {
 			t.Errorf("loadAPIKeyFile(bad) = %v, want it to mention %q", err, want)
 		}
 	}
-	h := HashAPIKey("k")
+	h := HashKey("k")
 	tests := []struct {
 		name, data, want string
 	}{
@@ -81,29 +81,29 @@ func TestParseAPIKeysErrors(t *testing.T) {
 }
 
 func TestAPIKeyLine(t *testing.T) {
-	key, err := NewAPIKey()
+	key, err := NewKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(key, "edk_") || len(key) != 47 || !validAPIKey([]byte(key)) {
-		t.Errorf("NewAPIKey() = %q, want edk_ and 43 base64url characters", key)
+		t.Errorf("NewKey() = %q, want edk_ and 43 base64url characters", key)
 	}
-	if other, _ := NewAPIKey(); other == key {
-		t.Errorf("NewAPIKey() twice = %q", key)
+	if other, _ := NewKey(); other == key {
+		t.Errorf("NewKey() twice = %q", key)
 	}
-	line, err := APIKeyLine(key, "svc", "a:read", "b")
+	line, err := KeyLine(key, "svc", "a:read", "b")
 	if err != nil {
-		t.Fatalf("APIKeyLine = %v", err)
+		t.Fatalf("KeyLine = %v", err)
 	}
-	if strings.Contains(line, key) || line != HashAPIKey(key)+" svc a:read b" {
-		t.Errorf("APIKeyLine(%q) = %q", key, line)
+	if strings.Contains(line, key) || line != HashKey(key)+" svc a:read b" {
+		t.Errorf("KeyLine(%q) = %q", key, line)
 	}
 	keys, err := parseAPIKeys([]byte(line))
 	if err != nil || keys[sha256.Sum256([]byte(key))] == nil {
-		t.Errorf("parseAPIKeys(APIKeyLine()) = %v, %v; want the key", keys, err)
+		t.Errorf("parseAPIKeys(KeyLine()) = %v, %v; want the key", keys, err)
 	}
-	if HashAPIKey("test") != "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" {
-		t.Errorf("HashAPIKey(%q) = %q", "test", HashAPIKey("test"))
+	if HashKey("test") != "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" {
+		t.Errorf("HashKey(%q) = %q", "test", HashKey("test"))
 	}
 	for _, tc := range []struct{ name, key, keyName, scope string }{
 		{"space in key", "a b", "n", "s"},
@@ -112,15 +112,15 @@ func TestAPIKeyLine(t *testing.T) {
 		{"bad scope", "k", "n", `a"b`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if l, err := APIKeyLine(tc.key, tc.keyName, tc.scope); err == nil {
-				t.Errorf("APIKeyLine(%q, %q, %q) = %q, want error", tc.key, tc.keyName, tc.scope, l)
+			if l, err := KeyLine(tc.key, tc.keyName, tc.scope); err == nil {
+				t.Errorf("KeyLine(%q, %q, %q) = %q, want error", tc.key, tc.keyName, tc.scope, l)
 			}
 		})
 	}
 }
 
 func FuzzParseAPIKeys(f *testing.F) {
-	for _, p := range []string{"testdata/auth/apikeys.txt", "testdata/auth/bad_apikeys.txt"} {
+	for _, p := range []string{"testdata/apikeys.txt", "testdata/bad_apikeys.txt"} {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

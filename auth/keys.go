@@ -1,4 +1,4 @@
-package router
+package auth
 
 import (
 	"bufio"
@@ -23,8 +23,8 @@ import (
 // Several lines may share a name, which is how a key is rotated without a gap:
 // add the new key's line, reload, hand the new key out, remove the old line,
 // reload. Scopes are RFC 6749 scope-tokens (printable ASCII without space, '"'
-// and '\'), at most 64 per key. A hash may appear only once. APIKeyLine
-// produces a line from a key; NewAPIKey makes a random key.
+// and '\'), at most 64 per key. A hash may appear only once. KeyLine
+// produces a line from a key; NewKey makes a random key.
 const (
 	apiKeyHashPrefix = "sha256:"
 	// maxAPIKeyFileBytes bounds what a reload reads: a key file is a few KiB.
@@ -34,7 +34,7 @@ const (
 	maxAPIKeyNameLen   = 64
 	maxScopeLen        = 128
 	// maxAPIKeyLen bounds a presented key: longer ones are refused before
-	// hashing. NewAPIKey's keys are 47 bytes.
+	// hashing. NewKey's keys are 47 bytes.
 	maxAPIKeyLen = 512
 )
 
@@ -46,18 +46,18 @@ type apiKeyEntry struct {
 	scopeValue []byte // scopes joined by spaces, the Scope header value
 }
 
-// HashAPIKey returns the stored form of key: "sha256:" and the lowercase hex
+// HashKey returns the stored form of key: "sha256:" and the lowercase hex
 // SHA-256 of its bytes.
-func HashAPIKey(key string) string {
+func HashKey(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return apiKeyHashPrefix + hex.EncodeToString(sum[:])
 }
 
-// APIKeyLine returns the API key file line for key (without a newline):
+// KeyLine returns the API key file line for key (without a newline):
 // its hash, name and scopes. It fails, naming the problem, when the key is
 // empty, longer than 512 bytes or has bytes other than printable ASCII, or when
 // the name or a scope is not allowed by the file format.
-func APIKeyLine(key, name string, scopes ...string) (string, error) {
+func KeyLine(key, name string, scopes ...string) (string, error) {
 	var errs []error
 	if !validAPIKey([]byte(key)) {
 		errs = append(errs, fmt.Errorf("api key: must be 1-%d printable ASCII bytes", maxAPIKeyLen))
@@ -76,12 +76,12 @@ func APIKeyLine(key, name string, scopes ...string) (string, error) {
 	if len(errs) > 0 {
 		return "", errors.Join(errs...)
 	}
-	return strings.Join(append([]string{HashAPIKey(key), name}, scopes...), " "), nil
+	return strings.Join(append([]string{HashKey(key), name}, scopes...), " "), nil
 }
 
-// NewAPIKey returns a new random API key: "edk_" and 256 random bits in
+// NewKey returns a new random API key: "edk_" and 256 random bits in
 // unpadded base64url. Its error comes from the system's random source.
-func NewAPIKey() (string, error) {
+func NewKey() (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("new api key: %w", err)
