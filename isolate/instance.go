@@ -70,6 +70,8 @@ type instance struct {
 	logBytes     int64
 	budget       *limits.Budget
 	fetches      [maxFetchHandles]*fetchHandle
+	publishes    int   // edged.publish calls counted against MaxPublishes
+	publishBytes int64 // data published, against MaxPublishBytes
 	interrupt    error // why the guest was stopped from a host function, if it was
 	out          *limits.CappedBuffer
 	trace        *InvocationTrace // the caller's hooks, nil when not tracing
@@ -344,6 +346,7 @@ func (inst *instance) begin(ctx context.Context, req *Request, resp *Response) {
 	inst.logBytes = 0
 	inst.interrupt = nil
 	inst.budget.Reset(inst.fn.policy.Egress.MaxSubrequests)
+	inst.publishes, inst.publishBytes = 0, 0
 }
 
 // end drops references to the caller's objects and closes open fetches.
