@@ -45,8 +45,9 @@ var arch = map[string]node{
 	"router": {2, []string{"limits", "trace", "shadow", "isolate", "strangler"}},
 
 	// The config decodes router.toml into the libraries' options and takes
-	// their exported Default* values, so defaults are written once.
-	"internal/config": {3, []string{"limits", "shadow", "router"}},
+	// their exported Default* values (and events' subject and schedule
+	// checks), so defaults and rules are written once.
+	"internal/config": {3, []string{"limits", "shadow", "router", "events"}},
 
 	"cmd/edged":         {4, []string{"limits", "isolate", "strangler", "router", "internal/config", "internal/otlp"}},
 	"scripts/gwfixture": {4, []string{"router"}},
