@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -196,5 +197,33 @@ func TestEvents(t *testing.T) {
 				t.Errorf("Decode = %v, quotes a credential", err)
 			}
 		})
+	}
+}
+
+// TestEventsDocExample decodes the example of docs/events.md, so that the
+// documentation cannot drift from what the config accepts.
+func TestEventsDocExample(t *testing.T) {
+	md, err := os.ReadFile("../../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(md), "## Configuration\n")
+	_, rest, ok2 := strings.Cut(rest, "```toml\n")
+	example, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/events.md has no toml example under ## Configuration")
+	}
+	dir := t.TempDir()
+	for _, m := range []string{"orders.wasm", "worker.wasm"} {
+		if err := os.WriteFile(filepath.Join(dir, m), []byte("\x00asm"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Decode([]byte(minimal+example), dir)
+	if err != nil {
+		t.Fatalf("the example of docs/events.md does not decode: %v", err)
+	}
+	if len(c.Triggers) != 3 || c.Events == nil || c.Routes[0].Enqueue != "orders.new" {
+		t.Errorf("decoded %d triggers, events %+v, route %+v", len(c.Triggers), c.Events, c.Routes)
 	}
 }
