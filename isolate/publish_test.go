@@ -320,3 +320,21 @@ func TestPublishGoSDK(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishAtStartUp: a publish from _initialize, outside any invocation,
+// is UNAVAILABLE even with a publisher, and publishes nothing.
+func TestPublishAtStartUp(t *testing.T) {
+	rt := newRuntime(t, RuntimeOptions{})
+	pub := &recordingPublisher{}
+	f := load(t, rt, "testdata/publish_init.wasm", FunctionOptions{Publish: []string{">"}, Publisher: pub})
+	var resp Response
+	if err := f.Handle(context.Background(), newRequest("GET", "/", ""), &resp, nil); err != nil {
+		t.Fatal(err)
+	}
+	if string(resp.Body) != "-9" {
+		t.Errorf("code at start-up = %q, want -9", resp.Body)
+	}
+	if got := pub.got(); len(got) != 0 {
+		t.Errorf("published %+v, want nothing", got)
+	}
+}
