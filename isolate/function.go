@@ -102,6 +102,9 @@ type Invocation struct {
 	Next bool
 	// Subrequests counts the guest's fetch calls.
 	Subrequests int
+	// Publishes counts the guest's edged.publish calls that used the
+	// budget (denied ones included).
+	Publishes int
 	// Err is the invocation's error, nil on success.
 	Err error
 }

@@ -259,6 +259,7 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 	healthy := false
 	defer func() {
 		inv.Subrequests = inst.budget.Used()
+		inv.Publishes = inst.publishes
 		inst.end()
 		f.u.busyNanos.Add(f.rt.now() - busyStart)
 		f.release(inst, healthy)

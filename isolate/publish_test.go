@@ -153,7 +153,9 @@ func TestPublishBounds(t *testing.T) {
 func TestPublishPerInvocation(t *testing.T) {
 	rt := newRuntime(t, RuntimeOptions{})
 	pub := &recordingPublisher{}
-	f := load(t, rt, "testdata/publish.wasm", FunctionOptions{Publish: []string{"a"}, Publisher: pub, MaxPublishes: 1, MaxInstances: 1})
+	var counted []int
+	f := load(t, rt, "testdata/publish.wasm", FunctionOptions{Publish: []string{"a"}, Publisher: pub, MaxPublishes: 1, MaxInstances: 1,
+		OnInvoke: func(inv Invocation) { counted = append(counted, inv.Publishes) }})
 	for i, body := range []string{"first", "other"} {
 		var resp Response
 		if err := f.Handle(context.Background(), newRequest("POST", "/", body, "x-subject", "a", "x-type", "t", "x-repeat", "2"), &resp, nil); err != nil {
@@ -166,6 +168,9 @@ func TestPublishPerInvocation(t *testing.T) {
 	got := pub.got()
 	if len(got) != 2 || string(got[0].data) != "first" || string(got[1].data) != "other" {
 		t.Errorf("published %+v, want first then other", got)
+	}
+	if len(counted) != 2 || counted[0] != 1 || counted[1] != 1 {
+		t.Errorf("Invocation.Publishes = %v, want [1 1]", counted)
 	}
 	if st := f.Stats(); st.ColdStarts != 1 {
 		t.Errorf("cold starts = %d, want 1 (one pooled instance)", st.ColdStarts)
