@@ -18,14 +18,15 @@ import (
 	"github.com/edged/edged/limits"
 )
 
-// The edged extension host module, version 1. docs/abi.md is its reference;
-// keep the two in step.
+// The edged extension host module, version 2 (version 1 plus publish).
+// docs/abi.md is its reference; keep the two in step.
 const (
 	edgedModule     = "edged"
-	edgedABIVersion = 1
+	edgedABIVersion = 2
 )
 
-// Error codes returned to guests by fetch and its companions.
+// Error codes returned to guests by fetch and its companions, and by publish
+// (which adds publishErrUnavailable and publishErrFailed, publish.go).
 const (
 	fetchErrDenied         = -1
 	fetchErrBudget         = -2
@@ -63,6 +64,7 @@ func (r *Runtime) instantiateEdged(ctx context.Context) error {
 		{"fetch_headers", eFetchHeaders, []api.ValueType{i32, i32, i32}, []api.ValueType{i32}},
 		{"fetch_read", eFetchRead, []api.ValueType{i32, i32, i32}, []api.ValueType{i64}},
 		{"fetch_close", eFetchClose, []api.ValueType{i32}, nil},
+		{"publish", ePublish, []api.ValueType{i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}},
 	})
 }
 
@@ -370,6 +372,10 @@ func fetchErrorName(code int32) string {
 		return "BAD_HANDLE"
 	case fetchErrTooManyHandles:
 		return "TOO_MANY_HANDLES"
+	case publishErrUnavailable:
+		return "UNAVAILABLE"
+	case publishErrFailed:
+		return "PUBLISH_FAILED"
 	}
 	return fmt.Sprintf("code %d", code)
 }

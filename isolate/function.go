@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,20 @@ type FunctionOptions struct {
 	Secrets map[string][]byte
 	// Logger receives this function's guest logs; nil uses the Runtime's.
 	Logger *slog.Logger
+	// Publish lists the NATS subject patterns the guest may publish events
+	// to with edged.publish (`*` one token, a final `>` one or more); empty
+	// allows none. A subject outside it is refused with EGRESS_DENIED and a
+	// warning in the log.
+	Publish []string
+	// Publisher stores what the guest publishes; nil makes edged.publish
+	// return UNAVAILABLE (events are not configured).
+	Publisher Publisher
+	// MaxPublishes bounds edged.publish calls per invocation; default
+	// DefaultMaxPublishes.
+	MaxPublishes int
+	// MaxPublishBytes bounds the data of one invocation's publishes, summed,
+	// and so the largest event; default DefaultMaxPublishBytes.
+	MaxPublishBytes int64
 	// BillingGranularity is the unit each invocation's exec time is rounded
 	// up to in Usage.Billed, like a FaaS provider's billing increment.
 	// Default (0) 1ms.
@@ -87,6 +102,9 @@ type Invocation struct {
 	Next bool
 	// Subrequests counts the guest's fetch calls.
 	Subrequests int
+	// Publishes counts the guest's edged.publish calls that used the
+	// budget (denied ones included).
+	Publishes int
 	// Err is the invocation's error, nil on success.
 	Err error
 }
@@ -191,6 +209,15 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	if opts.BillingGranularity <= 0 {
 		opts.BillingGranularity = time.Millisecond
 	}
+	if err := checkPublishOptions(opts); err != nil {
+		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
+	}
+	if opts.MaxPublishes == 0 {
+		opts.MaxPublishes = DefaultMaxPublishes
+	}
+	if opts.MaxPublishBytes == 0 {
+		opts.MaxPublishBytes = DefaultMaxPublishBytes
+	}
 	bin, err := r.read(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
@@ -236,6 +263,7 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
 	}
 	f.opts.Secrets = maps.Clone(opts.Secrets)
+	f.opts.Publish = slices.Clone(opts.Publish)
 	f.modCfg = moduleConfig(opts.Env)
 	f.egress = limits.NewClient(policy.Egress, r.opts.Resolver)
 	exports := compiled.ExportedFunctions()

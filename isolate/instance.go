@@ -70,6 +70,8 @@ type instance struct {
 	logBytes     int64
 	budget       *limits.Budget
 	fetches      [maxFetchHandles]*fetchHandle
+	publishes    int   // edged.publish calls counted against MaxPublishes
+	publishBytes int64 // data published, against MaxPublishBytes
 	interrupt    error // why the guest was stopped from a host function, if it was
 	out          *limits.CappedBuffer
 	trace        *InvocationTrace // the caller's hooks, nil when not tracing
@@ -257,6 +259,7 @@ func (f *Function) handle(ctx context.Context, req *Request, resp *Response, nex
 	healthy := false
 	defer func() {
 		inv.Subrequests = inst.budget.Used()
+		inv.Publishes = inst.publishes
 		inst.end()
 		f.u.busyNanos.Add(f.rt.now() - busyStart)
 		f.release(inst, healthy)
@@ -344,6 +347,7 @@ func (inst *instance) begin(ctx context.Context, req *Request, resp *Response) {
 	inst.logBytes = 0
 	inst.interrupt = nil
 	inst.budget.Reset(inst.fn.policy.Egress.MaxSubrequests)
+	inst.publishes, inst.publishBytes = 0, 0
 }
 
 // end drops references to the caller's objects and closes open fetches.

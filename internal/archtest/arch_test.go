@@ -54,8 +54,9 @@ var arch = map[string]node{
 	// never imports it.
 	"admin": {4, []string{"cost", "strangler", "router"}},
 	// The config decodes router.toml into the libraries' options and takes
-	// their exported Default* values, so defaults are written once.
-	"internal/config": {4, []string{"limits", "shadow", "router"}},
+	// their exported Default* values (and events' subject and schedule
+	// checks), so defaults and rules are written once.
+	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
 
 	// The composition root: config -> one generation, installed with one swap.
 	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},

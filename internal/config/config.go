@@ -20,6 +20,13 @@ type Config struct {
 	// incoming trace context is treated; every key has a default, and an
 	// empty Endpoint exports nothing.
 	Tracing Tracing `toml:"tracing"`
+	// Events is [events], the NATS JetStream engine (docs/events.md). nil
+	// when the file has no [events] table and uses no events (no
+	// [[triggers]], enqueue route or publish list); a file that uses events
+	// without the table gets its defaults, the embedded server.
+	Events *Events `toml:"events"`
+	// Triggers are the event triggers in file order ([[triggers]]).
+	Triggers []Trigger `toml:"triggers"`
 
 	// Upstreams are the legacy HTTP backends, by name ([upstreams.NAME]).
 	Upstreams map[string]Upstream `toml:"upstreams"`
@@ -35,8 +42,9 @@ type Config struct {
 	// Dir is the absolute directory that relative paths in the file were
 	// resolved against: the directory of the file for Load, the dir argument
 	// of Decode. After decoding, every path field (Admin.TokenFile,
-	// Runtime.CacheDir, Runtime.StateDir, Function.Module, Secret.File) is
-	// already absolute; Dir is kept for reloads and messages.
+	// Runtime.CacheDir, Runtime.StateDir, Events.StoreDir, Function.Module,
+	// Secret.File) is already absolute; Dir is kept for reloads and
+	// messages.
 	Dir string `toml:"-"`
 }
 
@@ -231,6 +239,10 @@ type Function struct {
 	Env map[string]string `toml:"env"`
 	// Config is an opaque string the guest reads with get_config.
 	Config string `toml:"config"`
+	// Publish lists the NATS subject patterns the guest may publish events
+	// to with edged.publish (`*` one token, a final `>` one or more; not
+	// starting with '$'). Empty (the default) allows none.
+	Publish []string `toml:"publish"`
 }
 
 // Stages of a route, in the order a feature moves through them.
@@ -298,6 +310,12 @@ type Route struct {
 	// Idempotency configures idempotency keys ([routes.idempotency]); nil
 	// or Enabled false for none.
 	Idempotency *Idempotency `toml:"idempotency"`
+	// Enqueue makes the route accept each request as an event published on
+	// this NATS subject (no wildcards) and answer 202 Accepted with its id,
+	// after the gateway (auth, rate limit, body cap) has run. An enqueue
+	// route has no stage, upstream, function or migration: the trigger on
+	// the subject runs the function.
+	Enqueue string `toml:"enqueue"`
 }
 
 // Shadow is [routes.shadow]: how mirrored responses are compared.

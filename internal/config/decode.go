@@ -299,6 +299,9 @@ func resolvePaths(c *Config) {
 	c.Admin.TokenFile = resolve(c.Dir, c.Admin.TokenFile)
 	c.Runtime.CacheDir = resolve(c.Dir, c.Runtime.CacheDir)
 	c.Runtime.StateDir = resolve(c.Dir, c.Runtime.StateDir)
+	if e := c.Events; e != nil {
+		e.StoreDir = resolve(c.Dir, e.StoreDir)
+	}
 	for name, f := range c.Functions {
 		f.Module = resolve(c.Dir, f.Module)
 		c.Functions[name] = f

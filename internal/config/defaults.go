@@ -89,6 +89,7 @@ func applyDefaults(c *Config, set map[string]bool) {
 	str(&c.Admin.Listen, "admin.listen", defaultAdminListen)
 	defaultPricing(c, set)
 	defaultTracing(c, set)
+	defaultEvents(c, set)
 	str(&c.Runtime.CacheDir, "runtime.cache_dir", defaultCacheDir)
 	str(&c.Runtime.StateDir, "runtime.state_dir", defaultStateDir)
 

@@ -35,6 +35,17 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Decode(%q) functions.%s.Policy() error: %v", data, name, err)
 			}
 		}
+		// What config accepts, the events package must accept too.
+		if c.Events != nil {
+			if err := c.Events.Options().Validate(); err != nil {
+				t.Fatalf("Decode(%q) events.Options().Validate() error: %v", data, err)
+			}
+		}
+		for i, tr := range c.Triggers {
+			if err := tr.Events().Validate(); err != nil {
+				t.Fatalf("Decode(%q) triggers[%d].Events().Validate() error: %v", data, i, err)
+			}
+		}
 	})
 }
 

@@ -111,6 +111,7 @@ func validate(c *Config) []error {
 		validateFunction(&p, "functions."+keyPart(name), name, c.Functions[name], c)
 	}
 	validateRoutes(&p, c)
+	validateEvents(&p, c)
 	return p
 }
 
@@ -343,6 +344,7 @@ func validateFunction(p *problems, path, name string, f Function, c *Config) {
 		}
 	}
 
+	validatePublish(p, path+".publish", f.Publish)
 	for i, s := range f.Secrets {
 		if _, ok := c.Secrets[s]; !ok {
 			p.add(fmt.Sprintf("%s.secrets[%d]", path, i), "[secrets.%s] is %w", s, ErrUndefined)
@@ -427,7 +429,11 @@ func validateRoutes(p *problems, c *Config) {
 				p.add(path+".function", "[functions.%s] is %w", r.Function, ErrUndefined)
 			}
 		}
-		validateStage(p, path, r)
+		if r.Enqueue != "" {
+			validateEnqueue(p, path, r, c)
+		} else {
+			validateStage(p, path, r)
+		}
 		if r.Weight < 0 || r.Weight > 100 {
 			p.add(path+".weight", "must be between 0 and 100")
 		}

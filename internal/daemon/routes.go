@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 
@@ -11,7 +13,15 @@ import (
 
 // tableRoutes converts the file's [[routes]] into strangler routes, at the stage and
 // weight the file gives and with no migration step (-1).
+//
+// Both start-up and `edged validate` come through here, so this is also where a file
+// that asks for events is refused: internal/config decodes and validates [events],
+// [[triggers]], enqueue routes and publish lists, but the daemon does not run them
+// yet, and serving such a file without them would drop its events silently.
 func tableRoutes(cfg *config.Config) ([]strangler.Route, error) {
+	if err := eventsUnserved(cfg); err != nil {
+		return nil, err
+	}
 	out := make([]strangler.Route, 0, len(cfg.Routes))
 	for i, r := range cfg.Routes {
 		st, err := strangler.ParseStage(r.Stage)
@@ -78,4 +88,30 @@ func sameDefinition(a, b config.Route) bool {
 	return a.Path == b.Path && a.Host == b.Host && slices.Equal(a.Methods, b.Methods) &&
 		a.Upstream == b.Upstream && a.Function == b.Function &&
 		reflect.DeepEqual(a.Migration, b.Migration)
+}
+
+// errEventsUnserved is the answer to a file that asks for event triggers.
+var errEventsUnserved = errors.New("not served by this daemon yet (docs/events.md, \"What runs today\"): " +
+	"remove it, or embed the events package in your own Go program")
+
+// eventsUnserved names every part of cfg that needs the events engine.
+func eventsUnserved(cfg *config.Config) error {
+	var errs []error
+	if cfg.Events != nil && (len(cfg.Triggers) > 0 || cfg.Events.URL != "" || cfg.Events.Listen != "") {
+		errs = append(errs, fmt.Errorf("events: %w", errEventsUnserved))
+	}
+	for i := range cfg.Triggers {
+		errs = append(errs, fmt.Errorf("triggers[%d]: %w", i, errEventsUnserved))
+	}
+	for i, r := range cfg.Routes {
+		if r.Enqueue != "" {
+			errs = append(errs, fmt.Errorf("routes[%d].enqueue: %w", i, errEventsUnserved))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
+		if len(cfg.Functions[name].Publish) > 0 {
+			errs = append(errs, fmt.Errorf("functions.%s.publish: %w", name, errEventsUnserved))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -46,7 +46,8 @@
 // Transport is an http.RoundTripper over the host's fetch, under the
 // function's egress policy; Secret reads a secret granted to the function;
 // Config returns the function's configuration; Log and LogHandler write
-// structured logs to the host.
+// structured logs to the host; Publish publishes an event to the subjects
+// the function may publish to.
 //
 // # Concurrency and state
 //

@@ -23,8 +23,8 @@ func EnableFeatures(f Features) Features {
 	return Features(hostEnableFeatures(uint32(f)))
 }
 
-// ABIVersion returns the version of the edged host module (1 for the ABI this
-// SDK was written against).
+// ABIVersion returns the version of the edged host module (2 for the ABI this
+// SDK was written against; 1 on a host without Publish).
 func ABIVersion() int { return int(hostABIVersion()) }
 
 // Config returns the function's configuration, the `config` value of its

@@ -94,3 +94,8 @@ func hostFetchClose(handle int32)
 func ptr(b []byte) unsafe.Pointer {
 	return unsafe.Pointer(unsafe.SliceData(b))
 }
+
+// Version 2 of edged's module. Declared last: see codes.go on line numbers.
+
+//go:wasmimport edged publish
+func hostPublish(subject, ceType string, data unsafe.Pointer, n uint32) int32

@@ -224,3 +224,79 @@ func (b *fetchBody) Close() error {
 	}
 	return nil
 }
+
+// Publish lives here, after fetch's transport, rather than in a file of its
+// own: a Go guest's bytes record the files and lines of the functions it
+// links, and new code appended to an existing file leaves the committed
+// guests that do not publish byte-identical.
+
+// Errors of Publish, for errors.Is. A *PublishError wraps exactly one of them.
+var (
+	// ErrPublishDenied: the subject is not in the function's publish list.
+	ErrPublishDenied = errors.New("edged: publish denied")
+	// ErrPublishBudget: the invocation has used all its publishes or bytes.
+	ErrPublishBudget = errors.New("edged: publish budget exhausted")
+	// ErrPublishTooLarge: the data alone is over the publish byte budget.
+	ErrPublishTooLarge = errors.New("edged: publish data too large")
+	// ErrPublishInvalid: the subject (wildcards, empty token, '$', over 256
+	// bytes) or the type (empty, over 256 bytes, not printable ASCII) is
+	// malformed.
+	ErrPublishInvalid = errors.New("edged: invalid subject or event type")
+	// ErrPublishUnavailable: events are not configured on this host, or
+	// Publish was called outside a request (from init).
+	ErrPublishUnavailable = errors.New("edged: events unavailable")
+	// ErrPublishFailed: the host could not store the event (no trigger's
+	// stream captures the subject, the store is full, the deadline passed);
+	// it was not published.
+	ErrPublishFailed = errors.New("edged: publish failed")
+	// ErrPublishUnknown: an error code this SDK does not know (a newer host).
+	ErrPublishUnknown = errors.New("edged: unknown publish error")
+)
+
+// PublishError is an error code returned by the host's publish.
+type PublishError struct {
+	Code int32 // negative edged error code, see docs/abi.md
+}
+
+// Error returns the message of the sentinel error for Code.
+func (e *PublishError) Error() string { return e.Unwrap().Error() }
+
+// Kind returns the code's stable snake_case name, e.g. "denied", for logs
+// and error bodies.
+func (e *PublishError) Kind() string { return abi.PublishCodeKind(e.Code) }
+
+// Unwrap returns the sentinel error for Code (ErrPublishUnknown for codes
+// this SDK does not know).
+func (e *PublishError) Unwrap() error {
+	switch e.Code {
+	case abi.CodeEgressDenied:
+		return ErrPublishDenied
+	case abi.CodeBudget:
+		return ErrPublishBudget
+	case abi.CodeTooLarge:
+		return ErrPublishTooLarge
+	case abi.CodeInvalid:
+		return ErrPublishInvalid
+	case abi.CodeUnavailable:
+		return ErrPublishUnavailable
+	case abi.CodePublishFailed:
+		return ErrPublishFailed
+	}
+	return ErrPublishUnknown
+}
+
+// Publish publishes data as a CloudEvent of type ceType (e.g.
+// "com.example.order.created") on the NATS subject, through the host's
+// edged.publish: the way a function fans work out to triggers. It returns
+// nil once the host has stored the event. The subject must match one of the
+// function's `publish = [...]` patterns, and each invocation has a budget of
+// publishes and bytes (docs/abi.md); errors are *PublishError values.
+//
+// Publish needs a version 2 host: a guest that calls it does not load on an
+// older one.
+func Publish(subject, ceType string, data []byte) error {
+	if code := hostPublish(subject, ceType, ptr(data), uint32(len(data))); code < 0 {
+		return &PublishError{Code: code}
+	}
+	return nil
+}

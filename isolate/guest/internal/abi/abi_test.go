@@ -2,6 +2,7 @@ package abi
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -196,13 +197,37 @@ func TestCodeKind(t *testing.T) {
 		{CodeInvalid, "invalid"},
 		{CodeBadHandle, "bad_handle"},
 		{CodeTooManyHandles, "too_many_handles"},
-		{-9, "unknown"},
+		{-11, "unknown"},
 		{1, "unknown"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.want, func(t *testing.T) {
 			if got := CodeKind(tc.code); got != tc.want {
 				t.Errorf("CodeKind(%d) = %q, want %q", tc.code, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPublishCodeKind(t *testing.T) {
+	tests := []struct {
+		code int32
+		want string
+	}{
+		{CodeEgressDenied, "denied"},
+		{CodeBudget, "budget"},
+		{CodeTooLarge, "too_large"},
+		{CodeInvalid, "invalid"},
+		{CodeUnavailable, "unavailable"},
+		{CodePublishFailed, "publish_failed"},
+		{CodeTimeout, "unknown"},
+		{-11, "unknown"},
+		{0, "unknown"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want+fmt.Sprint(tc.code), func(t *testing.T) {
+			if got := PublishCodeKind(tc.code); got != tc.want {
+				t.Errorf("PublishCodeKind(%d) = %q, want %q", tc.code, got, tc.want)
 			}
 		})
 	}

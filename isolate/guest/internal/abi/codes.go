@@ -18,7 +18,7 @@ const (
 const MaxHandles = 8
 
 // ABIVersion is the version of the edged host module this package encodes.
-const ABIVersion = 1
+const ABIVersion = 2
 
 // CodeKind returns the stable snake_case name of an edged error code, for
 // logs and JSON error bodies: "egress_denied", "budget", "timeout",
@@ -53,4 +53,35 @@ func FetchReadError(v int64) (code int32, isErr bool) {
 		return int32(v), true
 	}
 	return 0, false
+}
+
+// Error codes of publish (version 2) beyond the fetch codes it shares
+// (CodeEgressDenied, CodeBudget, CodeTooLarge, CodeInvalid). They are added
+// here, after everything else, because a Go guest's bytes record the line of
+// every function it links: the committed guests stay byte-identical.
+const (
+	CodeUnavailable   int32 = -9
+	CodePublishFailed int32 = -10
+)
+
+// PublishCodeKind returns the stable snake_case name of a publish error code:
+// "denied", "budget", "too_large", "invalid", "unavailable",
+// "publish_failed", or "unknown" for any other value. CodeKind names the
+// codes of fetch.
+func PublishCodeKind(code int32) string {
+	switch code {
+	case CodeEgressDenied:
+		return "denied"
+	case CodeBudget:
+		return "budget"
+	case CodeTooLarge:
+		return "too_large"
+	case CodeInvalid:
+		return "invalid"
+	case CodeUnavailable:
+		return "unavailable"
+	case CodePublishFailed:
+		return "publish_failed"
+	}
+	return "unknown"
 }
