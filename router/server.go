@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edged/edged/cost"
 	"github.com/edged/edged/auth"
+	"github.com/edged/edged/cost"
 	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
