@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
@@ -28,13 +29,13 @@ func benchEdgeTraced(tb testing.TB, routes []strangler.Route, fns map[string]*is
 		ctx.SetContentType("text/plain")
 		ctx.SetBody(payload)
 	})
-	up := newUpstream(tb, ln.Addr().String(), UpstreamOptions{})
+	up := newUpstream(tb, ln.Addr().String(), proxy.Options{})
 	table, err := strangler.NewTable(routes)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	s, err := NewServer(Config{Table: table},
-		&World{Upstreams: map[string]*Upstream{"up": up}, Functions: fns, Tracing: tr})
+		&World{Upstreams: map[string]*proxy.Upstream{"up": up}, Functions: fns, Tracing: tr})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +29,7 @@ import (
 // given to the Server; the caller owns its Functions and Upstreams and closes them.
 type World struct {
 	Functions map[string]*isolate.Function
-	Upstreams map[string]*Upstream
+	Upstreams map[string]*proxy.Upstream
 	// Routes holds per-route options that are not in the strangler table. A route
 	// missing from it gets DefaultRouteOptions.
 	Routes map[string]RouteOptions

@@ -16,6 +16,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
@@ -118,7 +119,7 @@ func TestTracingLegacy(t *testing.T) {
 	sink := make(spanSink, 16)
 	routes := []strangler.Route{{Name: "legacy", Path: "/", Upstream: "up", Stage: strangler.StageLegacy}}
 	tracing := &Tracing{Exporter: sink, SampleRatio: 1}
-	e := startEdge(t, routes, &World{Upstreams: map[string]*Upstream{"up": upstreamFor(t, addr)}, Tracing: tracing})
+	e := startEdge(t, routes, &World{Upstreams: map[string]*proxy.Upstream{"up": upstreamFor(t, addr)}, Tracing: tracing})
 
 	tests := []struct {
 		name      string
@@ -236,7 +237,7 @@ func TestTracingIsolate(t *testing.T) {
 		{Name: "mw", Path: "/mw", Function: "next", Upstream: "up", Stage: strangler.StageIsolate},
 	}
 	e := startEdge(t, routes, &World{
-		Upstreams: map[string]*Upstream{"up": upstreamFor(t, addr)},
+		Upstreams: map[string]*proxy.Upstream{"up": upstreamFor(t, addr)},
 		Functions: map[string]*isolate.Function{
 			"echo":  loadFunction(t, "../examples/guests/echo/echo.wasm", isolate.FunctionOptions{}),
 			"fetch": loadFunction(t, "../examples/guests/fetch/fetch.wasm", isolate.FunctionOptions{Policy: limits.Policy{Egress: limits.Egress{Allow: []limits.Pattern{p}}}}),
@@ -316,7 +317,7 @@ func TestTracingShadow(t *testing.T) {
 	sink := make(spanSink, 16)
 	routes := []strangler.Route{{Name: "users", Path: "/api/users", Upstream: "mono", Function: "jsonapi", Stage: strangler.StageShadow}}
 	e := startEdge(t, routes, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"jsonapi": loadFunction(t, guestJSONAPI, isolate.FunctionOptions{})},
 		Routes:    map[string]RouteOptions{"users": {Fallback: true, NoiseSample: -1}},
 		Tracing:   &Tracing{Exporter: sink, SampleRatio: 1},
@@ -400,7 +401,7 @@ func TestAccessLog(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
 	routes := []strangler.Route{{Name: "legacy", Path: "/", Upstream: "up", Stage: strangler.StageLegacy}}
-	e := startEdgeConfig(t, routes, &World{Upstreams: map[string]*Upstream{"up": upstreamFor(t, addr)},
+	e := startEdgeConfig(t, routes, &World{Upstreams: map[string]*proxy.Upstream{"up": upstreamFor(t, addr)},
 		Tracing: &Tracing{SampleRatio: 1}}, Config{AccessLog: log})
 	send(t, "GET", "http://"+e.addr+"/x/"+strings.Repeat("a", 2000)+"?q=1", nil, "")
 	th := <-seen

@@ -17,6 +17,7 @@ import (
 	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/router"
 )
 
@@ -43,7 +44,7 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, au
 	}
 	w := &router.World{
 		Functions: make(map[string]*isolate.Function, len(cfg.Functions)),
-		Upstreams: make(map[string]*router.Upstream, len(cfg.Upstreams)),
+		Upstreams: make(map[string]*proxy.Upstream, len(cfg.Upstreams)),
 		Routes:    make(map[string]router.RouteOptions, len(cfg.Routes)),
 		Auth:      auth,
 		Pricing:   pricing(cfg.Pricing),
@@ -61,7 +62,7 @@ func buildWorld(ctx context.Context, rt *isolate.Runtime, cfg *config.Config, au
 		errs = append(errs, fmt.Errorf("tracing: %w", err))
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
-		u, err := router.NewUpstream(name, upstreamOptions(cfg, cfg.Upstreams[name]), log.With("upstream", name))
+		u, err := proxy.New(name, upstreamOptions(cfg, cfg.Upstreams[name]), log.With("upstream", name))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("upstreams.%s: %w", name, err))
 			continue
@@ -152,8 +153,8 @@ func newTracing(ctx context.Context, c config.Tracing, log *slog.Logger) (*route
 }
 
 // upstreamOptions converts [upstreams.NAME] (and [server] forwarded_for).
-func upstreamOptions(cfg *config.Config, u config.Upstream) router.UpstreamOptions {
-	return router.UpstreamOptions{
+func upstreamOptions(cfg *config.Config, u config.Upstream) proxy.Options {
+	return proxy.Options{
 		URL:             u.URL,
 		MaxConns:        u.MaxConns,
 		MaxConnWait:     u.MaxConnWait.Std(),

@@ -1,7 +1,8 @@
-package router
+package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -24,7 +25,7 @@ import (
 // matched with errors.Is; the returned error wraps the cause as well.
 var (
 	// ErrUpstreamTimeout means the response head did not start within
-	// UpstreamOptions.ResponseTimeout, or the request could not be written in that time
+	// Options.ResponseTimeout, or the request could not be written in that time
 	// (Serve answers 504).
 	ErrUpstreamTimeout = errors.New("upstream timeout")
 	// ErrUpstreamUnavailable means the upstream could not be reached or broke the exchange:
@@ -37,7 +38,7 @@ var (
 	ErrPoolTimeout = errors.New("upstream connection pool wait expired")
 )
 
-// Defaults applied to zero fields of UpstreamOptions.
+// Defaults applied to zero fields of Options.
 const (
 	DefaultMaxConns        = 512
 	DefaultMaxConnWait     = time.Second
@@ -56,9 +57,9 @@ const smallBody = 64 << 10
 // rarely picks a connection the upstream is about to close.
 const maxIdleConnDuration = 4 * time.Second
 
-// UpstreamOptions configures one legacy upstream. Zero values mean the documented
-// defaults; negative durations or counts are rejected by NewUpstream.
-type UpstreamOptions struct {
+// Options configures one legacy upstream. Zero values mean the documented
+// defaults; negative durations or counts are rejected by New.
+type Options struct {
 	// URL is the upstream's base, "http://127.0.0.1:9000" or "https://host[:port]",
 	// with no path, query or user info. Required.
 	URL string
@@ -84,8 +85,8 @@ type UpstreamOptions struct {
 	ForwardedFor string
 }
 
-// UpstreamStats is a snapshot of an Upstream's counters, for metrics.
-type UpstreamStats struct {
+// Stats is a snapshot of an Upstream's counters, for metrics.
+type Stats struct {
 	ConnsOpen     int   // connections currently open
 	ConnsInUse    int   // open connections currently carrying a request
 	ConnsOpened   int64 // connections dialed successfully, total
@@ -98,7 +99,7 @@ type UpstreamStats struct {
 }
 
 // Upstream is a legacy HTTP upstream with its own connection pool. It is safe for
-// concurrent use. Create it with NewUpstream and release it with Close.
+// concurrent use. Create it with New and release it with Close.
 type Upstream struct {
 	name        string
 	host        string // host[:port] as given, for requests without Host
@@ -119,9 +120,9 @@ type Upstream struct {
 	closed                                                                  atomic.Bool
 }
 
-// NewUpstream validates o, applies defaults and returns an Upstream named name (used in
+// New validates o, applies defaults and returns an Upstream named name (used in
 // errors and logs). log may be nil to discard. No connection is made until a request.
-func NewUpstream(name string, o UpstreamOptions, log *slog.Logger) (*Upstream, error) {
+func New(name string, o Options, log *slog.Logger) (*Upstream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -167,9 +168,9 @@ func NewUpstream(name string, o UpstreamOptions, log *slog.Logger) (*Upstream, e
 		tls:         u.Scheme == "https",
 		xffAppend:   o.ForwardedFor == "append",
 		maxBody:     o.MaxResponseBody,
-		connTimeout: or(o.ConnectTimeout, DefaultConnectTimeout),
-		respTimeout: or(o.ResponseTimeout, DefaultResponseTimeout),
-		idleTimeout: or(o.IdleTimeout, DefaultIdleTimeout),
+		connTimeout: cmp.Or(o.ConnectTimeout, DefaultConnectTimeout),
+		respTimeout: cmp.Or(o.ResponseTimeout, DefaultResponseTimeout),
+		idleTimeout: cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
 		log:         log.With(slog.String("upstream", name)),
 		dialer: func(addr string, timeout time.Duration) (net.Conn, error) {
 			return net.DialTimeout("tcp", addr, timeout)
@@ -193,7 +194,7 @@ func NewUpstream(name string, o UpstreamOptions, log *slog.Logger) (*Upstream, e
 		TLSConfig:          &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12},
 		Dial:               up.dial,
 		MaxConns:           maxConns,
-		MaxConnWaitTimeout: or(o.MaxConnWait, DefaultMaxConnWait),
+		MaxConnWaitTimeout: cmp.Or(o.MaxConnWait, DefaultMaxConnWait),
 		// ReadTimeout stays 0: deadlineConn enforces time-to-first-byte and per-read
 		// idle deadlines instead of one deadline over the whole streamed body (trap 9).
 		WriteTimeout:                  up.respTimeout,
@@ -207,13 +208,6 @@ func NewUpstream(name string, o UpstreamOptions, log *slog.Logger) (*Upstream, e
 		StreamResponseBody:            true, // trap 8
 	}
 	return up, nil
-}
-
-func or(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // dialError marks a failed connect so it maps to ErrUpstreamUnavailable (502) even when
@@ -320,8 +314,8 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 	// were made on a normalised copy (NormalizePath). An absolute-form target (only a
 	// guest's next can still have one) goes as its origin-form: its scheme and
 	// userinfo would otherwise make fasthttp's client fail or add Authorization.
-	if _, rest, abs := splitAbsoluteTarget(in.Header.RequestURI()); abs {
-		*bp = appendOriginForm((*bp)[:0], rest)
+	if target, _, abs := AppendOriginForm((*bp)[:0], in.Header.RequestURI()); abs {
+		*bp = target
 		out.SetRequestURIBytes(*bp)
 	} else {
 		out.SetRequestURIBytes(in.Header.RequestURI())
@@ -354,7 +348,7 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 // 9110's list and every name listed in Connection, compared case-insensitively) are
 // stripped both ways; the upstream's Date is kept (the time of receipt when it sent
 // none); X-Forwarded-For is overwritten or appended to per
-// UpstreamOptions.ForwardedFor, X-Forwarded-Proto and X-Forwarded-Host are set. The
+// Options.ForwardedFor, X-Forwarded-Proto and X-Forwarded-Host are set. The
 // path and query are passed byte for byte (fasthttp's client drops only a bare trailing
 // "?" with an empty query). Bodies up to 64 KiB with a known length are
 // copied; larger or chunked bodies are streamed to the client without buffering.
@@ -561,9 +555,9 @@ func (u *Upstream) writeError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // Stats returns a snapshot of the counters. It is safe for concurrent use.
-func (u *Upstream) Stats() UpstreamStats {
+func (u *Upstream) Stats() Stats {
 	open := u.hc.ConnsCount()
-	return UpstreamStats{
+	return Stats{
 		ConnsOpen:     int(u.open.Load()),
 		ConnsInUse:    max(open-u.hc.IdleConnsCount(), 0),
 		ConnsOpened:   u.opened.Load(),
@@ -575,6 +569,11 @@ func (u *Upstream) Stats() UpstreamStats {
 		BodyTooLarges: u.tooLarge.Load(),
 	}
 }
+
+// AppendsForwardedFor reports whether the upstream keeps the X-Forwarded-For values a
+// client sent (Options.ForwardedFor "append"), for callers that build a request to Do
+// after the client's RequestCtx is gone and must set the fields the same way.
+func (u *Upstream) AppendsForwardedFor() bool { return u.xffAppend }
 
 // Close closes idle connections and makes further requests fail with
 // ErrUpstreamUnavailable; requests in flight finish. It is safe to call twice.

@@ -1,4 +1,4 @@
-package router
+package proxy
 
 import (
 	"bufio"
@@ -25,7 +25,7 @@ func benchUpstream(b *testing.B) *Upstream {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Serve(ln) }()
 	b.Cleanup(func() { _ = ln.Close(); _ = s.Shutdown(); <-done })
-	u, err := NewUpstream("bench", UpstreamOptions{URL: "http://upstream.invalid:80"}, nil)
+	u, err := New("bench", Options{URL: "http://upstream.invalid:80"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func BenchmarkCopyResponseHead(b *testing.B) {
 	if err := src.Read(bufio.NewReader(strings.NewReader(head))); err != nil {
 		b.Fatal(err)
 	}
-	u, err := NewUpstream("bench", UpstreamOptions{URL: "http://upstream.invalid:80"}, nil)
+	u, err := New("bench", Options{URL: "http://upstream.invalid:80"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

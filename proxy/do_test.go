@@ -1,4 +1,4 @@
-package router
+package proxy
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ func TestUpstreamDo(t *testing.T) {
 		ctx.Response.Header.Set("X-Saw-Te", string(ctx.Request.Header.Peek("TE")))
 		ctx.Response.Header.Set("X-Saw-XFF", string(ctx.Request.Header.Peek("X-Forwarded-For")))
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{ResponseTimeout: 100 * time.Millisecond})
+	u := newUpstream(t, up.Addr().String(), Options{ResponseTimeout: 100 * time.Millisecond})
 	for _, tc := range []struct {
 		name    string
 		target  string
@@ -88,26 +88,26 @@ func TestUpstreamDo(t *testing.T) {
 func TestNewUpstreamValidation(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		o    UpstreamOptions
+		o    Options
 		ok   bool
 	}{
-		{"minimal", UpstreamOptions{URL: "http://127.0.0.1:9000"}, true},
-		{"https default port", UpstreamOptions{URL: "https://legacy.internal"}, true},
-		{"trailing slash", UpstreamOptions{URL: "http://127.0.0.1:9000/"}, true},
-		{"append", UpstreamOptions{URL: "http://h:1", ForwardedFor: "append"}, true},
-		{"empty", UpstreamOptions{}, false},
-		{"scheme", UpstreamOptions{URL: "ftp://h:1"}, false},
-		{"path", UpstreamOptions{URL: "http://h:1/api"}, false},
-		{"query", UpstreamOptions{URL: "http://h:1?x"}, false},
-		{"userinfo", UpstreamOptions{URL: "http://u:p@h:1"}, false},
-		{"negative conns", UpstreamOptions{URL: "http://h:1", MaxConns: -1}, false},
-		{"negative timeout", UpstreamOptions{URL: "http://h:1", ResponseTimeout: -time.Second}, false},
-		{"xff mode", UpstreamOptions{URL: "http://h:1", ForwardedFor: "replace"}, false},
+		{"minimal", Options{URL: "http://127.0.0.1:9000"}, true},
+		{"https default port", Options{URL: "https://legacy.internal"}, true},
+		{"trailing slash", Options{URL: "http://127.0.0.1:9000/"}, true},
+		{"append", Options{URL: "http://h:1", ForwardedFor: "append"}, true},
+		{"empty", Options{}, false},
+		{"scheme", Options{URL: "ftp://h:1"}, false},
+		{"path", Options{URL: "http://h:1/api"}, false},
+		{"query", Options{URL: "http://h:1?x"}, false},
+		{"userinfo", Options{URL: "http://u:p@h:1"}, false},
+		{"negative conns", Options{URL: "http://h:1", MaxConns: -1}, false},
+		{"negative timeout", Options{URL: "http://h:1", ResponseTimeout: -time.Second}, false},
+		{"xff mode", Options{URL: "http://h:1", ForwardedFor: "replace"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := NewUpstream(tc.name, tc.o, nil)
+			u, err := New(tc.name, tc.o, nil)
 			if (err == nil) != tc.ok {
-				t.Errorf("NewUpstream(%+v) error = %v, want ok=%v", tc.o, err, tc.ok)
+				t.Errorf("New(%+v) error = %v, want ok=%v", tc.o, err, tc.ok)
 			}
 			if u != nil {
 				if err := u.Close(); err != nil {
@@ -123,7 +123,7 @@ func TestNewUpstreamValidation(t *testing.T) {
 
 func TestUpstreamClosed(t *testing.T) {
 	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") })
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
 	_ = u.Close()
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
