@@ -112,7 +112,7 @@ type Upstream struct {
 	log         *slog.Logger
 	hc          *fasthttp.HostClient
 	dialer      func(addr string, timeout time.Duration) (net.Conn, error) // tests swap in memory listeners
-	bufs        sync.Pool                                                  // *[]byte, X-Forwarded-For scratch space
+	bufs        sync.Pool                                                  // *[]byte, scratch: X-Forwarded-For, target, atEOF
 	streams     sync.Pool                                                  // *bodyStream
 	heads       sync.Pool                                                  // *headReader, see copyResponseHead
 
@@ -295,10 +295,7 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 	out.Header.DisableNormalizing()
 	out.Header.SetNoDefaultContentType(true)
 
-	bp, _ := u.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
+	bp := u.buf()
 	*bp = copyRequestHeader(&out.Header, &in.Header, ctx != nil, (*bp)[:0])
 	if ctx != nil {
 		*bp = setForwarded(&out.Header, ctx, u.xffAppend, *bp)
@@ -395,12 +392,8 @@ func (u *Upstream) Serve(ctx *fasthttp.RequestCtx) {
 		}
 		body = body[:cl]
 		_, err := io.ReadFull(stream, body)
-		if err == nil {
-			// Reaching EOF marks the stream fully read so its connection is pooled.
-			var one [1]byte
-			if n, e := stream.Read(one[:]); n != 0 || e != io.EOF {
-				err = fmt.Errorf("body longer than content-length %d", cl)
-			}
+		if err == nil && !u.atEOF(stream) {
+			err = fmt.Errorf("body longer than content-length %d", cl)
 		}
 		_ = resp.CloseBodyStream()
 		fasthttp.ReleaseResponse(resp)
@@ -422,6 +415,27 @@ func (u *Upstream) Serve(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.Response.SetBodyStream(bs, max(cl, -1))
 	}
+}
+
+// buf returns a scratch buffer from the Upstream's pool; give it back with bufs.Put.
+func (u *Upstream) buf() *[]byte {
+	if bp, ok := u.bufs.Get().(*[]byte); ok {
+		return bp
+	}
+	return new([]byte)
+}
+
+// atEOF reads once more from a response body that should be complete and reports
+// whether that read found the end. Reaching EOF marks the body fully read, so
+// fasthttp pools the connection instead of closing it. The byte is read into pooled
+// scratch: a local array would escape through the io.Reader call and cost an
+// allocation per response.
+func (u *Upstream) atEOF(r io.Reader) bool {
+	bp := u.buf()
+	*bp = append((*bp)[:0], 0)
+	n, err := r.Read((*bp)[:1])
+	u.bufs.Put(bp)
+	return n == 0 && err == io.EOF
 }
 
 // bodyStream hands a streamed upstream body to the server and releases the upstream
@@ -451,8 +465,7 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		if !s.limited && s.left == 0 && err == nil {
 			// The server stops reading after Content-Length bytes; one more read
 			// reaches EOF so the connection counts as fully read and is pooled.
-			var one [1]byte
-			if m, e := s.r.Read(one[:]); m == 0 && e == io.EOF {
+			if s.u.atEOF(s.r) {
 				err = io.EOF
 			}
 		}
@@ -522,8 +535,7 @@ func (u *Upstream) Do(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fas
 		}
 		if maxBody > 0 {
 			// LimitReader stopped at maxBody+1, before EOF; check EOF for pooling.
-			var one [1]byte
-			_, _ = stream.Read(one[:])
+			_ = u.atEOF(stream)
 		}
 	} else if cl >= 0 {
 		resp.SkipBody = true

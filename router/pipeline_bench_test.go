@@ -187,3 +187,49 @@ func TestCanaryHashAllocs(t *testing.T) {
 		}
 	}
 }
+
+// inherentLegacyAllocs is what fasthttp's HostClient allocates per streamed
+// response (StreamResponseBody, trap 8 in docs/proxy.md): the body stream and
+// three closures in transport.RoundTrip. The legacy path allocates nothing else.
+const inherentLegacyAllocs = 4
+
+// TestHandlerAllocs runs Server.Handler as a whole, match to answer, on a legacy
+// route (1 KiB answer, the copied small-body path) and on an isolate route, with
+// and without tracing propagated.
+func TestHandlerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{MinInstances: 1})
+	routes := []strangler.Route{
+		{Name: "legacy", Path: "/api", Upstream: "up", Step: -1},
+		{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired, Step: -1},
+	}
+	tests := []struct {
+		name, uri string
+		tr        *Tracing
+		want      float64
+	}{
+		{"legacy", "/api/users?id=1", nil, inherentLegacyAllocs},
+		{"legacy, propagated trace", "/api/users?id=1", &Tracing{SampleRatio: 1}, inherentLegacyAllocs},
+		{"isolate", "/fast/hello", nil, 0},
+		{"isolate, propagated trace", "/fast/hello", &Tracing{SampleRatio: 1}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := benchEdgeTraced(t, routes, map[string]*isolate.Function{"hello": hello}, tc.tr)
+			ctx := newCtx("GET", tc.uri)
+			serve := func() {
+				ctx.Response.Reset()
+				s.Handler(ctx)
+				if ctx.Response.StatusCode() != 200 {
+					t.Fatalf("GET %s = %d %q", tc.uri, ctx.Response.StatusCode(), ctx.Response.Body())
+				}
+			}
+			serve() // warm: route state, pools, the upstream connection
+			if got := testing.AllocsPerRun(200, serve); got > tc.want {
+				t.Errorf("Handler(GET %s): %v allocations per request, want at most %v", tc.uri, got, tc.want)
+			}
+		})
+	}
+}
