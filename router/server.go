@@ -306,7 +306,7 @@ func NewServer(c Config, w *World) (*Server, error) {
 	s.states.Store(&empty)
 	s.world.Store(ws)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	// NoDefaultDate: a proxied answer keeps the upstream's Date (Upstream.Serve); an
+	// NoDefaultDate: a proxied answer keeps the upstream's Date (proxy.Upstream.Serve); an
 	// answer edged builds itself resets the Response, which restores fasthttp's Date.
 	s.srv = &fasthttp.Server{Handler: s.Handler, Name: "edged", Logger: fastLogger{s.log}, NoDefaultDate: true}
 	ConfigureServer(s.srv, c.Server)

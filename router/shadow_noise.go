@@ -20,7 +20,7 @@ const DefaultNoiseSample = 0.1
 
 // buildProbe fills m.probe, the second request to legacy, from m.req as the client
 // sent it (so it must run before the isolate may change m.req), with X-Forwarded-*
-// set the way Upstream.Do sets them for the first request.
+// set the way proxy.Upstream.Do sets them for the first request.
 func (m *mirror) buildProbe(xffAppend bool) {
 	p := &m.probe
 	p.Reset()
