@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 // benchUpstream is an in-memory fasthttp upstream answering ~1 KB, so the benchmark
 // measures the proxy and not the network.
-func benchUpstream(b *testing.B) *Upstream {
+func benchUpstream(b testing.TB) *Upstream {
 	b.Helper()
 	ln := fasthttputil.NewInmemoryListener()
 	body := bytes.Repeat([]byte("x"), 1000)
@@ -56,6 +57,29 @@ func BenchmarkServe(b *testing.B) {
 			ctx.Response.Reset()
 		}
 	})
+}
+
+// BenchmarkDo measures the buffered call a guest's "next" and the shadow stage make,
+// with the body cap they pass and without one.
+func BenchmarkDo(b *testing.B) {
+	u := benchUpstream(b)
+	for _, maxBody := range []int64{0, 1 << 20} {
+		b.Run(fmt.Sprintf("max_body=%d", maxBody), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var req fasthttp.Request
+				var resp fasthttp.Response
+				req.Header.DisableNormalizing()
+				req.SetRequestURI("/api/users/42")
+				req.Header.SetHost("app.example")
+				for pb.Next() {
+					if err := u.Do(nil, &req, &resp, maxBody); err != nil || len(resp.Body()) != 1000 {
+						b.Fatalf("Do = %v with %d bytes", err, len(resp.Body()))
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkCopyResponseHead compares carrying the upstream's head over with its Date

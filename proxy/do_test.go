@@ -3,8 +3,10 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strconv"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -132,5 +134,98 @@ func TestUpstreamClosed(t *testing.T) {
 	var resp fasthttp.Response
 	if err := u.Do(nil, req, &resp, 0); !errors.Is(err, ErrUpstreamUnavailable) {
 		t.Errorf("Do after Close = %v, want ErrUpstreamUnavailable", err)
+	}
+}
+
+func TestAppendBody(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 1000) // 10000 bytes
+	broken := errors.New("reset")
+	tests := []struct {
+		name    string
+		r       io.Reader
+		size    int64
+		limit   int64
+		wantLen int
+		wantErr error
+	}{
+		{"known size", bytes.NewReader(data), 10000, 0, 10000, nil},
+		{"unknown size", bytes.NewReader(data), -1, 0, 10000, nil},
+		{"one byte a read", iotest.OneByteReader(bytes.NewReader(data)), -1, 0, 10000, nil},
+		{"data with EOF", iotest.DataErrReader(bytes.NewReader(data)), -1, 0, 10000, nil},
+		{"at cap", bytes.NewReader(data), -1, 10000, 10000, nil},
+		{"one over cap", bytes.NewReader(data), -1, 9999, 0, errOverCap},
+		{"one over cap, one byte a read", iotest.OneByteReader(bytes.NewReader(data)), 10000, 9999, 0, errOverCap},
+		{"size understated", bytes.NewReader(data), 10, 0, 10000, nil},
+		{"reader fails", io.MultiReader(bytes.NewReader(data[:50]), iotest.ErrReader(broken)), -1, 0, 0, broken},
+		{"empty", bytes.NewReader(nil), 0, 100, 0, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := appendBody([]byte("pre"), tc.r, tc.size, tc.limit)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("appendBody = %v, want %v", err, tc.wantErr)
+			}
+			if err != nil {
+				if tc.limit > 0 && len(got)-3 != int(tc.limit)+1 {
+					t.Errorf("appendBody read %d bytes before stopping, want the cap + 1 = %d", len(got)-3, tc.limit+1)
+				}
+				return
+			}
+			if string(got) != "pre"+string(data[:tc.wantLen]) {
+				t.Errorf("appendBody = %d bytes, want \"pre\" and %d bytes of the body", len(got), tc.wantLen)
+			}
+		})
+	}
+}
+
+// TestDoPoolsAndAllocs: Do reads each body to its end, so one connection serves
+// every call, and allocates only what fasthttp's streaming client does per response
+// (it once copied through a 32 KiB buffer of its own, and a LimitReader under a cap).
+// Allocations are counted for bodies with a length only: the in-process upstream
+// allocates for a chunked answer itself, and the count is the whole process's.
+func TestDoPoolsAndAllocs(t *testing.T) {
+	body := bytes.Repeat([]byte("b"), 1000)
+	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		if ctx.QueryArgs().Has("chunked") {
+			ctx.SetBodyStream(bytes.NewReader(body), -1)
+			return
+		}
+		ctx.SetBody(body)
+	})
+	u := newUpstream(t, ln.Addr().String(), Options{})
+	var req fasthttp.Request
+	var resp fasthttp.Response
+	req.Header.SetHost("app.example")
+	for _, tc := range []struct {
+		name    string
+		target  string
+		maxBody int64
+		allocs  bool
+	}{
+		{"length", "/", 0, true},
+		{"length under a cap", "/", 1 << 20, true},
+		{"chunked", "/?chunked", 0, false},
+		{"chunked under a cap", "/?chunked", 1 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req.SetRequestURI(tc.target)
+			do := func() {
+				if err := u.Do(nil, &req, &resp, tc.maxBody); err != nil || !bytes.Equal(resp.Body(), body) {
+					t.Fatalf("Do(%s) = %v with %d bytes", tc.target, err, len(resp.Body()))
+				}
+			}
+			for range 20 {
+				do()
+			}
+			if n := ln.accepts.Load(); n != 1 {
+				t.Errorf("the upstream accepted %d connections, want 1 (bodies read to the end)", n)
+			}
+			if raceEnabled || !tc.allocs {
+				return
+			}
+			if a := testing.AllocsPerRun(100, do); a > 4 {
+				t.Errorf("Do: %v allocations per call, want at most fasthttp's 4", a)
+			}
+		})
 	}
 }

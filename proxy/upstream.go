@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -515,13 +516,9 @@ func (u *Upstream) Do(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fas
 	resp.Reset()
 	u.copyResponseHead(&resp.Header, &up.Header)
 	if stream := up.BodyStream(); stream != nil && !req.Header.IsHead() {
-		r := stream
-		if maxBody > 0 {
-			r = io.LimitReader(stream, maxBody+1)
-		}
-		w := resp.BodyWriter()
-		n, err := io.Copy(w, r)
-		if err == nil && maxBody > 0 && n > maxBody {
+		body, err := appendBody(resp.SwapBody(nil)[:0], stream, cl, maxBody)
+		resp.SwapBody(body)
+		if errors.Is(err, errOverCap) {
 			_ = up.CloseBodyStream()
 			resp.ResetBody()
 			u.tooLarge.Add(1)
@@ -533,15 +530,47 @@ func (u *Upstream) Do(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fas
 			u.errs.Add(1)
 			return fmt.Errorf("upstream %q: %w: read body: %w", u.name, ErrUpstreamUnavailable, err)
 		}
-		if maxBody > 0 {
-			// LimitReader stopped at maxBody+1, before EOF; check EOF for pooling.
-			_ = u.atEOF(stream)
-		}
 	} else if cl >= 0 {
 		resp.SkipBody = true
 		resp.Header.SetContentLength(int(cl))
 	}
 	return up.CloseBodyStream()
+}
+
+// errOverCap stops appendBody at the body cap.
+var errOverCap = errors.New("over the body cap")
+
+// appendBody appends r's bytes up to its EOF to dst, reading straight into dst's
+// spare capacity: io.Copy into a Response's BodyWriter allocated a 32 KiB buffer per
+// call, and dst comes from the Response's pooled body buffer. size is the expected
+// length (-1 when unknown), used to grow dst once. More than limit bytes (limit > 0)
+// end the read with errOverCap; reading to EOF otherwise lets fasthttp pool the
+// connection.
+func appendBody(dst []byte, r io.Reader, size int64, limit int64) ([]byte, error) {
+	start := len(dst)
+	for {
+		if len(dst) == cap(dst) {
+			// size+1 leaves room for the read that finds EOF. No more than that: the
+			// Response's buffer pool drops buffers much larger than the bodies it sees.
+			dst = slices.Grow(dst, int(max(size+1-int64(len(dst)-start), 512)))
+		}
+		room := dst[len(dst):cap(dst)]
+		if limit > 0 {
+			if left := limit + 1 - int64(len(dst)-start); int64(len(room)) > left {
+				room = room[:left]
+			}
+		}
+		n, err := r.Read(room)
+		dst = dst[:len(dst)+n]
+		switch {
+		case limit > 0 && int64(len(dst)-start) > limit:
+			return dst, errOverCap
+		case err == io.EOF:
+			return dst, nil
+		case err != nil:
+			return dst, err
+		}
+	}
 }
 
 // writeError answers ctx with the status for err and a short plain-text body.
