@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 )
 
@@ -39,7 +40,7 @@ func TestConformanceDaemon(t *testing.T) {
 	e := startEdge(t, []strangler.Route{
 		{Name: "conf", Path: "/conf", Function: "conformance", Upstream: "up", Stage: strangler.StageIsolate},
 	}, &World{
-		Upstreams: map[string]*Upstream{"up": upstreamFor(t, ln.Addr().String())},
+		Upstreams: map[string]*proxy.Upstream{"up": upstreamFor(t, ln.Addr().String())},
 		Functions: map[string]*isolate.Function{"conformance": conf},
 	})
 	do := func(t *testing.T, trap string) (*http.Response, string) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edged/edged/cost"
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
 )
@@ -23,13 +24,13 @@ func startCostEnv(t *testing.T) *costEnv {
 	t.Helper()
 	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{BillingGranularity: 10 * time.Millisecond})
 	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("Hello from C\n") })
-	up := newUpstream(t, ln.Addr().String(), UpstreamOptions{})
+	up := newUpstream(t, ln.Addr().String(), proxy.Options{})
 	e := startEdge(t, []strangler.Route{
 		{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired},
 		{Name: "other", Path: "/other", Function: "hello", Stage: strangler.StageRetired},
 		{Name: "shadowed", Path: "/shadow", Function: "hello", Upstream: "up", Stage: strangler.StageShadow},
 		{Name: "legacy", Path: "/legacy", Upstream: "up"},
-	}, &World{Functions: map[string]*isolate.Function{"hello": hello}, Upstreams: map[string]*Upstream{"up": up}})
+	}, &World{Functions: map[string]*isolate.Function{"hello": hello}, Upstreams: map[string]*proxy.Upstream{"up": up}})
 	return &costEnv{e: e}
 }
 

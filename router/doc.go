@@ -6,7 +6,7 @@
 // route up in an immutable strangler snapshot (no lock, no allocation), and
 // acts on the route's stage:
 //
-//   - legacy: Upstream.Serve proxies to the monolith, a production reverse
+//   - legacy: proxy.Upstream.Serve proxies to the monolith, a production reverse
 //     proxy (hop-by-hop headers stripped, X-Forwarded-* set, bodies streamed,
 //     502/503/504 on upstream failure; the traps of docs/proxy.md each have a test).
 //   - shadow: legacy answers; a bounded background mirror runs the isolate on

@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	"github.com/edged/edged/isolate"
-	"github.com/edged/edged/trace"
+	"github.com/edged/edged/proxy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -24,7 +24,7 @@ type exchange struct {
 
 	// Set per request for next.
 	fctx    *fasthttp.RequestCtx
-	up      *Upstream
+	up      *proxy.Upstream
 	upName  string
 	maxBody int64
 	next    isolate.Next // x.sendNext, bound once so the hot path does not allocate it
@@ -175,19 +175,7 @@ func (x *exchange) sendNext(_ context.Context, req *isolate.Request, resp *isola
 	}
 	// req outlives the call to Do, so the body need not be copied.
 	u.SetBodyRaw(req.Body)
-	if x.tr.on {
-		delFold(&u.Header, trace.HeaderTraceparent)
-		id, start := x.tr.toUpstream(&u.Header)
-		err := x.up.Do(x.fctx, u, &x.upResp, x.maxBody)
-		status := x.upResp.StatusCode()
-		if err != nil {
-			status = statusFor(err)
-		}
-		x.tr.upstreamDone(id, start, x.upName, status)
-		if err != nil {
-			return err
-		}
-	} else if err := x.up.Do(x.fctx, u, &x.upResp, x.maxBody); err != nil {
+	if err := x.tr.callUpstream(x.up, x.upName, x.fctx, u, &x.upResp, x.maxBody); err != nil {
 		return err
 	}
 	responseFromFast(resp, &x.upResp)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 )
 
@@ -18,7 +19,7 @@ func TestMetricsFamilies(t *testing.T) {
 		{Name: "legacy", Path: "/hello", Upstream: "mono", Function: "hello", Stage: strangler.StageShadow},
 		{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired},
 	}, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"hello": hello},
 	})
 	send(t, "GET", "http://"+e.addr+"/hello", nil, "")

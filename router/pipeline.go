@@ -11,6 +11,7 @@ import (
 	"github.com/edged/edged/auth"
 	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
 )
@@ -282,21 +283,9 @@ func (s *Server) serveLegacy(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 	if up == nil {
 		writeError(ctx, errNoTarget)
 	} else {
-		s.serveUpstream(ctx, up, route.Upstream, x)
+		_ = x.tr.callUpstream(up, route.Upstream, ctx, nil, nil, 0)
 	}
 	rs.targets[targetLegacy].record(ctx.Response.StatusCode(), s.mono()-start)
-}
-
-// serveUpstream proxies ctx to up, as a traced client call when the request
-// is traced.
-func (s *Server) serveUpstream(ctx *fasthttp.RequestCtx, up *Upstream, name string, x *exchange) {
-	if !x.tr.on {
-		up.Serve(ctx)
-		return
-	}
-	id, start := x.tr.toUpstream(&ctx.Request.Header)
-	up.Serve(ctx)
-	x.tr.upstreamDone(id, start, name, ctx.Response.StatusCode())
 }
 
 // serveIsolate runs the route's function on the request. On an isolate failure it
@@ -310,7 +299,7 @@ func (s *Server) serveIsolate(ctx *fasthttp.RequestCtx, ws *worldState, route *s
 		rs.targets[targetIsolate].record(ctx.Response.StatusCode(), s.mono()-start)
 		return
 	}
-	var up *Upstream
+	var up *proxy.Upstream
 	if route.Upstream != "" {
 		up = ws.w.Upstreams[route.Upstream]
 	}
@@ -344,7 +333,7 @@ func (s *Server) serveIsolate(ctx *fasthttp.RequestCtx, ws *worldState, route *s
 			s.log.Debug("isolate fallback", "route", route.Name, "err", err, "trace_id", x.tr.traceIDString())
 		}
 		ctx.Response.Reset()
-		s.serveUpstream(ctx, up, route.Upstream, x)
+		_ = x.tr.callUpstream(up, route.Upstream, ctx, nil, nil, 0)
 		rs.targets[targetLegacy].record(ctx.Response.StatusCode(), s.mono()-legacyStart)
 		return
 	}
@@ -357,8 +346,8 @@ func (s *Server) serveIsolate(ctx *fasthttp.RequestCtx, ws *worldState, route *s
 // error from the guest's next would only repeat.
 func canFallBack(err error) bool {
 	switch {
-	case errors.Is(err, ErrUpstreamTimeout), errors.Is(err, ErrUpstreamUnavailable),
-		errors.Is(err, ErrUpstreamBodyTooLarge), errors.Is(err, ErrPoolTimeout):
+	case errors.Is(err, proxy.ErrUpstreamTimeout), errors.Is(err, proxy.ErrUpstreamUnavailable),
+		errors.Is(err, proxy.ErrUpstreamBodyTooLarge), errors.Is(err, proxy.ErrPoolTimeout):
 		return false
 	case errors.Is(err, isolate.ErrBodyTooLarge):
 		return statusFor(err) != fasthttp.StatusRequestEntityTooLarge
@@ -402,11 +391,11 @@ func statusFor(err error) int {
 	switch {
 	case err == nil:
 		return fasthttp.StatusOK
-	case errors.Is(err, ErrUpstreamTimeout):
+	case errors.Is(err, proxy.ErrUpstreamTimeout):
 		return fasthttp.StatusGatewayTimeout
-	case errors.Is(err, ErrPoolTimeout):
+	case errors.Is(err, proxy.ErrPoolTimeout):
 		return fasthttp.StatusServiceUnavailable
-	case errors.Is(err, ErrUpstreamUnavailable), errors.Is(err, ErrUpstreamBodyTooLarge),
+	case errors.Is(err, proxy.ErrUpstreamUnavailable), errors.Is(err, proxy.ErrUpstreamBodyTooLarge),
 		errors.Is(err, errNoTarget):
 		return fasthttp.StatusBadGateway
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
@@ -28,13 +29,13 @@ func benchEdgeTraced(tb testing.TB, routes []strangler.Route, fns map[string]*is
 		ctx.SetContentType("text/plain")
 		ctx.SetBody(payload)
 	})
-	up := newUpstream(tb, ln.Addr().String(), UpstreamOptions{})
+	up := newUpstream(tb, ln.Addr().String(), proxy.Options{})
 	table, err := strangler.NewTable(routes)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	s, err := NewServer(Config{Table: table},
-		&World{Upstreams: map[string]*Upstream{"up": up}, Functions: fns, Tracing: tr})
+		&World{Upstreams: map[string]*proxy.Upstream{"up": up}, Functions: fns, Tracing: tr})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -184,5 +185,51 @@ func TestCanaryHashAllocs(t *testing.T) {
 		if a := testing.AllocsPerRun(100, func() { canaryPicksIsolate(ctx, r, nil) }); a != 0 {
 			t.Errorf("canaryPicksIsolate(sticky %q): %v allocations, want 0", sticky, a)
 		}
+	}
+}
+
+// inherentLegacyAllocs is what fasthttp's HostClient allocates per streamed
+// response (StreamResponseBody, trap 8 in docs/proxy.md): the body stream and
+// three closures in transport.RoundTrip. The legacy path allocates nothing else.
+const inherentLegacyAllocs = 4
+
+// TestHandlerAllocs runs Server.Handler as a whole, match to answer, on a legacy
+// route (1 KiB answer, the copied small-body path) and on an isolate route, with
+// and without tracing propagated.
+func TestHandlerAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{MinInstances: 1})
+	routes := []strangler.Route{
+		{Name: "legacy", Path: "/api", Upstream: "up", Step: -1},
+		{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired, Step: -1},
+	}
+	tests := []struct {
+		name, uri string
+		tr        *Tracing
+		want      float64
+	}{
+		{"legacy", "/api/users?id=1", nil, inherentLegacyAllocs},
+		{"legacy, propagated trace", "/api/users?id=1", &Tracing{SampleRatio: 1}, inherentLegacyAllocs},
+		{"isolate", "/fast/hello", nil, 0},
+		{"isolate, propagated trace", "/fast/hello", &Tracing{SampleRatio: 1}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := benchEdgeTraced(t, routes, map[string]*isolate.Function{"hello": hello}, tc.tr)
+			ctx := newCtx("GET", tc.uri)
+			serve := func() {
+				ctx.Response.Reset()
+				s.Handler(ctx)
+				if ctx.Response.StatusCode() != 200 {
+					t.Fatalf("GET %s = %d %q", tc.uri, ctx.Response.StatusCode(), ctx.Response.Body())
+				}
+			}
+			serve() // warm: route state, pools, the upstream connection
+			if got := testing.AllocsPerRun(200, serve); got > tc.want {
+				t.Errorf("Handler(GET %s): %v allocations per request, want at most %v", tc.uri, got, tc.want)
+			}
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/edged/edged/auth"
 	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
@@ -253,7 +254,7 @@ func TestIdempotentReplayAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := NewServer(Config{Table: table}, &World{
-		Upstreams: map[string]*Upstream{"up": newUpstream(t, ln.Addr().String(), UpstreamOptions{})},
+		Upstreams: map[string]*proxy.Upstream{"up": newUpstream(t, ln.Addr().String(), proxy.Options{})},
 		Routes:    map[string]RouteOptions{"orders": {Idempotency: idem}},
 	})
 	if err != nil {

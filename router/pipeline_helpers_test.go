@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -147,9 +148,9 @@ func (e *edge) waitMirror(t testing.TB, n int) {
 	}
 }
 
-func upstreamFor(t testing.TB, addr string) *Upstream {
+func upstreamFor(t testing.TB, addr string) *proxy.Upstream {
 	t.Helper()
-	u, err := NewUpstream("monolith", UpstreamOptions{URL: "http://" + addr}, nil)
+	u, err := proxy.New("monolith", proxy.Options{URL: "http://" + addr}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

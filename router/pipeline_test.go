@@ -13,6 +13,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
 )
@@ -22,7 +23,7 @@ func TestLegacyStage(t *testing.T) {
 	e := startEdge(t, []strangler.Route{
 		{Name: "hello", Path: "/hello", Upstream: "mono", Stage: strangler.StageLegacy},
 		{Name: "users", Path: "/api/users", Methods: []string{"GET"}, Upstream: "mono"},
-	}, &World{Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)}})
+	}, &World{Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)}})
 
 	tests := []struct {
 		name, method, path string
@@ -63,7 +64,7 @@ func TestIsolateStage(t *testing.T) {
 		{Name: "orphan", Path: "/orphan", Function: "next", Stage: strangler.StageRetired},
 		{Name: "ghost", Path: "/ghost", Function: "missing", Stage: strangler.StageRetired},
 	}, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"hello": hello, "next": next},
 	})
 	base := "http://" + e.addr
@@ -109,7 +110,7 @@ func TestIsolateMiddlewareWithSecret(t *testing.T) {
 	e := startEdge(t, []strangler.Route{
 		{Name: "account", Path: "/account", Function: "auth", Upstream: "mono", Stage: strangler.StageIsolate},
 	}, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"auth": auth},
 	})
 	r := send(t, "GET", "http://"+e.addr+"/account", map[string]string{"Authorization": "Bearer s3cret"}, "")
@@ -133,7 +134,7 @@ func TestIsolateFallback(t *testing.T) {
 		{Name: "loop", Path: "/healthz", Function: "loop", Upstream: "mono", Stage: strangler.StageIsolate},
 		{Name: "retired", Path: "/slow", Function: "trap", Upstream: "mono", Stage: strangler.StageRetired},
 	}, &World{
-		Upstreams: map[string]*Upstream{"mono": up},
+		Upstreams: map[string]*proxy.Upstream{"mono": up},
 		Functions: map[string]*isolate.Function{"trap": trap, "loop": loop},
 		Routes:    map[string]RouteOptions{"trap": {Fallback: true}, "loop": {Fallback: true}, "nofb": {Fallback: false}},
 	})
@@ -201,7 +202,7 @@ func TestCanaryStage(t *testing.T) {
 		{Name: "hello", Path: "/hello", Function: "hello", Upstream: "mono", Stage: strangler.StageCanary,
 			Weight: 10, Sticky: "header:X-User"},
 	}, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"hello": hello},
 	})
 	const users = 200
@@ -267,10 +268,10 @@ func TestStatusFor(t *testing.T) {
 		{"request body", ie(isolate.ErrBodyTooLarge, "read_request"), 413},
 		{"no next", isolate.ErrNoNext, 502},
 		{"closed", isolate.ErrClosed, 503},
-		{"upstream timeout", fmt.Errorf("upstream %q: %w", "m", ErrUpstreamTimeout), 504},
-		{"upstream pool", fmt.Errorf("upstream %q: %w", "m", ErrPoolTimeout), 503},
-		{"upstream down", fmt.Errorf("upstream %q: %w", "m", ErrUpstreamUnavailable), 502},
-		{"upstream body", ErrUpstreamBodyTooLarge, 502},
+		{"upstream timeout", fmt.Errorf("upstream %q: %w", "m", proxy.ErrUpstreamTimeout), 504},
+		{"upstream pool", fmt.Errorf("upstream %q: %w", "m", proxy.ErrPoolTimeout), 503},
+		{"upstream down", fmt.Errorf("upstream %q: %w", "m", proxy.ErrUpstreamUnavailable), 502},
+		{"upstream body", proxy.ErrUpstreamBodyTooLarge, 502},
 		{"no target", errNoTarget, 502},
 		{"other", errors.New("boom"), 500},
 	}
@@ -287,7 +288,7 @@ func TestSwapKeepsWorlds(t *testing.T) {
 	mono := startMonolith(t)
 	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{})
 	trap := loadFunction(t, guestTrap, isolate.FunctionOptions{})
-	w1 := &World{Functions: map[string]*isolate.Function{"f": hello}, Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)}}
+	w1 := &World{Functions: map[string]*isolate.Function{"f": hello}, Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)}}
 	e := startEdge(t, []strangler.Route{
 		{Name: "r", Path: "/", Function: "f", Stage: strangler.StageRetired},
 	}, w1)
@@ -315,7 +316,7 @@ func TestShutdownDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(Config{Table: table}, &World{Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)}})
+	srv, err := NewServer(Config{Table: table}, &World{Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,7 @@ import (
 // given to the Server; the caller owns its Functions and Upstreams and closes them.
 type World struct {
 	Functions map[string]*isolate.Function
-	Upstreams map[string]*Upstream
+	Upstreams map[string]*proxy.Upstream
 	// Routes holds per-route options that are not in the strangler table. A route
 	// missing from it gets DefaultRouteOptions.
 	Routes map[string]RouteOptions
@@ -331,7 +332,7 @@ func NewServer(c Config, w *World) (*Server, error) {
 	s.states.Store(&empty)
 	c.Table.SetTargets(ws)
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	// NoDefaultDate: a proxied answer keeps the upstream's Date (Upstream.Serve); an
+	// NoDefaultDate: a proxied answer keeps the upstream's Date (proxy.Upstream.Serve); an
 	// answer edged builds itself resets the Response, which restores fasthttp's Date.
 	s.srv = &fasthttp.Server{Handler: s.Handler, Name: "edged", Logger: fastLogger{s.log}, NoDefaultDate: true}
 	ConfigureServer(s.srv, c.Server)

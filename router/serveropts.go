@@ -60,6 +60,13 @@ func ConfigureServer(s *fasthttp.Server, o ServerOptions) {
 	s.ErrorHandler = serverError
 }
 
+func or(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
 func orInt(v, def int) int {
 	if v <= 0 {
 		return def

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 
 	"github.com/valyala/fasthttp"
@@ -93,7 +94,7 @@ func TestServeStreamsPastWriteTimeout(t *testing.T) {
 	t.Cleanup(func() { _ = up.Close() })
 
 	e := startEdgeConfig(t, []strangler.Route{{Name: "dl", Path: "/", Upstream: "mono", Stage: strangler.StageLegacy}},
-		&World{Upstreams: map[string]*Upstream{"mono": upstreamFor(t, ln.Addr().String())}},
+		&World{Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, ln.Addr().String())}},
 		Config{Server: ServerOptions{WriteTimeout: time.Second}})
 
 	resp, err := testClient.Get("http://" + e.addr + "/download")

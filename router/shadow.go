@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
-	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
 )
 
@@ -27,8 +27,9 @@ type mirror struct {
 	next   isolate.Next
 
 	tr       reqTrace // the mirror's trace: the request's, under a span of its own
-	route    string   // for the mirror's span, when traced
+	route    string   // for the mirror's spans, when traced
 	function string
+	upstream string
 
 	probe   fasthttp.Request  // legacy's second copy of the request (noise baseline)
 	legacy2 fasthttp.Response // legacy's answer to probe
@@ -108,24 +109,12 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 		limit = 0
 	}
 	start := time.Now()
-	var span trace.SpanID
-	var spanStart time.Time
-	if x.tr.on {
-		span, spanStart = x.tr.toUpstream(&ctx.Request.Header)
-	}
-	err := up.Do(ctx, &ctx.Request, &m.legacy, limit)
-	if x.tr.on {
-		status := m.legacy.StatusCode()
-		if err != nil {
-			status = statusFor(err)
-		}
-		x.tr.upstreamDone(span, spanStart, route.Upstream, status)
-	}
+	err := x.tr.callUpstream(up, route.Upstream, ctx, &ctx.Request, &m.legacy, limit)
 	switch {
-	case err != nil && safe && errors.Is(err, ErrUpstreamBodyTooLarge):
+	case err != nil && safe && errors.Is(err, proxy.ErrUpstreamBodyTooLarge):
 		abandon(m)
 		ctx.Response.Reset()
-		s.serveUpstream(ctx, up, route.Upstream, x)
+		_ = x.tr.callUpstream(up, route.Upstream, ctx, nil, nil, 0)
 		rs.targets[targetLegacy].record(ctx.Response.StatusCode(), time.Since(start))
 		return
 	case err != nil:
@@ -142,7 +131,7 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 	}
 	if x.tr.on {
 		m.tr.fork(&x.tr)
-		m.route, m.function = route.Name, route.Function
+		m.route, m.function, m.upstream = route.Name, route.Function, route.Upstream
 	}
 	go s.runMirror(f, up, rs, opts, m)
 }
@@ -156,7 +145,7 @@ func (rs *routeState) skip() {
 // For a sampled safe request (RouteOptions.NoiseSample) it also asks legacy a second
 // time once the isolate has answered, and learns what differs between legacy's two
 // answers as noise, which the comparison (this one included) then skips.
-func (s *Server) runMirror(f *isolate.Function, up *Upstream, rs *routeState, opts *routeOpts, m *mirror) {
+func (s *Server) runMirror(f *isolate.Function, up *proxy.Upstream, rs *routeState, opts *routeOpts, m *mirror) {
 	defer s.bg.Done()
 	if s.onMirror != nil {
 		defer s.onMirror(rs.name)
@@ -168,7 +157,7 @@ func (s *Server) runMirror(f *isolate.Function, up *Upstream, rs *routeState, op
 	// built now because the isolate may rewrite m.req.
 	probe := safeMethod(m.req.Method) && rs.noise.Sample(opts.NoiseSample)
 	if probe {
-		m.buildProbe(up.xffAppend)
+		m.buildProbe(up.AppendsForwardedFor())
 	}
 	outcome := "skipped"
 	if m.tr.record {

@@ -3,7 +3,9 @@ package router
 import (
 	"net/netip"
 
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
+	"github.com/valyala/fasthttp"
 )
 
 // The noise baseline (after Twitter's Diffy): some shadow mirrors of safe requests are
@@ -18,7 +20,7 @@ const DefaultNoiseSample = 0.1
 
 // buildProbe fills m.probe, the second request to legacy, from m.req as the client
 // sent it (so it must run before the isolate may change m.req), with X-Forwarded-*
-// set the way Upstream.Do sets them for the first request.
+// set the way proxy.Upstream.Do sets them for the first request.
 func (m *mirror) buildProbe(xffAppend bool) {
 	p := &m.probe
 	p.Reset()
@@ -31,13 +33,13 @@ func (m *mirror) buildProbe(xffAppend bool) {
 	for i := range m.req.Header.Len() {
 		k, v := m.req.Header.At(i)
 		switch {
-		case equalFold(k, hdrHost):
+		case equalFoldString(k, fasthttp.HeaderHost):
 			host = v
 			p.Header.SetHostBytes(v)
-		case isXForwarded(k):
-			if xffAppend && equalFold(k, hdrXForwardedFor) && len(v) > 0 {
+		case proxy.IsForwarded(k):
+			if xffAppend && equalFoldString(k, fasthttp.HeaderXForwardedFor) && len(v) > 0 {
 				if len(xff) > 0 {
-					xff = append(xff, strCommaSpace...)
+					xff = append(xff, ", "...)
 				}
 				xff = append(xff, v...)
 			}
@@ -47,20 +49,20 @@ func (m *mirror) buildProbe(xffAppend bool) {
 	}
 	if ap, err := netip.ParseAddrPort(string(m.req.RemoteAddr)); err == nil {
 		if len(xff) > 0 {
-			xff = append(xff, strCommaSpace...)
+			xff = append(xff, ", "...)
 		}
 		xff = ap.Addr().Unmap().AppendTo(xff)
 	}
 	if len(xff) > 0 {
-		p.Header.SetBytesKV(hdrXForwardedFor, xff)
+		p.Header.SetBytesV(fasthttp.HeaderXForwardedFor, xff)
 	}
 	if m.tls {
-		p.Header.SetBytesKV(hdrXForwardedProt, strHTTPS)
+		p.Header.Set(fasthttp.HeaderXForwardedProto, "https")
 	} else {
-		p.Header.SetBytesKV(hdrXForwardedProt, strHTTP)
+		p.Header.Set(fasthttp.HeaderXForwardedProto, "http")
 	}
 	if len(host) > 0 {
-		p.Header.SetBytesKV(hdrXForwardedHost, host)
+		p.Header.SetBytesV(fasthttp.HeaderXForwardedHost, host)
 	}
 	p.SetBody(m.req.Body)
 	m.xff = xff
@@ -70,11 +72,11 @@ func (m *mirror) buildProbe(xffAppend bool) {
 // legacy's two answers: the route's CompareHeaders, then JSON paths (or "body" for two
 // non-JSON bodies). Two answers with different statuses teach nothing (legacy failed
 // or changed state in between), and neither does a failed probe.
-func (s *Server) learnNoise(up *Upstream, rs *routeState, opts *routeOpts, m *mirror) {
+func (s *Server) learnNoise(up *proxy.Upstream, rs *routeState, opts *routeOpts, m *mirror) {
 	if s.bgCtx.Err() != nil {
 		return
 	}
-	if err := up.Do(nil, &m.probe, &m.legacy2, opts.ShadowMaxBody); err != nil {
+	if err := m.tr.callUpstream(up, m.upstream, nil, &m.probe, &m.legacy2, opts.ShadowMaxBody); err != nil {
 		s.log.Debug("shadow noise probe", "route", rs.name, "err", err)
 		return
 	}

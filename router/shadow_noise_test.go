@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
@@ -26,9 +27,9 @@ func TestNoiseBaseline(t *testing.T) {
 	routes := []strangler.Route{
 		{Name: "users", Path: "/api/users", Methods: []string{"GET"}, Function: "api", Upstream: "mono", Stage: strangler.StageShadow},
 	}
-	world := func(up *Upstream, o RouteOptions) *World {
+	world := func(up *proxy.Upstream, o RouteOptions) *World {
 		return &World{
-			Upstreams: map[string]*Upstream{"mono": up},
+			Upstreams: map[string]*proxy.Upstream{"mono": up},
 			Functions: map[string]*isolate.Function{"api": api},
 			Routes:    map[string]RouteOptions{"users": o},
 		}
@@ -98,7 +99,7 @@ func TestNoiseNeverUnsafe(t *testing.T) {
 		{Name: "orders", Path: "/api/orders", Function: "api", Upstream: "post", Stage: strangler.StageShadow, MirrorUnsafe: true},
 		{Name: "users", Path: "/api/users", Function: "api", Upstream: "get", Stage: strangler.StageShadow, MirrorUnsafe: true},
 	}, &World{
-		Upstreams: map[string]*Upstream{"post": postUp, "get": getUp},
+		Upstreams: map[string]*proxy.Upstream{"post": postUp, "get": getUp},
 		Functions: map[string]*isolate.Function{"api": api},
 		Routes:    map[string]RouteOptions{"orders": {NoiseSample: 1}, "users": {NoiseSample: 1}},
 	})
@@ -143,7 +144,7 @@ func TestNoiseHeadersAndBytes(t *testing.T) {
 	e := startEdge(t, []strangler.Route{
 		{Name: "hello", Path: "/hello", Function: "hello", Upstream: "legacy", Stage: strangler.StageShadow},
 	}, &World{
-		Upstreams: map[string]*Upstream{"legacy": upstreamFor(t, strings.TrimPrefix(legacy.URL, "http://"))},
+		Upstreams: map[string]*proxy.Upstream{"legacy": upstreamFor(t, strings.TrimPrefix(legacy.URL, "http://"))},
 		Functions: map[string]*isolate.Function{"hello": hello},
 		Routes:    map[string]RouteOptions{"hello": {CompareHeaders: []string{"X-Request-Id"}, NoiseSample: 1}},
 	})

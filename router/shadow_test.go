@@ -7,6 +7,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
 )
@@ -20,7 +21,7 @@ func TestShadowCompare(t *testing.T) {
 		{Name: "users", Path: "/api/users", Methods: []string{"GET"}, Function: "api", Upstream: "mono", Stage: strangler.StageShadow},
 		{Name: "hello", Path: "/hello", Function: "hello", Upstream: "mono", Stage: strangler.StageShadow},
 	}, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"api": api, "hello": hello},
 		Routes: map[string]RouteOptions{
 			"users": {IgnoreFields: []string{"$.generated_at", "$.request_id"}, CompareHeaders: []string{"content-type"}},
@@ -57,7 +58,7 @@ func TestShadowCompare(t *testing.T) {
 
 	// Ignoring the differing user makes the two agree.
 	e.srv.Swap(&World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"api": api, "hello": hello},
 		Routes: map[string]RouteOptions{
 			"users": {IgnoreFields: []string{"$.generated_at", "$.request_id", "$.users[2]"}},
@@ -79,7 +80,7 @@ func TestShadowNeverDelays(t *testing.T) {
 		{Name: "orders", Path: "/api/orders", Function: "loop", Upstream: "mono", Stage: strangler.StageShadow},
 		{Name: "orders-all", Path: "/api/orders/all", Function: "loop", Upstream: "mono", Stage: strangler.StageShadow, MirrorUnsafe: true},
 	}, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"loop": loop},
 		Routes:    map[string]RouteOptions{"hello": {ShadowMaxConcurrent: 1}},
 	})

@@ -3,6 +3,7 @@ package router
 import (
 	"bytes"
 
+	"github.com/edged/edged/proxy"
 	"github.com/valyala/fasthttp"
 )
 
@@ -25,43 +26,15 @@ func originForm(req *fasthttp.Request, scratch []byte) (int, []byte) {
 	if len(t) == 0 || t[0] == '/' || (len(t) == 1 && t[0] == '*') {
 		return 0, scratch
 	}
-	authority, rest, ok := splitAbsoluteTarget(t)
+	scratch, authority, ok := proxy.AppendOriginForm(scratch[:0], t)
 	if !ok || len(authority) == 0 || bytes.IndexByte(authority, '@') >= 0 {
 		return fasthttp.StatusBadRequest, scratch
 	}
 	h.SetHostBytes(authority)
-	scratch = appendOriginForm(scratch[:0], rest)
 	req.SetRequestURIBytes(scratch)
 	return 0, scratch
 }
 
-// splitAbsoluteTarget splits an absolute-form http or https target (scheme in any
-// letter case) into its authority and the rest (path, query and fragment, possibly
-// empty). ok is false for anything else.
-func splitAbsoluteTarget(t []byte) (authority, rest []byte, ok bool) {
-	var n int
-	switch {
-	case len(t) >= 7 && equalFoldString(t[:7], "http://"):
-		n = 7
-	case len(t) >= 8 && equalFoldString(t[:8], "https://"):
-		n = 8
-	default:
-		return nil, nil, false
-	}
-	t = t[n:]
-	end := bytes.IndexAny(t, "/?#")
-	if end < 0 {
-		end = len(t)
-	}
-	return t[:end], t[end:], true
-}
-
-// appendOriginForm appends the origin-form target of rest (what follows an
-// absolute target's authority): rest itself when it starts with "/", else "/"
-// and rest.
-func appendOriginForm(dst, rest []byte) []byte {
-	if len(rest) == 0 || rest[0] != '/' {
-		dst = append(dst, '/')
-	}
-	return append(dst, rest...)
-}
+// equalFoldString is proxy.EqualFoldString, the router's case-insensitive header
+// name compare.
+func equalFoldString(b []byte, s string) bool { return proxy.EqualFoldString(b, s) }

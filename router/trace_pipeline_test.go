@@ -16,6 +16,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
@@ -118,7 +119,7 @@ func TestTracingLegacy(t *testing.T) {
 	sink := make(spanSink, 16)
 	routes := []strangler.Route{{Name: "legacy", Path: "/", Upstream: "up", Stage: strangler.StageLegacy}}
 	tracing := &Tracing{Exporter: sink, SampleRatio: 1}
-	e := startEdge(t, routes, &World{Upstreams: map[string]*Upstream{"up": upstreamFor(t, addr)}, Tracing: tracing})
+	e := startEdge(t, routes, &World{Upstreams: map[string]*proxy.Upstream{"up": upstreamFor(t, addr)}, Tracing: tracing})
 
 	tests := []struct {
 		name      string
@@ -236,7 +237,7 @@ func TestTracingIsolate(t *testing.T) {
 		{Name: "mw", Path: "/mw", Function: "next", Upstream: "up", Stage: strangler.StageIsolate},
 	}
 	e := startEdge(t, routes, &World{
-		Upstreams: map[string]*Upstream{"up": upstreamFor(t, addr)},
+		Upstreams: map[string]*proxy.Upstream{"up": upstreamFor(t, addr)},
 		Functions: map[string]*isolate.Function{
 			"echo":  loadFunction(t, "../examples/guests/echo/echo.wasm", isolate.FunctionOptions{}),
 			"fetch": loadFunction(t, "../examples/guests/fetch/fetch.wasm", isolate.FunctionOptions{Policy: limits.Policy{Egress: limits.Egress{Allow: []limits.Pattern{p}}}}),
@@ -316,7 +317,7 @@ func TestTracingShadow(t *testing.T) {
 	sink := make(spanSink, 16)
 	routes := []strangler.Route{{Name: "users", Path: "/api/users", Upstream: "mono", Function: "jsonapi", Stage: strangler.StageShadow}}
 	e := startEdge(t, routes, &World{
-		Upstreams: map[string]*Upstream{"mono": upstreamFor(t, mono)},
+		Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)},
 		Functions: map[string]*isolate.Function{"jsonapi": loadFunction(t, guestJSONAPI, isolate.FunctionOptions{})},
 		Routes:    map[string]RouteOptions{"users": {Fallback: true, NoiseSample: -1}},
 		Tracing:   &Tracing{Exporter: sink, SampleRatio: 1},
@@ -337,6 +338,58 @@ func TestTracingShadow(t *testing.T) {
 	}
 	if got := attr(shadow, "edged.shadow.outcome"); got != "match" && got != "mismatch" {
 		t.Errorf("shadow outcome %q", got)
+	}
+}
+
+// TestTracingNoiseProbe checks that the shadow noise probe, legacy's second copy of
+// a mirrored request, is traced like every other upstream call: legacy sees a
+// traceparent in the request's trace naming a span of edged's own, and that span is
+// an edged.legacy client span under the mirror's edged.shadow span.
+func TestTracingNoiseProbe(t *testing.T) {
+	addr, seen := recordingUpstream(t)
+	sink := make(spanSink, 16)
+	routes := []strangler.Route{{Name: "users", Path: "/api/users", Upstream: "up", Function: "jsonapi", Stage: strangler.StageShadow}}
+	e := startEdge(t, routes, &World{
+		Upstreams: map[string]*proxy.Upstream{"up": upstreamFor(t, addr)},
+		Functions: map[string]*isolate.Function{"jsonapi": loadFunction(t, guestJSONAPI, isolate.FunctionOptions{})},
+		Routes:    map[string]RouteOptions{"users": {NoiseSample: 1}},
+		Tracing:   &Tracing{Exporter: sink, SampleRatio: 1},
+	})
+	send(t, "GET", "http://"+e.addr+"/api/users/1", map[string]string{"traceparent": clientTP}, "")
+	e.waitMirror(t, 1)
+	var parents []string
+	for range 2 {
+		select {
+		case th := <-seen:
+			if len(th.parents) != 1 || !strings.HasPrefix(th.parents[0], "00-"+clientTrace+"-") {
+				t.Fatalf("legacy got traceparent %q, want one in trace %s", th.parents, clientTrace)
+			}
+			parents = append(parents, th.parents[0])
+		case <-time.After(20 * time.Second):
+			t.Fatalf("legacy got %d requests, want 2 (the request and the noise probe)", len(parents))
+		}
+	}
+	var all []trace.Span
+	for !slices.ContainsFunc(all, func(s trace.Span) bool { return s.Name == "edged.shadow" }) ||
+		!slices.ContainsFunc(all, func(s trace.Span) bool { return s.Kind == trace.KindServer }) {
+		all = append(all, sink.next(t)...)
+	}
+	root := find(t, all, "GET users")
+	shadow := find(t, all, "edged.shadow")
+	under := map[trace.SpanID]string{root.SpanID: "request", shadow.SpanID: "shadow"}
+	var got []string
+	for _, s := range all {
+		if s.Name != "edged.legacy" {
+			continue
+		}
+		got = append(got, under[s.ParentID])
+		if want := "00-" + clientTrace + "-" + s.SpanID.String() + "-01"; !slices.Contains(parents, want) {
+			t.Errorf("span %s: legacy saw no traceparent %q, only %q", s.SpanID, want, parents)
+		}
+	}
+	slices.Sort(got)
+	if fmt.Sprint(got) != "[request shadow]" {
+		t.Errorf("edged.legacy spans under %q, want one under the request and one under the shadow mirror", got)
 	}
 }
 
@@ -402,7 +455,7 @@ func TestAccessLog(t *testing.T) {
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))
 	routes := []strangler.Route{{Name: "legacy", Path: "/", Upstream: "up", Stage: strangler.StageLegacy}}
-	e := startEdgeConfig(t, routes, &World{Upstreams: map[string]*Upstream{"up": upstreamFor(t, addr)},
+	e := startEdgeConfig(t, routes, &World{Upstreams: map[string]*proxy.Upstream{"up": upstreamFor(t, addr)},
 		Tracing: &Tracing{SampleRatio: 1}}, Config{AccessLog: log})
 	send(t, "GET", "http://"+e.addr+"/x/"+strings.Repeat("a", 2000)+"?q=1", nil, "")
 	th := <-seen

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# loadtest.sh: compare edged's legacy proxy path (router.Upstream.Serve, GOMAXPROCS=1) with
+# loadtest.sh: compare edged's legacy proxy path (proxy.Upstream.Serve, GOMAXPROCS=1) with
 # the upstream alone and with nginx (1 worker, upstream keepalive sized to the load), all
 # on loopback. Prints requests/s, p99 latency and the CPU the server under test spent per
 # request (from /proc/PID/stat), the steadiest figure on a shared machine.

@@ -43,12 +43,14 @@ var arch = map[string]node{
 	"isolate":       {1, []string{"limits", "isolate/internal/wasmrw"}},
 	"strangler":     {1, nil},
 	"internal/otlp": {1, []string{"trace"}},
+	// proxy reads a traceparent only to put a trace id on its log lines.
+	"proxy": {1, []string{"trace"}},
 
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
 
-	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "isolate", "strangler", "cost"}},
+	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost"}},
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
@@ -59,11 +61,11 @@ var arch = map[string]node{
 	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
+	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
-	"scripts/loadproxy": {6, []string{"isolate", "strangler", "router", "internal/otlp"}},
+	"scripts/loadproxy": {6, []string{"isolate", "strangler", "proxy", "router", "internal/otlp"}},
 }
 
 // TestArrows lists the module's packages with go list and checks every import

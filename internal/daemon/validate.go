@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/edged/edged/internal/config"
-	"github.com/edged/edged/router"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 )
 
@@ -23,7 +23,7 @@ func Validate(cfg *config.Config) error {
 		errs = append(errs, err)
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
-		u, err := router.NewUpstream(name, upstreamOptions(cfg, cfg.Upstreams[name]), nil)
+		u, err := proxy.New(name, upstreamOptions(cfg, cfg.Upstreams[name]), nil)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("upstreams.%s: %w", name, err))
 			continue

@@ -20,6 +20,7 @@ import (
 	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/router"
 )
 
@@ -47,7 +48,7 @@ func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authe
 	}
 	w := &router.World{
 		Functions: make(map[string]*isolate.Function, len(cfg.Functions)),
-		Upstreams: make(map[string]*router.Upstream, len(cfg.Upstreams)),
+		Upstreams: make(map[string]*proxy.Upstream, len(cfg.Upstreams)),
 		Routes:    make(map[string]router.RouteOptions, len(cfg.Routes)),
 		Auth:      auth,
 		Pricing:   pricing(cfg.Pricing),
@@ -65,7 +66,7 @@ func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authe
 		errs = append(errs, fmt.Errorf("tracing: %w", err))
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
-		u, err := router.NewUpstream(name, upstreamOptions(cfg, cfg.Upstreams[name]), log.With("upstream", name))
+		u, err := proxy.New(name, upstreamOptions(cfg, cfg.Upstreams[name]), log.With("upstream", name))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("upstreams.%s: %w", name, err))
 			continue
@@ -168,8 +169,8 @@ func pricing(p config.Pricing) *cost.Pricing {
 }
 
 // upstreamOptions converts [upstreams.NAME] (and [server] forwarded_for).
-func upstreamOptions(cfg *config.Config, u config.Upstream) router.UpstreamOptions {
-	return router.UpstreamOptions{
+func upstreamOptions(cfg *config.Config, u config.Upstream) proxy.Options {
+	return proxy.Options{
 		URL:             u.URL,
 		MaxConns:        u.MaxConns,
 		MaxConnWait:     u.MaxConnWait.Std(),

@@ -1,5 +1,5 @@
 // Command loadproxy serves one of edged's paths alone on a port, for the load scripts:
-// scripts/loadtest.sh compares the legacy proxy path (router.Upstream.Serve) with a
+// scripts/loadtest.sh compares the legacy proxy path (proxy.Upstream.Serve) with a
 // direct upstream and with nginx; scripts/loadtest-isolate.sh compares an isolate route
 // (the full router pipeline invoking the hello-c guest) with a native fasthttp handler
 // giving the same answer.
@@ -25,6 +25,7 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/router"
 	"github.com/valyala/fasthttp"
 )
@@ -85,7 +86,7 @@ func run(mode, listen, upstream string, maxConns int, log *slog.Logger) error {
 			ctx.SetBody(body)
 		}
 	case "proxy":
-		u, err := router.NewUpstream("legacy", router.UpstreamOptions{URL: upstream, MaxConns: maxConns}, log)
+		u, err := proxy.New("legacy", proxy.Options{URL: upstream, MaxConns: maxConns}, log)
 		if err != nil {
 			return err
 		}

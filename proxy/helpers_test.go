@@ -1,4 +1,4 @@
-package router
+package proxy
 
 import (
 	"bufio"
@@ -94,10 +94,10 @@ func readRawRequest(br *bufio.Reader) (*fasthttp.Request, error) {
 	return req, req.Read(br)
 }
 
-func newUpstream(t testing.TB, addr string, o UpstreamOptions) *Upstream {
+func newUpstream(t testing.TB, addr string, o Options) *Upstream {
 	t.Helper()
 	o.URL = "http://" + addr
-	u, err := NewUpstream("test", o, nil)
+	u, err := New("test", o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,12 +105,18 @@ func newUpstream(t testing.TB, addr string, o UpstreamOptions) *Upstream {
 	return u
 }
 
-// startFront serves u.Serve the way edged does, on loopback TCP.
-func startFront(t testing.TB, u *Upstream, o ServerOptions) *countingListener {
+// startFront serves u.Serve on loopback TCP the way edged's server is configured
+// (router.ConfigureServer, which this package cannot import): header names as sent, no
+// default Content-Type, request bodies up to maxRequestBody (0 for edged's 4 MiB).
+func startFront(t testing.TB, u *Upstream, maxRequestBody int) *countingListener {
 	t.Helper()
 	ln := listenTCP(t)
-	s := &fasthttp.Server{Handler: u.Serve}
-	ConfigureServer(s, o)
+	if maxRequestBody == 0 {
+		maxRequestBody = 4 << 20
+	}
+	s := &fasthttp.Server{Handler: u.Serve, DisableHeaderNamesNormalizing: true, DisablePreParseMultipartForm: true,
+		NoDefaultContentType: true, MaxRequestBodySize: maxRequestBody, ReadBufferSize: 16 << 10,
+		ReadTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Serve(ln) }()
 	// Closing ln first also ends a Serve that had not started when Shutdown ran.

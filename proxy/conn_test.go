@@ -1,4 +1,4 @@
-package router
+package proxy
 
 import (
 	"bufio"
@@ -43,8 +43,8 @@ func TestServeClientConnectionClose(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := up.accepts.Load()
-			u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-			front := startFront(t, u, ServerOptions{})
+			u := newUpstream(t, up.Addr().String(), Options{})
+			front := startFront(t, u, 0)
 			for i := range tc.n {
 				rc := dialRaw(t, front.Addr().String())
 				resp := rc.do(t, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -75,8 +75,8 @@ func TestServeUpstreamConnectionClose(t *testing.T) {
 		}
 		ctx.WriteString("bye")
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	rc := dialRaw(t, front.Addr().String())
 	for i, path := range []string{"/a", "/big", "/b", "/big", "/c"} {
 		resp := rc.do(t, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -104,8 +104,8 @@ func TestServeResponseTimeout(t *testing.T) {
 		<-release
 	})
 	defer close(release)
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{ResponseTimeout: timeout})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{ResponseTimeout: timeout})
+	front := startFront(t, u, 0)
 	for _, method := range []string{"GET", "PUT"} {
 		t.Run(method, func(t *testing.T) {
 			hits.Store(0)
@@ -149,8 +149,8 @@ func TestServeIdleTimeout(t *testing.T) {
 		_, _ = io.WriteString(c, "0\r\n\r\n")
 	})
 	// ResponseTimeout and IdleTimeout are both shorter than the whole body (12 gaps).
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{ResponseTimeout: 4 * gap, IdleTimeout: 4 * gap})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{ResponseTimeout: 4 * gap, IdleTimeout: 4 * gap})
+	front := startFront(t, u, 0)
 
 	resp := dialRaw(t, front.Addr().String()).do(t, "GET /flow HTTP/1.1\r\nHost: x\r\n\r\n")
 	if got := len(resp.Body()); resp.StatusCode() != 200 || got != 48 {
@@ -181,8 +181,8 @@ func TestServePoolCap(t *testing.T) {
 		}
 		ctx.WriteString("ok")
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{MaxConns: n, MaxConnWait: wait})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{MaxConns: n, MaxConnWait: wait})
+	front := startFront(t, u, 0)
 
 	var wg sync.WaitGroup
 	codes := make(chan int, n)
@@ -255,8 +255,8 @@ func TestServeUpstreamFailures(t *testing.T) {
 		{"reset after request", reset.Addr().String(), &resetHits},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u := newUpstream(t, tc.addr, UpstreamOptions{})
-			front := startFront(t, u, ServerOptions{})
+			u := newUpstream(t, tc.addr, Options{})
+			front := startFront(t, u, 0)
 			// POST: not idempotent, so a reset must not be retried.
 			resp := dialRaw(t, front.Addr().String()).do(t, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
 			if resp.StatusCode() != 502 || string(resp.Body()) != "Bad Gateway\n" {
@@ -282,8 +282,8 @@ func TestServeRetriesStaleConnection(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		// returning closes the connection, silently
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	rc := dialRaw(t, front.Addr().String())
 	for i := range 3 {
 		resp := rc.do(t, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -379,8 +379,8 @@ func TestServeStreamsLargeBodies(t *testing.T) {
 			ctx.Response.SetBodyStream(&gatedReader{r: &patternReader{size: size}, gate: firstSeen}, size)
 		}
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}}
 	defer client.CloseIdleConnections()
 	for _, path := range []string{"/chunked", "/length"} {
@@ -453,8 +453,8 @@ func TestServeMaxResponseBody(t *testing.T) {
 		}
 		ctx.SetBody(body)
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{MaxResponseBody: 100 << 10})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{MaxResponseBody: 100 << 10})
+	front := startFront(t, u, 0)
 	for _, tc := range []struct {
 		name, target string
 		wantStatus   int
@@ -497,8 +497,8 @@ func TestServeHTTP10Client(t *testing.T) {
 		protos <- string(ctx.Request.Header.Protocol())
 		ctx.WriteString("ok")
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	for i := range 5 {
 		rc := dialRaw(t, front.Addr().String())
 		resp := rc.do(t, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")

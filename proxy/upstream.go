@@ -1,7 +1,8 @@
-package router
+package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,7 +26,7 @@ import (
 // matched with errors.Is; the returned error wraps the cause as well.
 var (
 	// ErrUpstreamTimeout means the response head did not start within
-	// UpstreamOptions.ResponseTimeout, or the request could not be written in that time
+	// Options.ResponseTimeout, or the request could not be written in that time
 	// (Serve answers 504).
 	ErrUpstreamTimeout = errors.New("upstream timeout")
 	// ErrUpstreamUnavailable means the upstream could not be reached or broke the exchange:
@@ -37,7 +39,7 @@ var (
 	ErrPoolTimeout = errors.New("upstream connection pool wait expired")
 )
 
-// Defaults applied to zero fields of UpstreamOptions.
+// Defaults applied to zero fields of Options.
 const (
 	DefaultMaxConns        = 512
 	DefaultMaxConnWait     = time.Second
@@ -56,9 +58,9 @@ const smallBody = 64 << 10
 // rarely picks a connection the upstream is about to close.
 const maxIdleConnDuration = 4 * time.Second
 
-// UpstreamOptions configures one legacy upstream. Zero values mean the documented
-// defaults; negative durations or counts are rejected by NewUpstream.
-type UpstreamOptions struct {
+// Options configures one legacy upstream. Zero values mean the documented
+// defaults; negative durations or counts are rejected by New.
+type Options struct {
 	// URL is the upstream's base, "http://127.0.0.1:9000" or "https://host[:port]",
 	// with no path, query or user info. Required.
 	URL string
@@ -84,8 +86,8 @@ type UpstreamOptions struct {
 	ForwardedFor string
 }
 
-// UpstreamStats is a snapshot of an Upstream's counters, for metrics.
-type UpstreamStats struct {
+// Stats is a snapshot of an Upstream's counters, for metrics.
+type Stats struct {
 	ConnsOpen     int   // connections currently open
 	ConnsInUse    int   // open connections currently carrying a request
 	ConnsOpened   int64 // connections dialed successfully, total
@@ -98,7 +100,7 @@ type UpstreamStats struct {
 }
 
 // Upstream is a legacy HTTP upstream with its own connection pool. It is safe for
-// concurrent use. Create it with NewUpstream and release it with Close.
+// concurrent use. Create it with New and release it with Close.
 type Upstream struct {
 	name        string
 	host        string // host[:port] as given, for requests without Host
@@ -111,7 +113,7 @@ type Upstream struct {
 	log         *slog.Logger
 	hc          *fasthttp.HostClient
 	dialer      func(addr string, timeout time.Duration) (net.Conn, error) // tests swap in memory listeners
-	bufs        sync.Pool                                                  // *[]byte, X-Forwarded-For scratch space
+	bufs        sync.Pool                                                  // *[]byte, scratch: X-Forwarded-For, target, atEOF
 	streams     sync.Pool                                                  // *bodyStream
 	heads       sync.Pool                                                  // *headReader, see copyResponseHead
 
@@ -119,9 +121,9 @@ type Upstream struct {
 	closed                                                                  atomic.Bool
 }
 
-// NewUpstream validates o, applies defaults and returns an Upstream named name (used in
+// New validates o, applies defaults and returns an Upstream named name (used in
 // errors and logs). log may be nil to discard. No connection is made until a request.
-func NewUpstream(name string, o UpstreamOptions, log *slog.Logger) (*Upstream, error) {
+func New(name string, o Options, log *slog.Logger) (*Upstream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -167,9 +169,9 @@ func NewUpstream(name string, o UpstreamOptions, log *slog.Logger) (*Upstream, e
 		tls:         u.Scheme == "https",
 		xffAppend:   o.ForwardedFor == "append",
 		maxBody:     o.MaxResponseBody,
-		connTimeout: or(o.ConnectTimeout, DefaultConnectTimeout),
-		respTimeout: or(o.ResponseTimeout, DefaultResponseTimeout),
-		idleTimeout: or(o.IdleTimeout, DefaultIdleTimeout),
+		connTimeout: cmp.Or(o.ConnectTimeout, DefaultConnectTimeout),
+		respTimeout: cmp.Or(o.ResponseTimeout, DefaultResponseTimeout),
+		idleTimeout: cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
 		log:         log.With(slog.String("upstream", name)),
 		dialer: func(addr string, timeout time.Duration) (net.Conn, error) {
 			return net.DialTimeout("tcp", addr, timeout)
@@ -193,7 +195,7 @@ func NewUpstream(name string, o UpstreamOptions, log *slog.Logger) (*Upstream, e
 		TLSConfig:          &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12},
 		Dial:               up.dial,
 		MaxConns:           maxConns,
-		MaxConnWaitTimeout: or(o.MaxConnWait, DefaultMaxConnWait),
+		MaxConnWaitTimeout: cmp.Or(o.MaxConnWait, DefaultMaxConnWait),
 		// ReadTimeout stays 0: deadlineConn enforces time-to-first-byte and per-read
 		// idle deadlines instead of one deadline over the whole streamed body (trap 9).
 		WriteTimeout:                  up.respTimeout,
@@ -207,13 +209,6 @@ func NewUpstream(name string, o UpstreamOptions, log *slog.Logger) (*Upstream, e
 		StreamResponseBody:            true, // trap 8
 	}
 	return up, nil
-}
-
-func or(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 // dialError marks a failed connect so it maps to ErrUpstreamUnavailable (502) even when
@@ -301,10 +296,7 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 	out.Header.DisableNormalizing()
 	out.Header.SetNoDefaultContentType(true)
 
-	bp, _ := u.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
+	bp := u.buf()
 	*bp = copyRequestHeader(&out.Header, &in.Header, ctx != nil, (*bp)[:0])
 	if ctx != nil {
 		*bp = setForwarded(&out.Header, ctx, u.xffAppend, *bp)
@@ -320,8 +312,8 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 	// were made on a normalised copy (NormalizePath). An absolute-form target (only a
 	// guest's next can still have one) goes as its origin-form: its scheme and
 	// userinfo would otherwise make fasthttp's client fail or add Authorization.
-	if _, rest, abs := splitAbsoluteTarget(in.Header.RequestURI()); abs {
-		*bp = appendOriginForm((*bp)[:0], rest)
+	if target, _, abs := AppendOriginForm((*bp)[:0], in.Header.RequestURI()); abs {
+		*bp = target
 		out.SetRequestURIBytes(*bp)
 	} else {
 		out.SetRequestURIBytes(in.Header.RequestURI())
@@ -354,7 +346,7 @@ func (u *Upstream) roundTrip(ctx *fasthttp.RequestCtx, in *fasthttp.Request, res
 // 9110's list and every name listed in Connection, compared case-insensitively) are
 // stripped both ways; the upstream's Date is kept (the time of receipt when it sent
 // none); X-Forwarded-For is overwritten or appended to per
-// UpstreamOptions.ForwardedFor, X-Forwarded-Proto and X-Forwarded-Host are set. The
+// Options.ForwardedFor, X-Forwarded-Proto and X-Forwarded-Host are set. The
 // path and query are passed byte for byte (fasthttp's client drops only a bare trailing
 // "?" with an empty query). Bodies up to 64 KiB with a known length are
 // copied; larger or chunked bodies are streamed to the client without buffering.
@@ -401,12 +393,8 @@ func (u *Upstream) Serve(ctx *fasthttp.RequestCtx) {
 		}
 		body = body[:cl]
 		_, err := io.ReadFull(stream, body)
-		if err == nil {
-			// Reaching EOF marks the stream fully read so its connection is pooled.
-			var one [1]byte
-			if n, e := stream.Read(one[:]); n != 0 || e != io.EOF {
-				err = fmt.Errorf("body longer than content-length %d", cl)
-			}
+		if err == nil && !u.atEOF(stream) {
+			err = fmt.Errorf("body longer than content-length %d", cl)
 		}
 		_ = resp.CloseBodyStream()
 		fasthttp.ReleaseResponse(resp)
@@ -428,6 +416,27 @@ func (u *Upstream) Serve(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.Response.SetBodyStream(bs, max(cl, -1))
 	}
+}
+
+// buf returns a scratch buffer from the Upstream's pool; give it back with bufs.Put.
+func (u *Upstream) buf() *[]byte {
+	if bp, ok := u.bufs.Get().(*[]byte); ok {
+		return bp
+	}
+	return new([]byte)
+}
+
+// atEOF reads once more from a response body that should be complete and reports
+// whether that read found the end. Reaching EOF marks the body fully read, so
+// fasthttp pools the connection instead of closing it. The byte is read into pooled
+// scratch: a local array would escape through the io.Reader call and cost an
+// allocation per response.
+func (u *Upstream) atEOF(r io.Reader) bool {
+	bp := u.buf()
+	*bp = append((*bp)[:0], 0)
+	n, err := r.Read((*bp)[:1])
+	u.bufs.Put(bp)
+	return n == 0 && err == io.EOF
 }
 
 // bodyStream hands a streamed upstream body to the server and releases the upstream
@@ -457,8 +466,7 @@ func (s *bodyStream) Read(p []byte) (int, error) {
 		if !s.limited && s.left == 0 && err == nil {
 			// The server stops reading after Content-Length bytes; one more read
 			// reaches EOF so the connection counts as fully read and is pooled.
-			var one [1]byte
-			if m, e := s.r.Read(one[:]); m == 0 && e == io.EOF {
+			if s.u.atEOF(s.r) {
 				err = io.EOF
 			}
 		}
@@ -508,13 +516,9 @@ func (u *Upstream) Do(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fas
 	resp.Reset()
 	u.copyResponseHead(&resp.Header, &up.Header)
 	if stream := up.BodyStream(); stream != nil && !req.Header.IsHead() {
-		r := stream
-		if maxBody > 0 {
-			r = io.LimitReader(stream, maxBody+1)
-		}
-		w := resp.BodyWriter()
-		n, err := io.Copy(w, r)
-		if err == nil && maxBody > 0 && n > maxBody {
+		body, err := appendBody(resp.SwapBody(nil)[:0], stream, cl, maxBody)
+		resp.SwapBody(body)
+		if errors.Is(err, errOverCap) {
 			_ = up.CloseBodyStream()
 			resp.ResetBody()
 			u.tooLarge.Add(1)
@@ -526,16 +530,47 @@ func (u *Upstream) Do(ctx *fasthttp.RequestCtx, req *fasthttp.Request, resp *fas
 			u.errs.Add(1)
 			return fmt.Errorf("upstream %q: %w: read body: %w", u.name, ErrUpstreamUnavailable, err)
 		}
-		if maxBody > 0 {
-			// LimitReader stopped at maxBody+1, before EOF; check EOF for pooling.
-			var one [1]byte
-			_, _ = stream.Read(one[:])
-		}
 	} else if cl >= 0 {
 		resp.SkipBody = true
 		resp.Header.SetContentLength(int(cl))
 	}
 	return up.CloseBodyStream()
+}
+
+// errOverCap stops appendBody at the body cap.
+var errOverCap = errors.New("over the body cap")
+
+// appendBody appends r's bytes up to its EOF to dst, reading straight into dst's
+// spare capacity: io.Copy into a Response's BodyWriter allocated a 32 KiB buffer per
+// call, and dst comes from the Response's pooled body buffer. size is the expected
+// length (-1 when unknown), used to grow dst once. More than limit bytes (limit > 0)
+// end the read with errOverCap; reading to EOF otherwise lets fasthttp pool the
+// connection.
+func appendBody(dst []byte, r io.Reader, size int64, limit int64) ([]byte, error) {
+	start := len(dst)
+	for {
+		if len(dst) == cap(dst) {
+			// size+1 leaves room for the read that finds EOF. No more than that: the
+			// Response's buffer pool drops buffers much larger than the bodies it sees.
+			dst = slices.Grow(dst, int(max(size+1-int64(len(dst)-start), 512)))
+		}
+		room := dst[len(dst):cap(dst)]
+		if limit > 0 {
+			if left := limit + 1 - int64(len(dst)-start); int64(len(room)) > left {
+				room = room[:left]
+			}
+		}
+		n, err := r.Read(room)
+		dst = dst[:len(dst)+n]
+		switch {
+		case limit > 0 && int64(len(dst)-start) > limit:
+			return dst, errOverCap
+		case err == io.EOF:
+			return dst, nil
+		case err != nil:
+			return dst, err
+		}
+	}
 }
 
 // writeError answers ctx with the status for err and a short plain-text body.
@@ -561,9 +596,9 @@ func (u *Upstream) writeError(ctx *fasthttp.RequestCtx, err error) {
 }
 
 // Stats returns a snapshot of the counters. It is safe for concurrent use.
-func (u *Upstream) Stats() UpstreamStats {
+func (u *Upstream) Stats() Stats {
 	open := u.hc.ConnsCount()
-	return UpstreamStats{
+	return Stats{
 		ConnsOpen:     int(u.open.Load()),
 		ConnsInUse:    max(open-u.hc.IdleConnsCount(), 0),
 		ConnsOpened:   u.opened.Load(),
@@ -575,6 +610,11 @@ func (u *Upstream) Stats() UpstreamStats {
 		BodyTooLarges: u.tooLarge.Load(),
 	}
 }
+
+// AppendsForwardedFor reports whether the upstream keeps the X-Forwarded-For values a
+// client sent (Options.ForwardedFor "append"), for callers that build a request to Do
+// after the client's RequestCtx is gone and must set the fields the same way.
+func (u *Upstream) AppendsForwardedFor() bool { return u.xffAppend }
 
 // Close closes idle connections and makes further requests fail with
 // ErrUpstreamUnavailable; requests in flight finish. It is safe to call twice.

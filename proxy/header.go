@@ -1,4 +1,4 @@
-package router
+package proxy
 
 import (
 	"bufio"
@@ -93,8 +93,9 @@ func (c *connNames) isHopByHop(key []byte) bool {
 	return false
 }
 
-// isXForwarded reports whether key is one of the X-Forwarded-* fields the proxy sets.
-func isXForwarded(key []byte) bool {
+// IsForwarded reports whether key is one of the X-Forwarded-* fields (For, Host,
+// Proto) that Upstream sets itself, in any letter case.
+func IsForwarded(key []byte) bool {
 	return equalFold(key, hdrXForwardedFor) || equalFold(key, hdrXForwardedHost) ||
 		equalFold(key, hdrXForwardedProt)
 }
@@ -121,7 +122,7 @@ func copyRequestHeader(dst, src *fasthttp.RequestHeader, xff bool, xffBuf []byte
 		case equalFold(k, hdrHost):
 			dst.SetHostBytes(v)
 			continue
-		case xff && isXForwarded(k):
+		case xff && IsForwarded(k):
 			if equalFold(k, hdrXForwardedFor) && len(v) > 0 {
 				if len(xffBuf) > 0 {
 					xffBuf = append(xffBuf, strCommaSpace...)
@@ -291,9 +292,11 @@ func equalFold(a, b []byte) bool {
 	return len(a) == len(b) && bytes.EqualFold(a, b)
 }
 
-// equalFoldString compares an ASCII header name with s, ignoring letter case,
-// without converting either to a string or allocating.
-func equalFoldString(b []byte, s string) bool {
+// EqualFoldString reports whether the ASCII header field name b equals s, ignoring
+// letter case, without converting either to a string or allocating. With header
+// name normalising off (as edged runs fasthttp) names keep the client's spelling, so
+// every comparison of a name must fold case.
+func EqualFoldString(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}

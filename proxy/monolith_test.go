@@ -1,4 +1,4 @@
-package router
+package proxy
 
 import (
 	"bufio"
@@ -68,8 +68,8 @@ func startMonolith(t testing.TB) string {
 }
 
 func TestMonolithThroughProxy(t *testing.T) {
-	u := newUpstream(t, startMonolith(t), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{}).Addr().String()
+	u := newUpstream(t, startMonolith(t), Options{})
+	front := startFront(t, u, 0).Addr().String()
 	rc := dialRaw(t, front)
 	get := func(t *testing.T, raw string) *fasthttp.Response {
 		t.Helper()

@@ -1,4 +1,4 @@
-package router
+package proxy
 
 import (
 	"bufio"
@@ -64,8 +64,8 @@ func TestServeHeaderHygiene(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		_, _ = br.Peek(1) // hold the connection until the proxy drops it
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	rc := dialRaw(t, front.Addr().String())
 	resp := rc.do(t, "GET /h?x=1 HTTP/1.1\r\n"+
 		"Host: front.example\r\n"+
@@ -136,8 +136,8 @@ func TestServeResponseHeaderHygiene(t *testing.T) {
 				"Content-Length: 5\r\n\r\nhello")
 		}
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	c, err := net.Dial("tcp", front.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -200,8 +200,8 @@ func TestServeForwardedFor(t *testing.T) {
 		{"proto and host overwritten", "append", "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil\r\n", "127.0.0.1|http|h.example"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			u := newUpstream(t, up.Addr().String(), UpstreamOptions{ForwardedFor: tc.mode})
-			front := startFront(t, u, ServerOptions{})
+			u := newUpstream(t, up.Addr().String(), Options{ForwardedFor: tc.mode})
+			front := startFront(t, u, 0)
 			resp := dialRaw(t, front.Addr().String()).do(t, "GET / HTTP/1.1\r\nHost: h.example\r\n"+tc.sent+"\r\n")
 			if got := string(resp.Body()); got != tc.want {
 				t.Errorf("ForwardedFor(%q) with %q: upstream saw %q, want %q", tc.mode, tc.sent, got, tc.want)
@@ -215,8 +215,8 @@ func TestServePathByteForByte(t *testing.T) {
 	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.Write(ctx.Request.Header.RequestURI())
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	rc := dialRaw(t, front.Addr().String())
 	for _, tc := range []struct{ target, want string }{
 		{"/debug/../debug/headers", "/debug/../debug/headers"},
@@ -247,8 +247,8 @@ func TestServeBinaryBodies(t *testing.T) {
 		slices.Reverse(b) // a transformation, so an echo through the wrong side is caught
 		ctx.SetBody(b)
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{MaxRequestBody: 8 << 20})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 8<<20)
 	body := make([]byte, 1<<20+3)
 	for i := range body {
 		body[i] = byte(i * 7)
@@ -286,8 +286,8 @@ func TestServeNoDefaultHeaders(t *testing.T) {
 		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
 		_, _ = br.Peek(1)
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	rc := dialRaw(t, front.Addr().String())
 	if _, err := io.WriteString(rc.c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
@@ -308,8 +308,8 @@ func TestServeHead(t *testing.T) {
 		ctx.SetContentType("text/plain")
 		ctx.SetBody(bytes.Repeat([]byte("x"), 100<<10))
 	})
-	u := newUpstream(t, up.Addr().String(), UpstreamOptions{})
-	front := startFront(t, u, ServerOptions{})
+	u := newUpstream(t, up.Addr().String(), Options{})
+	front := startFront(t, u, 0)
 	rc := dialRaw(t, front.Addr().String())
 	if _, err := io.WriteString(rc.c, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)

@@ -1,8 +1,9 @@
-package router
+package proxy
 
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 // benchUpstream is an in-memory fasthttp upstream answering ~1 KB, so the benchmark
 // measures the proxy and not the network.
-func benchUpstream(b *testing.B) *Upstream {
+func benchUpstream(b testing.TB) *Upstream {
 	b.Helper()
 	ln := fasthttputil.NewInmemoryListener()
 	body := bytes.Repeat([]byte("x"), 1000)
@@ -25,7 +26,7 @@ func benchUpstream(b *testing.B) *Upstream {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Serve(ln) }()
 	b.Cleanup(func() { _ = ln.Close(); _ = s.Shutdown(); <-done })
-	u, err := NewUpstream("bench", UpstreamOptions{URL: "http://upstream.invalid:80"}, nil)
+	u, err := New("bench", Options{URL: "http://upstream.invalid:80"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,6 +59,29 @@ func BenchmarkServe(b *testing.B) {
 	})
 }
 
+// BenchmarkDo measures the buffered call a guest's "next" and the shadow stage make,
+// with the body cap they pass and without one.
+func BenchmarkDo(b *testing.B) {
+	u := benchUpstream(b)
+	for _, maxBody := range []int64{0, 1 << 20} {
+		b.Run(fmt.Sprintf("max_body=%d", maxBody), func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var req fasthttp.Request
+				var resp fasthttp.Response
+				req.Header.DisableNormalizing()
+				req.SetRequestURI("/api/users/42")
+				req.Header.SetHost("app.example")
+				for pb.Next() {
+					if err := u.Do(nil, &req, &resp, maxBody); err != nil || len(resp.Body()) != 1000 {
+						b.Fatalf("Do = %v with %d bytes", err, len(resp.Body()))
+					}
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkCopyResponseHead compares carrying the upstream's head over with its Date
 // (written out and read back) against copying the fields with Add, which drops Date.
 func BenchmarkCopyResponseHead(b *testing.B) {
@@ -68,7 +92,7 @@ func BenchmarkCopyResponseHead(b *testing.B) {
 	if err := src.Read(bufio.NewReader(strings.NewReader(head))); err != nil {
 		b.Fatal(err)
 	}
-	u, err := NewUpstream("bench", UpstreamOptions{URL: "http://upstream.invalid:80"}, nil)
+	u, err := New("bench", Options{URL: "http://upstream.invalid:80"}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
