@@ -65,6 +65,7 @@ func runDev(ctx context.Context, cfgPath string, stdout io.Writer, log *slog.Log
 		Logger:     log,
 		Dev:        true,
 		Version:    serviceVersion(),
+		SpareP:     true,
 		OnReady: func(r daemon.Ready) {
 			printBanner(stdout, cfgPath, r.Public, r.Admin, mono.url, r.Config, r.Routes)
 		},

@@ -209,7 +209,7 @@ func cmdServe(args []string, stdout, stderr io.Writer, dev bool) error {
 	if dev {
 		return runDev(ctx, *cfgPath, stdout, log)
 	}
-	return daemon.Run(ctx, daemon.Options{ConfigPath: *cfgPath, Logger: log, Version: serviceVersion(),
+	return daemon.Run(ctx, daemon.Options{ConfigPath: *cfgPath, Logger: log, Version: serviceVersion(), SpareP: true,
 		OnReady: func(r daemon.Ready) { fmt.Fprintf(stdout, "edged: serving %s\nedged: admin %s\n", r.Public, r.Admin) },
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,6 +41,14 @@ type Options struct {
 	Version string
 	// OnReady, if set, is called once both listeners accept.
 	OnReady func(Ready)
+	// SpareP, set by the edged command (the process owner), gives the Go
+	// scheduler one P more than the guest execution slots while the daemon
+	// runs, when [runtime] max_concurrent_executions is 0 and the GOMAXPROCS
+	// environment variable is unset: guests spinning in every slot then never
+	// hold the P that the network poller and the request handlers need
+	// (RATIONALE.md, "Concurrency is bounded at about the core count").
+	// GOMAXPROCS is process state, so an embedder leaves this off.
+	SpareP bool
 }
 
 // Ready describes a daemon that has started serving.
@@ -142,9 +151,15 @@ func (d *Daemon) startRuntime(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	log := d.o.Logger
+	slots := cfg.Runtime.MaxConcurrentExecutions
+	if slots == 0 && d.o.SpareP && os.Getenv("GOMAXPROCS") == "" {
+		slots = runtime.GOMAXPROCS(0)
+		runtime.GOMAXPROCS(slots + 1)
+		d.stack.push(func() { runtime.GOMAXPROCS(slots) })
+	}
 	rt, err := isolate.NewRuntime(ctx, isolate.RuntimeOptions{
 		CacheDir:      cfg.Runtime.CacheDir,
-		MaxConcurrent: cfg.Runtime.MaxConcurrentExecutions,
+		MaxConcurrent: slots,
 		Logger:        log.With("component", "isolate"),
 	})
 	if err != nil {
