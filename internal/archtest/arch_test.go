@@ -59,7 +59,7 @@ var arch = map[string]node{
 	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
+	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},

@@ -3,8 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
-	"maps"
-	"reflect"
+		"reflect"
 	"slices"
 
 	"github.com/edged/edged/internal/config"
@@ -15,9 +14,8 @@ import (
 // weight the file gives and with no migration step (-1).
 //
 // Both start-up and `edged validate` come through here, so this is also where a file
-// that asks for events is refused: internal/config decodes and validates [events],
-// [[triggers]], enqueue routes and publish lists, but the daemon does not run them
-// yet, and serving such a file without them would drop its events silently.
+// with an enqueue route is refused: the daemon does not run those yet, and serving
+// such a file without them would drop its events silently.
 func tableRoutes(cfg *config.Config) ([]strangler.Route, error) {
 	if err := eventsUnserved(cfg); err != nil {
 		return nil, err
@@ -94,23 +92,13 @@ func sameDefinition(a, b config.Route) bool {
 var errEventsUnserved = errors.New("not served by this daemon yet (docs/events.md, \"What runs today\"): " +
 	"remove it, or embed the events package in your own Go program")
 
-// eventsUnserved names every part of cfg that needs the events engine.
+// eventsUnserved names every part of cfg that needs what the daemon does not
+// run yet: enqueue routes.
 func eventsUnserved(cfg *config.Config) error {
 	var errs []error
-	if cfg.Events != nil && (len(cfg.Triggers) > 0 || cfg.Events.URL != "" || cfg.Events.Listen != "") {
-		errs = append(errs, fmt.Errorf("events: %w", errEventsUnserved))
-	}
-	for i := range cfg.Triggers {
-		errs = append(errs, fmt.Errorf("triggers[%d]: %w", i, errEventsUnserved))
-	}
 	for i, r := range cfg.Routes {
 		if r.Enqueue != "" {
 			errs = append(errs, fmt.Errorf("routes[%d].enqueue: %w", i, errEventsUnserved))
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
-		if len(cfg.Functions[name].Publish) > 0 {
-			errs = append(errs, fmt.Errorf("functions.%s.publish: %w", name, errEventsUnserved))
 		}
 	}
 	return errors.Join(errs...)

@@ -80,6 +80,10 @@ func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authe
 	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
 		fc := cfg.Functions[name]
 		src, opts, err := functionOptions(name, fc, secrets, log)
+		if len(fc.Publish) > 0 && e.events != nil {
+			opts.Publish = slices.Clone(fc.Publish)
+			opts.Publisher = publisher{e.events}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("functions.%s: %w", name, err))
 			continue
