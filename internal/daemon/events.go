@@ -147,6 +147,23 @@ func (p publisher) Publish(ctx context.Context, subject, ceType string, data []b
 	return err
 }
 
+// enqueuer backs router.World.Enqueuer with the events engine: an enqueue
+// route's request is stored by JetStream before the client gets its 202.
+type enqueuer struct{ srv *events.Server }
+
+// Enqueue implements router.Enqueuer.
+func (q enqueuer) Enqueue(ctx context.Context, subject string, ev *router.EnqueuedEvent) error {
+	e := events.Event{
+		ID: ev.ID, Source: ev.Source, Type: ev.Type, ContentType: ev.ContentType,
+		TraceParent: ev.TraceParent, Data: ev.Data,
+	}
+	if err := q.srv.PublishEvent(ctx, subject, &e); err != nil {
+		return err
+	}
+	ev.ID = e.ID
+	return nil
+}
+
 // eventsNeedRestart refuses a reload that needs an events engine this process
 // did not start: the engine and its triggers are set up once, at start.
 func eventsNeedRestart(e env, cfg *config.Config) error {

@@ -2,8 +2,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -14,28 +15,19 @@ import (
 	"github.com/edged/edged/internal/config"
 )
 
-// TestEventsUnserved: a file with an enqueue route is refused by Validate (and
-// so by serve, which builds its routes the same way), naming the key, instead
-// of being served without it; triggers, publish and [events] are accepted.
-func TestEventsUnserved(t *testing.T) {
+// TestEventsAccepted: Validate (and so serve) accepts every part of a file
+// that uses events, now that the daemon runs them: [events], triggers, guest
+// publish and enqueue routes.
+func TestEventsAccepted(t *testing.T) {
 	mod, err := filepath.Abs("../../examples/guests/hello-c/hello-c.wasm")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "[admin]\ntoken_file = \"t\"\n[functions.f]\nmodule = \"" + mod + "\"\n"
-	for _, tc := range []struct {
-		name, toml string
-		want       []string // key paths in the error; none: accepted
-	}{
-		{"no events", `[[routes]]
-name = "r"
-path = "/"
-function = "f"
-stage = "retired"
-`, nil},
-		{"engine settings alone", "[events]\nsync = \"interval\"\n", nil},
-		{"trigger", "[[triggers]]\nname = \"t\"\nfunction = \"f\"\nsubject = \"a.b\"\n", nil},
-		{"publish", "[functions.g]\nmodule = \"" + mod + "\"\npublish = [\"jobs.>\"]\n", nil},
+	for _, tc := range []struct{ name, toml string }{
+		{"engine settings alone", "[events]\nsync = \"interval\"\n"},
+		{"trigger", "[[triggers]]\nname = \"t\"\nfunction = \"f\"\nsubject = \"a.b\"\n"},
+		{"publish", "[functions.g]\nmodule = \"" + mod + "\"\npublish = [\"jobs.>\"]\n"},
 		{"enqueue", `[[triggers]]
 name = "t"
 function = "f"
@@ -44,27 +36,15 @@ subject = "orders"
 name = "in"
 path = "/orders"
 enqueue = "orders"
-`, []string{"routes[0].enqueue"}},
+`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Decode([]byte(base+tc.toml), t.TempDir())
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			err = Validate(cfg)
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, errEventsUnserved) {
-				t.Fatalf("Validate = %v, want errEventsUnserved", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate = %v, want it to name %s", err, w)
-				}
+			if err := Validate(cfg); err != nil {
+				t.Fatalf("Validate = %v, want nil", err)
 			}
 		})
 	}
@@ -135,6 +115,16 @@ name = "pub"
 path = "/pub"
 stage = "retired"
 function = "pub"
+
+[[routes]]
+name = "orders"
+path = "/orders"
+enqueue = "orders"
+
+[[routes]]
+name = "fail"
+path = "/fail"
+enqueue = "fail"
 `, helloWasm(t), testdataWasm(t, "trap"), testdataWasm(t, "publish")) + extra
 }
 
@@ -236,6 +226,80 @@ func TestTriggersRun(t *testing.T) {
 				t.Fatalf("jobs consumer: %+v, want one event acknowledged", info)
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// enqueue POSTs body to the daemon's path with hdr and returns the 202
+// answer's id and status path.
+func enqueue(t *testing.T, d *Daemon, path, body string, hdr ...string) (id, status string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, d.PublicURL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct{ ID, Status string }
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<10)).Decode(&ans); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST %s = %d, %v; want 202 with JSON", path, resp.StatusCode, err)
+	}
+	return ans.ID, ans.Status
+}
+
+// TestEnqueueRoutes: a request to an enqueue route is answered 202 and
+// processed by the trigger on its subject (the C guest: done), or, on a
+// subject whose function traps, dead-lettered after its retry; the same
+// Idempotency-Key gives the same event, processed once.
+func TestEnqueueRoutes(t *testing.T) {
+	d, _ := startDaemon(t, eventsConfig(t, ""))
+	srv := d.env.events
+	for _, tc := range []struct {
+		name, path string
+		want       string
+		trigger    string
+	}{
+		{"done", "/orders", events.StateDone, "ok"},
+		{"dead-lettered", "/fail", events.StateDead, "bad"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, status := enqueue(t, d, tc.path, `{"order":1}`, "Content-Type", "application/json")
+			source := "edged/routes" + tc.path
+			if !strings.HasPrefix(status, "/v1/events/"+id+"?source=") {
+				t.Errorf("status = %q, want /v1/events/%s?source=...", status, id)
+			}
+			r := waitRecord(t, srv, source, id)
+			if r.State != tc.want || r.Trigger != tc.trigger {
+				t.Errorf("record = %+v, want %s by %s", r, tc.want, tc.trigger)
+			}
+		})
+	}
+	t.Run("idempotency key", func(t *testing.T) {
+		id1, _ := enqueue(t, d, "/orders", "a", "Idempotency-Key", "order-7")
+		id2, _ := enqueue(t, d, "/orders", "a", "Idempotency-Key", "order-7")
+		if id1 != id2 {
+			t.Fatalf("ids %s, %s: want the same for one key", id1, id2)
+		}
+		if r := waitRecord(t, srv, "edged/routes/orders", id1); r.Attempts != 1 || r.State != events.StateDone {
+			t.Errorf("record = %+v, want done once", r)
+		}
+		info, err := srv.JetStream().Stream(context.Background(), "EDGED_ok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := info.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// done, idempotency key (once) and none else on "orders" in this test.
+		if si.State.LastSeq != 2 {
+			t.Errorf("stream EDGED_ok holds %d messages, want 2 (the duplicate stored once)", si.State.LastSeq)
 		}
 	})
 }

@@ -52,6 +52,9 @@ func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authe
 		Auth:      auth,
 		Pricing:   pricing(cfg.Pricing),
 	}
+	if e.events != nil {
+		w.Enqueuer = enqueuer{e.events}
+	}
 	var errs []error
 	for i, tp := range cfg.Server.TrustedProxies {
 		p, err := config.ParseTrustedProxy(tp)
