@@ -52,7 +52,7 @@ var arch = map[string]node{
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
-	"admin": {4, []string{"cost", "strangler", "router"}},
+	"admin": {4, []string{"cost", "strangler", "router", "events"}},
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values (and events' subject and schedule
 	// checks), so defaults and rules are written once.

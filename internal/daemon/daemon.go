@@ -226,6 +226,7 @@ func (d *Daemon) listen(cfg *config.Config, token []byte) error {
 		Ready:      d.ready.Load,
 		Logger:     log.With("component", "admin"),
 		Pricing:    pricing(cfg.Pricing),
+		Events:     d.eventStatus(),
 	})
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)

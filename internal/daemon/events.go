@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sync/atomic"
 
+	"github.com/edged/edged/admin"
 	"github.com/edged/edged/events"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
@@ -162,6 +163,15 @@ func (q enqueuer) Enqueue(ctx context.Context, subject string, ev *router.Enqueu
 	}
 	ev.ID = e.ID
 	return nil
+}
+
+// eventStatus is the admin API's view of the engine; nil without one (an
+// interface holding a nil *events.Server would not be nil).
+func (d *Daemon) eventStatus() admin.EventStatus {
+	if d.env.events == nil {
+		return nil
+	}
+	return d.env.events
 }
 
 // eventsNeedRestart refuses a reload that needs an events engine this process

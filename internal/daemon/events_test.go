@@ -278,6 +278,21 @@ func TestEnqueueRoutes(t *testing.T) {
 			if r.State != tc.want || r.Trigger != tc.trigger {
 				t.Errorf("record = %+v, want %s by %s", r, tc.want, tc.trigger)
 			}
+			// The status link of the 202, on the admin API.
+			req, _ := http.NewRequest(http.MethodGet, d.AdminURL()+status, nil)
+			req.Header.Set("Authorization", "Bearer token")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var st struct{ ID, Source, State string }
+			if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&st); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET %s = %d, %v", status, resp.StatusCode, err)
+			}
+			if st.ID != id || st.Source != source || st.State != tc.want {
+				t.Errorf("GET %s = %+v, want %s", status, st, tc.want)
+			}
 		})
 	}
 	t.Run("idempotency key", func(t *testing.T) {
