@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -315,6 +316,40 @@ func TestEnqueueRoutes(t *testing.T) {
 		// done, idempotency key (once) and none else on "orders" in this test.
 		if si.State.LastSeq != 2 {
 			t.Errorf("stream EDGED_ok holds %d messages, want 2 (the duplicate stored once)", si.State.LastSeq)
+		}
+	})
+}
+
+// TestReloadEvents: the engine starts with the daemon. A reload that adds
+// events to a file started without any is refused (the running configuration
+// stays); one that edits a trigger is applied to the rest of the file, and the
+// running trigger keeps delivering.
+func TestReloadEvents(t *testing.T) {
+	t.Run("added", func(t *testing.T) {
+		d, path := startDaemon(t, testConfig(helloWasm(t), false))
+		next := testConfig(helloWasm(t), false) + "\n[[triggers]]\nname = \"t\"\nfunction = \"hello\"\nsubject = \"x\"\n"
+		if err := os.WriteFile(path, []byte(next), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "restart") {
+			t.Fatalf("Reload(adds a trigger) = %v, want an error asking for a restart", err)
+		}
+		if len(d.config().Triggers) != 0 {
+			t.Error("the refused file was applied")
+		}
+	})
+	t.Run("trigger edited", func(t *testing.T) {
+		d, path := startDaemon(t, eventsConfig(t, ""))
+		edited := strings.Replace(eventsConfig(t, ""), "max_retries = 1", "max_retries = 5", 1)
+		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reload(context.Background()); err != nil {
+			t.Fatalf("Reload(trigger edited) = %v, want nil", err)
+		}
+		id, _ := enqueue(t, d, "/orders", "after reload")
+		if r := waitRecord(t, d.env.events, "edged/routes/orders", id); r.State != events.StateDone {
+			t.Errorf("record after reload = %+v, want done", r)
 		}
 	})
 }
