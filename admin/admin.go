@@ -170,6 +170,7 @@ type Route struct {
 	Methods      []string `json:"methods,omitempty"`
 	Upstream     string   `json:"upstream,omitempty"`
 	Function     string   `json:"function,omitempty"`
+	Enqueue      string   `json:"enqueue,omitempty"`
 	Stage        string   `json:"stage"`
 	Weight       int      `json:"weight"`
 	Sticky       string   `json:"sticky,omitempty"`
@@ -180,7 +181,7 @@ type Route struct {
 
 func toRoute(r strangler.Route) Route {
 	return Route{Name: r.Name, Host: r.Host, Path: r.Path, Methods: r.Methods, Upstream: r.Upstream,
-		Function: r.Function, Stage: r.Stage.String(), Weight: r.Weight, Sticky: r.Sticky,
+		Function: r.Function, Enqueue: r.Enqueue, Stage: r.Stage.String(), Weight: r.Weight, Sticky: r.Sticky,
 		MirrorUnsafe: r.MirrorUnsafe, Step: r.Step, Paused: r.Paused}
 }
 

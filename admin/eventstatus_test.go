@@ -110,3 +110,24 @@ func TestEventStatus(t *testing.T) {
 		}
 	})
 }
+
+// TestRouteShowsEnqueue: GET /v1/routes shows an enqueue route's subject, the
+// only thing that tells it from a legacy route without an upstream.
+func TestRouteShowsEnqueue(t *testing.T) {
+	table, err := strangler.NewTable([]strangler.Route{{Name: "in", Path: "/in", Enqueue: "orders", Step: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{Table: table, Token: []byte(adminToken)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(a)
+	t.Cleanup(hs.Close)
+	env := &adminEnv{url: hs.URL}
+	code, _, body := env.do(t, "GET", "/v1/routes/in", adminToken, "")
+	route, _ := body["route"].(map[string]any)
+	if code != 200 || route["enqueue"] != "orders" {
+		t.Errorf("GET /v1/routes/in = %d %v, want the route with enqueue orders", code, body)
+	}
+}
