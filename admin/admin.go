@@ -50,8 +50,10 @@ type Config struct {
 	// World has no Pricing of its own (World.Pricing wins, so that prices follow
 	// a reload); nil uses cost.DefaultPricing.
 	Pricing *cost.Pricing
-	// Events serves GET /v1/events/{id} (an event's state); nil answers 501.
-	Events EventStatus
+	// Events serves GET /v1/events/{id} (an event's state) and the dead
+	// letters of triggers (GET /v1/triggers/{name}/dead-letters, POST
+	// /v1/triggers/{name}/redrive); nil answers 501.
+	Events EventsEngine
 }
 
 // Actor is the Event.Actor of changes made through the admin API.
@@ -102,6 +104,8 @@ func New(c Config) (*API, error) {
 	mux.HandleFunc("/v1/reload", a.auth(a.method(http.MethodPost, a.reload)))
 	mux.HandleFunc("/v1/events", a.auth(a.method(http.MethodGet, a.events)))
 	mux.HandleFunc("/v1/events/{id}", a.auth(a.method(http.MethodGet, a.eventStatus)))
+	mux.HandleFunc("/v1/triggers/{name}/dead-letters", a.auth(a.method(http.MethodGet, a.deadLetters)))
+	mux.HandleFunc("/v1/triggers/{name}/redrive", a.auth(a.method(http.MethodPost, a.redrive)))
 	mux.HandleFunc("/v1/cost", a.auth(a.method(http.MethodGet, a.cost)))
 	mux.HandleFunc("/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not found")

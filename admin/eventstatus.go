@@ -7,11 +7,21 @@ import (
 	"github.com/edged/edged/events"
 )
 
-// EventStatus is what GET /v1/events/{id} reads: events.Server satisfies it.
-type EventStatus interface {
+// EventsEngine is what the event endpoints read and act on (GET
+// /v1/events/{id}, the dead letters of a trigger and their redrive):
+// events.Server satisfies it.
+type EventsEngine interface {
 	// Status returns one record per trigger that finished the event source+id
 	// (done or dead-lettered); none while it is pending or if it is unknown.
 	Status(ctx context.Context, source, id string) ([]events.Record, error)
+	// DeadLetters lists a running trigger's dead letters, oldest first;
+	// events.ErrNotFound for an unknown trigger.
+	DeadLetters(ctx context.Context, trigger string) ([]events.DeadLetter, error)
+	// Redrive publishes the dead letter with event id again; events.ErrNotFound
+	// for an unknown trigger or id.
+	Redrive(ctx context.Context, trigger, id string) error
+	// RedriveAll redrives every dead letter and returns how many.
+	RedriveAll(ctx context.Context, trigger string) (int, error)
 }
 
 // StatePending is the state of an event no trigger has finished: waiting,

@@ -167,7 +167,7 @@ func (q enqueuer) Enqueue(ctx context.Context, subject string, ev *router.Enqueu
 
 // eventStatus is the admin API's view of the engine; nil without one (an
 // interface holding a nil *events.Server would not be nil).
-func (d *Daemon) eventStatus() admin.EventStatus {
+func (d *Daemon) eventStatus() admin.EventsEngine {
 	if d.env.events == nil {
 		return nil
 	}

@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"fmt"
-		"reflect"
+	"reflect"
 	"slices"
 
 	"github.com/edged/edged/internal/config"
