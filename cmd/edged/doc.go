@@ -15,6 +15,7 @@
 //	edged weight ROUTE N [-reason TEXT] [admin flags]
 //	edged cost [admin flags]
 //	edged reload [admin flags]
+//	edged dlq list TRIGGER | redrive TRIGGER (-id ID | -all) [admin flags]
 //	edged version
 //
 // serve loads the configuration, builds every function and upstream off to the side,
