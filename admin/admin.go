@@ -106,6 +106,7 @@ func New(c Config) (*API, error) {
 	mux.HandleFunc("/v1/events/{id}", a.auth(a.method(http.MethodGet, a.eventStatus)))
 	mux.HandleFunc("/v1/triggers/{name}/dead-letters", a.auth(a.method(http.MethodGet, a.deadLetters)))
 	mux.HandleFunc("/v1/triggers/{name}/redrive", a.auth(a.method(http.MethodPost, a.redrive)))
+	mux.HandleFunc("/v1/publish", a.auth(a.method(http.MethodPost, a.publish)))
 	mux.HandleFunc("/v1/cost", a.auth(a.method(http.MethodGet, a.cost)))
 	mux.HandleFunc("/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not found")

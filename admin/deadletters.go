@@ -128,3 +128,67 @@ func (c *Client) Redrive(ctx context.Context, name string, req RedriveRequest) (
 	err := c.do(ctx, http.MethodPost, "/v1/triggers/"+url.PathEscape(name)+"/redrive", req, &out)
 	return out.Redriven, err
 }
+
+// maxPublish bounds the data of POST /v1/publish: events' default body cap.
+const maxPublish = 1 << 20
+
+type publishAnswer struct {
+	ID string `json:"id"`
+}
+
+// publish serves POST /v1/publish?subject=S&type=T: the body is published as
+// the data of a CloudEvent (source events.DefaultSource, a fresh id), for
+// operators and tests (`edged publish`).
+func (a *API) publish(w http.ResponseWriter, r *http.Request) {
+	if a.c.Events == nil {
+		writeJSONError(w, http.StatusNotImplemented, "events are not enabled")
+		return
+	}
+	q := r.URL.Query()
+	subject, typ := q.Get("subject"), q.Get("type")
+	if typ == "" {
+		typ = DefaultPublishType
+	}
+	if err := events.ValidSubject(subject); err != nil {
+		writeJSONError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(typ) > maxEventAttr {
+		writeJSONError(w, http.StatusBadRequest, "type too long")
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxPublish+1))
+	if err != nil {
+		writeJSONError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	if len(data) > maxPublish {
+		writeJSONError(w, http.StatusRequestEntityTooLarge, "data over 1MiB")
+		return
+	}
+	id, err := a.c.Events.Publish(r.Context(), subject, typ, data)
+	switch {
+	case errors.Is(err, events.ErrNoStream):
+		writeJSONError(w, http.StatusUnprocessableEntity, err.Error())
+		return
+	case a.eventsError(w, err):
+		return
+	}
+	a.log.Info("publish", "subject", subject, "type", typ, "id", id, "bytes", len(data))
+	writeJSON(w, http.StatusOK, publishAnswer{ID: id})
+}
+
+// DefaultPublishType is the CloudEvents type of POST /v1/publish without one.
+const DefaultPublishType = "edged.manual"
+
+// Publish publishes data as a CloudEvent of type typ (DefaultPublishType when
+// empty) on subject (POST /v1/publish) and returns its id.
+func (c *Client) Publish(ctx context.Context, subject, typ string, data []byte) (string, error) {
+	q := url.Values{"subject": {subject}}
+	if typ != "" {
+		q.Set("type", typ)
+	}
+	var out publishAnswer
+	err := c.do(ctx, http.MethodPost, "/v1/publish?"+q.Encode(), rawBody(data), &out)
+	return out.ID, err
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -76,4 +78,56 @@ func printDeadLetters(w io.Writer, trigger string, dls []admin.DeadLetter) {
 			d.Time.UTC().Format(time.RFC3339))
 	}
 	tw.Flush()
+}
+
+const publishUsage = `usage: edged publish SUBJECT [-type CE-TYPE] [-data TEXT | -data @FILE | -data @-] [admin flags]`
+
+// maxPublishData bounds what `edged publish` reads from a file or stdin: the
+// admin API refuses more anyway.
+const maxPublishData = 1 << 20
+
+// cmdPublish runs `edged publish SUBJECT -data @file`: the data is published
+// as a CloudEvent through the admin API, and its id printed.
+func cmdPublish(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("publish", stderr)
+	var af adminFlags
+	af.register(fs)
+	typ := fs.String("type", "", "CloudEvents type (default "+admin.DefaultPublishType+")")
+	data := fs.String("data", "", "the data: TEXT, @FILE, or @- for stdin")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, publishUsage)
+		return errUsage
+	}
+	body := []byte(*data)
+	if name, ok := strings.CutPrefix(*data, "@"); ok {
+		var r io.Reader = stdin
+		if name != "-" {
+			f, err := os.Open(name)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r = f
+		}
+		if body, err = io.ReadAll(io.LimitReader(r, maxPublishData+1)); err != nil {
+			return err
+		}
+		if len(body) > maxPublishData {
+			return fmt.Errorf("data over %d bytes", maxPublishData)
+		}
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	id, err := c.Publish(context.Background(), pos[0], *typ, body)
+	if err != nil {
+		return hint(err)
+	}
+	fmt.Fprintln(stdout, id)
+	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -119,5 +120,78 @@ func TestDLQCommand(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// TestPublishCommand runs `edged publish` against an admin API backed by a
+// real embedded JetStream: the data (text or a file) reaches the trigger on
+// the subject with the type given, and the printed id is the event's.
+func TestPublishCommand(t *testing.T) {
+	ctx := context.Background()
+	srv, err := events.Open(ctx, events.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close(ctx) })
+	type got struct{ id, typ, data string }
+	delivered := make(chan got, 8)
+	inv := events.InvokerFunc(func(_ context.Context, r *http.Request) (int, http.Header, error) {
+		b, _ := io.ReadAll(r.Body)
+		delivered <- got{r.Header.Get(events.HeaderID), r.Header.Get(events.HeaderType), string(b)}
+		return http.StatusOK, nil, nil
+	})
+	if _, err := srv.Subscribe(ctx, events.Trigger{Name: "orders", Subject: "orders"}, inv); err != nil {
+		t.Fatal(err)
+	}
+	table, err := strangler.NewTable(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := admin.New(admin.Config{Table: table, Token: []byte("tok"), Events: srv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(api)
+	defer hs.Close()
+	dir := t.TempDir()
+	token := writeFile(t, dir, "admin.token", "tok\n", 0o600)
+	file := writeFile(t, dir, "order.json", `{"order":42}`, 0o600)
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		want       got // id is filled from stdout
+		wantStderr string
+	}{
+		{"text", []string{"publish", "orders", "-data", "hello"}, 0, got{typ: admin.DefaultPublishType, data: "hello"}, ""},
+		{"file and type", []string{"publish", "orders", "-data", "@" + file, "-type", "order.created"}, 0,
+			got{typ: "order.created", data: `{"order":42}`}, ""},
+		{"no stream", []string{"publish", "nowhere", "-data", "x"}, 1, got{}, "admin API: 422"},
+		{"bad subject", []string{"publish", "a b", "-data", "x"}, 1, got{}, "admin API: 400"},
+		{"no subject", []string{"publish", "-data", "x"}, 2, got{}, "usage: edged publish"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr strings.Builder
+			code := run(append(tc.args, "-admin", hs.URL, "-token-file", token), &stdout, &stderr)
+			if code != tc.wantCode {
+				t.Fatalf("edged %s = %d, want %d; stderr %q", strings.Join(tc.args, " "), code, tc.wantCode, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantStderr) {
+				t.Errorf("stderr lacks %q: %q", tc.wantStderr, stderr.String())
+			}
+			if code != 0 {
+				return
+			}
+			tc.want.id = strings.TrimSpace(stdout.String())
+			select {
+			case g := <-delivered:
+				if g != tc.want {
+					t.Errorf("delivered %+v, want %+v", g, tc.want)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("the event was not delivered")
+			}
+		})
 	}
 }

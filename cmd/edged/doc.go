@@ -16,6 +16,7 @@
 //	edged cost [admin flags]
 //	edged reload [admin flags]
 //	edged dlq list TRIGGER | redrive TRIGGER (-id ID | -all) [admin flags]
+//	edged publish SUBJECT [-type T] [-data TEXT|@FILE|@-] [admin flags]
 //	edged version
 //
 // serve loads the configuration, builds every function and upstream off to the side,
