@@ -104,6 +104,7 @@ func New(c Config) (*API, error) {
 	mux.HandleFunc("/v1/reload", a.auth(a.method(http.MethodPost, a.reload)))
 	mux.HandleFunc("/v1/events", a.auth(a.method(http.MethodGet, a.events)))
 	mux.HandleFunc("/v1/events/{id}", a.auth(a.method(http.MethodGet, a.eventStatus)))
+	mux.HandleFunc("/v1/triggers", a.auth(a.method(http.MethodGet, a.triggers)))
 	mux.HandleFunc("/v1/triggers/{name}/dead-letters", a.auth(a.method(http.MethodGet, a.deadLetters)))
 	mux.HandleFunc("/v1/triggers/{name}/redrive", a.auth(a.method(http.MethodPost, a.redrive)))
 	mux.HandleFunc("/v1/publish", a.auth(a.method(http.MethodPost, a.publish)))

@@ -192,3 +192,51 @@ func (c *Client) Publish(ctx context.Context, subject, typ string, data []byte) 
 	err := c.do(ctx, http.MethodPost, "/v1/publish?"+q.Encode(), rawBody(data), &out)
 	return out.ID, err
 }
+
+// Trigger is a running trigger's state as the admin API shows it
+// (events.Info).
+type Trigger struct {
+	Name        string `json:"name"`
+	Subject     string `json:"subject,omitempty"`
+	Schedule    string `json:"schedule,omitempty"`
+	DeadLetter  string `json:"dead_letter"`
+	Stream      string `json:"stream"`
+	Consumer    string `json:"consumer"`
+	Pending     uint64 `json:"pending"`
+	InFlight    int    `json:"in_flight"`
+	Redelivered int    `json:"redelivered"`
+	Delivered   uint64 `json:"delivered"`
+	DeadLetters uint64 `json:"dead_letters"`
+}
+
+type triggerPage struct {
+	Triggers []Trigger `json:"triggers"`
+}
+
+// triggers serves GET /v1/triggers.
+func (a *API) triggers(w http.ResponseWriter, r *http.Request) {
+	if a.c.Events == nil {
+		writeJSONError(w, http.StatusNotImplemented, "events are not enabled")
+		return
+	}
+	infos, err := a.c.Events.Triggers(r.Context())
+	if a.eventsError(w, err) {
+		return
+	}
+	out := triggerPage{Triggers: make([]Trigger, 0, len(infos))}
+	for _, in := range infos {
+		out.Triggers = append(out.Triggers, Trigger{
+			Name: in.Trigger, Subject: in.Subject, Schedule: in.Schedule, DeadLetter: in.DeadLetter,
+			Stream: in.Stream, Consumer: in.Consumer, Pending: in.Pending, InFlight: in.InFlight,
+			Redelivered: in.Redelivered, Delivered: in.Delivered, DeadLetters: in.DeadLetters,
+		})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Triggers returns the state of every running trigger (GET /v1/triggers).
+func (c *Client) Triggers(ctx context.Context) ([]Trigger, error) {
+	var out triggerPage
+	err := c.do(ctx, http.MethodGet, "/v1/triggers", nil, &out)
+	return out.Triggers, err
+}

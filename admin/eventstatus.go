@@ -22,6 +22,8 @@ type EventsEngine interface {
 	Redrive(ctx context.Context, trigger, id string) error
 	// RedriveAll redrives every dead letter and returns how many.
 	RedriveAll(ctx context.Context, trigger string) (int, error)
+	// Triggers returns the state of every running trigger, by name.
+	Triggers(ctx context.Context) ([]events.Info, error)
 	// Publish publishes data as a CloudEvent of type ceType on subject and
 	// returns its id; events.ErrNoStream when no stream captures subject.
 	Publish(ctx context.Context, subject, ceType string, data []byte) (string, error)

@@ -131,3 +131,32 @@ func cmdPublish(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	fmt.Fprintln(stdout, id)
 	return nil
 }
+
+// cmdEvents runs `edged events`: every running trigger with its stream,
+// consumer, lag, events in flight, redeliveries and dead letters.
+func cmdEvents(args []string, stdout, stderr io.Writer) error {
+	c, err := clientNoArgs("events", args, stderr)
+	if err != nil {
+		return err
+	}
+	ts, err := c.Triggers(context.Background())
+	if err != nil {
+		return hint(err)
+	}
+	if len(ts) == 0 {
+		fmt.Fprintln(stdout, "no triggers")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TRIGGER\tSUBJECT\tSTREAM\tCONSUMER\tPENDING\tIN FLIGHT\tREDELIVERED\tDELIVERED\tDEAD LETTERS")
+	for _, t := range ts {
+		subj := t.Subject
+		if t.Schedule != "" {
+			subj = "schedule " + t.Schedule
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", t.Name, subj, t.Stream, t.Consumer,
+			t.Pending, t.InFlight, t.Redelivered, t.Delivered, t.DeadLetters)
+	}
+	tw.Flush()
+	return nil
+}

@@ -15,7 +15,7 @@ import (
 	"github.com/edged/edged/strangler"
 )
 
-// TestDLQCommand runs `edged dlq list` and `edged dlq redrive` against an admin
+// TestDLQCommand runs `edged events`, `edged dlq list` and `edged dlq redrive` against an admin
 // API backed by a real embedded JetStream whose trigger fails every event
 // until the test fixes it.
 func TestDLQCommand(t *testing.T) {
@@ -78,6 +78,7 @@ func TestDLQCommand(t *testing.T) {
 		wantStdout []string
 		wantStderr []string
 	}{
+		{"events", []string{"events"}, 0, []string{"TRIGGER", "DEAD LETTERS", "\norders ", " EDGED_orders ", " 2\n"}, nil},
 		{"list", []string{"dlq", "list", "orders"}, 0, []string{"ID", ids[0], ids[1], "order.created", "500"}, nil},
 		{"redrive one", []string{"dlq", "redrive", "orders", "-id", ids[0]}, 0, []string{"orders: redrove 1"}, nil},
 		{"redrive neither", []string{"dlq", "redrive", "orders"}, 2, nil, []string{"usage: edged dlq"}},
@@ -85,6 +86,7 @@ func TestDLQCommand(t *testing.T) {
 		{"unknown trigger", []string{"dlq", "list", "nope"}, 1, nil, []string{"admin API: 404"}},
 		{"redrive all", []string{"dlq", "redrive", "orders", "-all"}, 0, []string{"orders: redrove 1"}, nil},
 		{"list empty", []string{"dlq", "list", "orders"}, 0, []string{"orders: no dead letters"}, nil},
+		{"events after redrive", []string{"events"}, 0, []string{"\norders ", " 0\n"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

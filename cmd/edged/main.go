@@ -38,6 +38,7 @@ Usage:
   edged weight   ROUTE N [...same flags]
   edged cost     [-admin URL] [-token-file FILE] [-config router.toml]
   edged reload   [-admin URL] [-token-file FILE] [-config router.toml]
+  edged events   [-admin URL] [-token-file FILE] [-config router.toml]
   edged dlq      list TRIGGER | redrive TRIGGER (-id EVENT-ID | -all) [...admin flags]
   edged publish  SUBJECT [-type CE-TYPE] [-data TEXT|@FILE|@-] [...admin flags]
   edged version
@@ -73,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdReload(rest, stdout, stderr)
 	case "dlq":
 		err = cmdDLQ(rest, stdout, stderr)
+	case "events":
+		err = cmdEvents(rest, stdout, stderr)
 	case "publish":
 		err = cmdPublish(rest, os.Stdin, stdout, stderr)
 	case "promote", "rollback", "pause", "resume", "weight":
