@@ -50,6 +50,10 @@ type Config struct {
 	// World has no Pricing of its own (World.Pricing wins, so that prices follow
 	// a reload); nil uses cost.DefaultPricing.
 	Pricing *cost.Pricing
+	// Events serves GET /v1/events/{id} (an event's state) and the dead
+	// letters of triggers (GET /v1/triggers/{name}/dead-letters, POST
+	// /v1/triggers/{name}/redrive); nil answers 501.
+	Events EventsEngine
 }
 
 // Actor is the Event.Actor of changes made through the admin API.
@@ -99,6 +103,11 @@ func New(c Config) (*API, error) {
 	mux.HandleFunc("/v1/routes/{name}/{action}", a.auth(a.method(http.MethodPost, a.routeAction)))
 	mux.HandleFunc("/v1/reload", a.auth(a.method(http.MethodPost, a.reload)))
 	mux.HandleFunc("/v1/events", a.auth(a.method(http.MethodGet, a.events)))
+	mux.HandleFunc("/v1/events/{id}", a.auth(a.method(http.MethodGet, a.eventStatus)))
+	mux.HandleFunc("/v1/triggers", a.auth(a.method(http.MethodGet, a.triggers)))
+	mux.HandleFunc("/v1/triggers/{name}/dead-letters", a.auth(a.method(http.MethodGet, a.deadLetters)))
+	mux.HandleFunc("/v1/triggers/{name}/redrive", a.auth(a.method(http.MethodPost, a.redrive)))
+	mux.HandleFunc("/v1/publish", a.auth(a.method(http.MethodPost, a.publish)))
 	mux.HandleFunc("/v1/cost", a.auth(a.method(http.MethodGet, a.cost)))
 	mux.HandleFunc("/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not found")
@@ -167,6 +176,7 @@ type Route struct {
 	Methods      []string `json:"methods,omitempty"`
 	Upstream     string   `json:"upstream,omitempty"`
 	Function     string   `json:"function,omitempty"`
+	Enqueue      string   `json:"enqueue,omitempty"`
 	Stage        string   `json:"stage"`
 	Weight       int      `json:"weight"`
 	Sticky       string   `json:"sticky,omitempty"`
@@ -177,7 +187,7 @@ type Route struct {
 
 func toRoute(r strangler.Route) Route {
 	return Route{Name: r.Name, Host: r.Host, Path: r.Path, Methods: r.Methods, Upstream: r.Upstream,
-		Function: r.Function, Stage: r.Stage.String(), Weight: r.Weight, Sticky: r.Sticky,
+		Function: r.Function, Enqueue: r.Enqueue, Stage: r.Stage.String(), Weight: r.Weight, Sticky: r.Sticky,
 		MirrorUnsafe: r.MirrorUnsafe, Step: r.Step, Paused: r.Paused}
 }
 

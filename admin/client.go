@@ -135,11 +135,20 @@ func (c *Client) Cost(ctx context.Context) (cost.Report, error) {
 	return out, err
 }
 
+// rawBody is a request body do sends as is (application/octet-stream), not as
+// JSON.
+type rawBody []byte
+
 // do sends a JSON request (in may be nil) and decodes a 2xx JSON answer into out
 // (which may be nil). Other answers become an *Error carrying the API's message.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	switch v := in.(type) {
+	case nil:
+	case rawBody:
+		body, contentType = bytes.NewReader(v), "application/octet-stream"
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
@@ -153,7 +162,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

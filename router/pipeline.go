@@ -96,6 +96,11 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *strangler.Snapshot, ws *w
 		writeStatus(ctx, fasthttp.StatusRequestEntityTooLarge)
 		return route
 	}
+	if route.Enqueue != "" {
+		// Not through Idempotency: the event id dedupes a retried request.
+		s.serveEnqueue(ctx, ws, route, x, &id)
+		return route
+	}
 	if opts.Idempotency != nil && idempotency.AppliesTo(ctx.Method()) {
 		// The dispatch to run lives in the pooled exchange, so handing it over
 		// allocates nothing; it is cleared so the pool does not pin the World.

@@ -57,6 +57,9 @@ type World struct {
 	// outside these prefixes. Empty: the TCP peer is the client. What the
 	// upstream and the guest see is not changed.
 	TrustedProxies []netip.Prefix
+	// Enqueuer publishes the requests of enqueue routes (strangler.Route
+	// Enqueue). Nil: such routes answer 503.
+	Enqueuer Enqueuer
 }
 
 // RouteOptions are a route's request-path options. The zero value of each numeric

@@ -28,10 +28,14 @@ type Route struct {
 	// Methods restricts the route to these methods (upper-case tokens such as "GET", compared exactly). Empty
 	// means any method.
 	Methods []string
-	// Upstream names the legacy upstream. It may be "" only when Stage is StageRetired.
+	// Upstream names the legacy upstream. It may be "" only when Stage is StageRetired or the route has Enqueue.
 	Upstream string
 	// Function names the isolate function. It may be "" only when Stage is StageLegacy.
 	Function string
+	// Enqueue, when set, makes the route accept each request as an event published on this subject (answered 202
+	// by the router) instead of serving it from a target. Such a route has no Upstream and no Function, stays at
+	// StageLegacy and never migrates: the function that processes the events is a trigger's, not the route's.
+	Enqueue string
 	// Stage is the route's migration stage.
 	Stage Stage
 	// Weight is the canary percentage, 0..100. The router reads it in StageCanary only.
@@ -57,7 +61,7 @@ func (r *Route) clone() Route {
 // sameIdentity reports whether a and b agree on every field that Table.Update must not change.
 func sameIdentity(a, b *Route) bool {
 	return a.Name == b.Name && a.Host == b.Host && a.Path == b.Path && slices.Equal(a.Methods, b.Methods) &&
-		a.Upstream == b.Upstream && a.Function == b.Function && a.Sticky == b.Sticky && a.MirrorUnsafe == b.MirrorUnsafe
+		a.Upstream == b.Upstream && a.Function == b.Function && a.Enqueue == b.Enqueue && a.Sticky == b.Sticky && a.MirrorUnsafe == b.MirrorUnsafe
 }
 
 // ErrInvalidRoute is matched (errors.Is) by every validation error from NewTable, Table.Replace and Table.Update.
@@ -159,9 +163,20 @@ func validateRoute(errs []error, i int, r *Route) []error {
 			bad("methods", "[%d] %q: listed twice", j, m)
 		}
 	}
-	if !r.Stage.Valid() {
+	switch {
+	case !r.Stage.Valid():
 		bad("stage", "%v: must be one of legacy, shadow, canary, isolate, retired", r.Stage)
-	} else {
+	case r.Enqueue != "":
+		if msg := checkSubject(r.Enqueue); msg != "" {
+			bad("enqueue", "%s", msg)
+		}
+		if r.Stage != StageLegacy {
+			bad("stage", "%v: an enqueue route stays legacy (it never migrates)", r.Stage)
+		}
+		if r.Upstream != "" || r.Function != "" {
+			bad("enqueue", "an enqueue route has no upstream and no function")
+		}
+	default:
 		if r.Upstream == "" && r.Stage != StageRetired {
 			bad("upstream", "required unless stage is retired (stage %v)", r.Stage)
 		}
@@ -179,6 +194,20 @@ func validateRoute(errs []error, i int, r *Route) []error {
 		bad("step", "%d: must be >= -1", r.Step)
 	}
 	return errs
+}
+
+// checkSubject checks an enqueue subject loosely: the events engine has the last word on subjects, this only
+// keeps what a table holds printable and bounded.
+func checkSubject(s string) string {
+	if len(s) > maxNameLen*2 {
+		return fmt.Sprintf("longer than %d bytes", maxNameLen*2)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return fmt.Sprintf("%q: must be printable ASCII without spaces", s)
+		}
+	}
+	return ""
 }
 
 func checkName(name string) string {

@@ -65,6 +65,13 @@ func TestValidateRoute(t *testing.T) {
 		{"sticky unknown", func(r *Route) { r.Sticky = "query:x" }, "sticky"},
 		{"sticky empty name", func(r *Route) { r.Sticky = "header:" }, "sticky"},
 		{"step below -1", func(r *Route) { r.Step = -2 }, "step"},
+		{"valid enqueue", func(r *Route) { r.Upstream, r.Function, r.Enqueue = "", "", "orders.new" }, ""},
+		{"enqueue with upstream", func(r *Route) { r.Function, r.Enqueue = "", "orders" }, "enqueue"},
+		{"enqueue with function", func(r *Route) { r.Upstream, r.Enqueue = "", "orders" }, "enqueue"},
+		{"enqueue not legacy", func(r *Route) {
+			r.Upstream, r.Function, r.Enqueue, r.Stage = "", "", "orders", StageIsolate
+		}, "stage"},
+		{"enqueue with space", func(r *Route) { r.Upstream, r.Function, r.Enqueue = "", "", "a b" }, "enqueue"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,4 +181,20 @@ func FuzzParseSticky(f *testing.F) {
 			t.Fatalf("ParseSticky(%q) = %v, %q: does not round-trip (%q)", s, kind, name, back)
 		}
 	})
+}
+
+// TestEnqueueRouteNeverMigrates: an enqueue route has no function to migrate
+// to, so promoting it is refused and it stays legacy.
+func TestEnqueueRouteNeverMigrates(t *testing.T) {
+	r := Route{Name: "in", Path: "/in", Enqueue: "orders", Step: -1}
+	tab, err := NewTable([]Route{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tab.Promote("in", nil, Action{Actor: "admin"}); err == nil {
+		t.Error("Promote of an enqueue route = nil, want an error")
+	}
+	if got := tab.Routes()[0]; got.Stage != StageLegacy || got.Enqueue != "orders" {
+		t.Errorf("route after Promote = %+v, want legacy with its subject", got)
+	}
 }

@@ -15,6 +15,9 @@
 //	edged weight ROUTE N [-reason TEXT] [admin flags]
 //	edged cost [admin flags]
 //	edged reload [admin flags]
+//	edged events [admin flags]
+//	edged dlq list TRIGGER | redrive TRIGGER (-id ID | -all) [admin flags]
+//	edged publish SUBJECT [-type T] [-data TEXT|@FILE|@-] [admin flags]
 //	edged version
 //
 // serve loads the configuration, builds every function and upstream off to the side,

@@ -38,6 +38,9 @@ Usage:
   edged weight   ROUTE N [...same flags]
   edged cost     [-admin URL] [-token-file FILE] [-config router.toml]
   edged reload   [-admin URL] [-token-file FILE] [-config router.toml]
+  edged events   [-admin URL] [-token-file FILE] [-config router.toml]
+  edged dlq      list TRIGGER | redrive TRIGGER (-id EVENT-ID | -all) [...admin flags]
+  edged publish  SUBJECT [-type CE-TYPE] [-data TEXT|@FILE|@-] [...admin flags]
   edged version
 
 Run "edged COMMAND -h" for a command's flags.
@@ -69,6 +72,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdCost(rest, stdout, stderr)
 	case "reload":
 		err = cmdReload(rest, stdout, stderr)
+	case "dlq":
+		err = cmdDLQ(rest, stdout, stderr)
+	case "events":
+		err = cmdEvents(rest, stdout, stderr)
+	case "publish":
+		err = cmdPublish(rest, os.Stdin, stdout, stderr)
 	case "promote", "rollback", "pause", "resume", "weight":
 		err = cmdAction(cmd, rest, stdout, stderr)
 	case "version", "-version", "--version":

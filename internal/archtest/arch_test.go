@@ -54,14 +54,14 @@ var arch = map[string]node{
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
-	"admin": {4, []string{"cost", "strangler", "router"}},
+	"admin": {4, []string{"cost", "strangler", "router", "events"}},
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values (and events' subject and schedule
 	// checks), so defaults and rules are written once.
 	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp"}},
+	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},

@@ -80,10 +80,11 @@ type Daemon struct {
 	admin     *http.Server
 	ln, aln   net.Listener
 
-	mu       sync.Mutex     // serialises reloads (SIGHUP and POST /v1/reload) and shutdown
-	gen      *generation    // installed; guarded by mu
-	retiring sync.WaitGroup // goroutines cleaning up replaced generations
-	done     chan struct{}  // closed at shutdown: clean up replaced generations now
+	mu       sync.Mutex                   // serialises reloads (SIGHUP and POST /v1/reload) and shutdown
+	gen      *generation                  // installed; guarded by mu
+	world    atomic.Pointer[router.World] // gen's World, for triggers, which run outside requests
+	retiring sync.WaitGroup               // goroutines cleaning up replaced generations
+	done     chan struct{}                // closed at shutdown: clean up replaced generations now
 }
 
 // Run is New then Serve: it serves until ctx is cancelled (SIGTERM, SIGINT), then
@@ -132,13 +133,20 @@ func (d *Daemon) setup(ctx context.Context) error {
 	if err := d.startRuntime(ctx, cfg); err != nil {
 		return err
 	}
+	if err := d.startEvents(ctx, cfg); err != nil {
+		return err
+	}
 	g, err := newGeneration(ctx, d.env, cfg, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	d.gen = g
+	d.world.Store(g.world)
 	d.stack.push(d.cleanupGenerations)
 	if err := d.startRouting(ctx, g); err != nil {
+		return err
+	}
+	if err := d.startTriggers(ctx, cfg, g.world); err != nil {
 		return err
 	}
 	return d.listen(cfg, token)
@@ -233,6 +241,7 @@ func (d *Daemon) listen(cfg *config.Config, token []byte) error {
 		Ready:      d.ready.Load,
 		Logger:     log.With("component", "admin"),
 		Pricing:    pricing(cfg.Pricing),
+		Events:     d.eventStatus(),
 	})
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)

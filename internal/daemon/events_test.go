@@ -1,39 +1,35 @@
 package daemon
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/edged/edged/events"
 	"github.com/edged/edged/internal/config"
 )
 
-// TestEventsUnserved: a file that asks for events is refused by Validate (and
-// so by serve, which builds its routes the same way), naming each key, instead
-// of being served without its events.
-func TestEventsUnserved(t *testing.T) {
+// TestEventsAccepted: Validate (and so serve) accepts every part of a file
+// that uses events, now that the daemon runs them: [events], triggers, guest
+// publish and enqueue routes.
+func TestEventsAccepted(t *testing.T) {
 	mod, err := filepath.Abs("../../examples/guests/hello-c/hello-c.wasm")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "[admin]\ntoken_file = \"t\"\n[functions.f]\nmodule = \"" + mod + "\"\n"
-	for _, tc := range []struct {
-		name, toml string
-		want       []string // key paths in the error; none: accepted
-	}{
-		{"no events", `[[routes]]
-name = "r"
-path = "/"
-function = "f"
-stage = "retired"
-`, nil},
-		{"engine settings alone", "[events]\nsync = \"interval\"\n", nil},
-		{"trigger", "[[triggers]]\nname = \"t\"\nfunction = \"f\"\nsubject = \"a.b\"\n", []string{"triggers[0]"}},
-		{"enqueue and publish", `[functions.g]
-module = "` + mod + `"
-publish = ["jobs.>"]
-[[triggers]]
+	for _, tc := range []struct{ name, toml string }{
+		{"engine settings alone", "[events]\nsync = \"interval\"\n"},
+		{"trigger", "[[triggers]]\nname = \"t\"\nfunction = \"f\"\nsubject = \"a.b\"\n"},
+		{"publish", "[functions.g]\nmodule = \"" + mod + "\"\npublish = [\"jobs.>\"]\n"},
+		{"enqueue", `[[triggers]]
 name = "t"
 function = "f"
 subject = "orders"
@@ -41,28 +37,319 @@ subject = "orders"
 name = "in"
 path = "/orders"
 enqueue = "orders"
-`, []string{"triggers[0]", "routes[0].enqueue", "functions.g.publish", "events:"}},
+`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Decode([]byte(base+tc.toml), t.TempDir())
 			if err != nil {
 				t.Fatalf("Decode: %v", err)
 			}
-			err = Validate(cfg)
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatalf("Validate = %v, want nil", err)
-				}
-				return
-			}
-			if !errors.Is(err, errEventsUnserved) {
-				t.Fatalf("Validate = %v, want errEventsUnserved", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate = %v, want it to name %s", err, w)
-				}
+			if err := Validate(cfg); err != nil {
+				t.Fatalf("Validate = %v, want nil", err)
 			}
 		})
 	}
+}
+
+// testdataWasm returns the absolute path of isolate/testdata/name.wasm.
+func testdataWasm(t testing.TB, name string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", "isolate", "testdata", name+".wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// eventsConfig is a daemon with the embedded JetStream server under dir's
+// "events": trigger "ok" delivers "orders" to the C hello guest, "bad" delivers
+// "fail" to a guest that traps (one retry after 10ms, then a dead letter),
+// and "jobs" delivers what the publish guest on /pub publishes on "jobs.>"
+// to hello. extra is appended.
+func eventsConfig(t testing.TB, extra string) string {
+	return fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+drain_delay = "0s"
+
+[admin]
+listen = "127.0.0.1:0"
+token_file = "admin.token"
+
+[runtime]
+cache_dir = "cache"
+state_dir = "state"
+
+[events]
+store_dir = "events"
+
+[functions.hello]
+module = %[1]q
+
+[functions.trap]
+module = %[2]q
+
+[functions.pub]
+module = %[3]q
+publish = ["jobs.>"]
+
+[[triggers]]
+name = "ok"
+function = "hello"
+subject = "orders"
+
+[[triggers]]
+name = "bad"
+function = "trap"
+subject = "fail"
+max_retries = 1
+backoff = "10ms"
+
+[[triggers]]
+name = "jobs"
+function = "hello"
+subject = "jobs.>"
+dead_letter = "deadjobs"
+
+[[routes]]
+name = "pub"
+path = "/pub"
+stage = "retired"
+function = "pub"
+
+[[routes]]
+name = "orders"
+path = "/orders"
+enqueue = "orders"
+
+[[routes]]
+name = "fail"
+path = "/fail"
+enqueue = "fail"
+`, helloWasm(t), testdataWasm(t, "trap"), testdataWasm(t, "publish")) + extra
+}
+
+// waitRecord polls the events engine until the event source+id has a record,
+// and returns it; bounded by a deadline, not a fixed sleep count.
+func waitRecord(t *testing.T, srv *events.Server, source, id string) events.Record {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		recs, err := srv.Status(ctx, source, id)
+		if err != nil {
+			t.Fatalf("Status: %v", err)
+		}
+		if len(recs) > 0 {
+			return recs[0]
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("event %s %s: no record within the deadline", source, id)
+		case <-tick.C:
+		}
+	}
+}
+
+// TestTriggersRun: the daemon starts the embedded engine and its triggers; an
+// event on "orders" is processed by the C guest (done, one attempt), one on
+// "fail" traps, is retried once and ends dead-lettered, and a guest's
+// edged.publish on an allowed subject reaches the trigger listening there.
+func TestTriggersRun(t *testing.T) {
+	d, _ := startDaemon(t, eventsConfig(t, ""))
+	srv := d.env.events
+	if srv == nil {
+		t.Fatal("events engine not started")
+	}
+	ctx := context.Background()
+
+	t.Run("done", func(t *testing.T) {
+		id, err := srv.Publish(ctx, "orders", "test.order", []byte(`{"n":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := waitRecord(t, srv, events.DefaultSource, id)
+		if r.State != events.StateDone || r.Trigger != "ok" || r.Status != http.StatusOK || r.Attempts != 1 {
+			t.Errorf("record = %+v, want done by ok with 200 at the first attempt", r)
+		}
+	})
+	t.Run("dead-lettered", func(t *testing.T) {
+		id, err := srv.Publish(ctx, "fail", "test.fail", []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := waitRecord(t, srv, events.DefaultSource, id)
+		if r.State != events.StateDead || r.Trigger != "bad" || r.Attempts != 2 || !strings.Contains(r.Error, "trap") {
+			t.Errorf("record = %+v, want dead-lettered by bad after 2 attempts with a trap", r)
+		}
+		dl, err := srv.DeadLetters(ctx, "bad")
+		if err != nil || len(dl) != 1 {
+			t.Fatalf("DeadLetters = %d, %v; want 1", len(dl), err)
+		}
+	})
+	t.Run("guest publish", func(t *testing.T) {
+		for _, tc := range []struct {
+			subject, want string
+		}{
+			{"jobs.a", "0"}, // allowed: stored, delivered to "jobs"
+			{"orders", "-"}, // not in publish: refused (an error code)
+		} {
+			req, _ := http.NewRequest(http.MethodPost, d.PublicURL()+"/pub", strings.NewReader("job"))
+			req.Header.Set("x-subject", tc.subject)
+			req.Header.Set("x-type", "test.job")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b [64]byte
+			n, _ := resp.Body.Read(b[:])
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(b[:n]), tc.want) {
+				t.Fatalf("POST /pub %s = %d %q, want 200 %q", tc.subject, resp.StatusCode, b[:n], tc.want)
+			}
+		}
+		cons, err := srv.JetStream().Consumer(ctx, "EDGED_jobs", "jobs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			info, err := cons.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.AckFloor.Consumer == 1 && info.NumAckPending == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("jobs consumer: %+v, want one event acknowledged", info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// enqueue POSTs body to the daemon's path with hdr and returns the 202
+// answer's id and status path.
+func enqueue(t *testing.T, d *Daemon, path, body string, hdr ...string) (id, status string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, d.PublicURL()+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans struct{ ID, Status string }
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<10)).Decode(&ans); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST %s = %d, %v; want 202 with JSON", path, resp.StatusCode, err)
+	}
+	return ans.ID, ans.Status
+}
+
+// TestEnqueueRoutes: a request to an enqueue route is answered 202 and
+// processed by the trigger on its subject (the C guest: done), or, on a
+// subject whose function traps, dead-lettered after its retry; the same
+// Idempotency-Key gives the same event, processed once.
+func TestEnqueueRoutes(t *testing.T) {
+	d, _ := startDaemon(t, eventsConfig(t, ""))
+	srv := d.env.events
+	for _, tc := range []struct {
+		name, path string
+		want       string
+		trigger    string
+	}{
+		{"done", "/orders", events.StateDone, "ok"},
+		{"dead-lettered", "/fail", events.StateDead, "bad"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			id, status := enqueue(t, d, tc.path, `{"order":1}`, "Content-Type", "application/json")
+			source := "edged/routes" + tc.path
+			if !strings.HasPrefix(status, "/v1/events/"+id+"?source=") {
+				t.Errorf("status = %q, want /v1/events/%s?source=...", status, id)
+			}
+			r := waitRecord(t, srv, source, id)
+			if r.State != tc.want || r.Trigger != tc.trigger {
+				t.Errorf("record = %+v, want %s by %s", r, tc.want, tc.trigger)
+			}
+			// The status link of the 202, on the admin API.
+			req, _ := http.NewRequest(http.MethodGet, d.AdminURL()+status, nil)
+			req.Header.Set("Authorization", "Bearer token")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var st struct{ ID, Source, State string }
+			if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&st); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("GET %s = %d, %v", status, resp.StatusCode, err)
+			}
+			if st.ID != id || st.Source != source || st.State != tc.want {
+				t.Errorf("GET %s = %+v, want %s", status, st, tc.want)
+			}
+		})
+	}
+	t.Run("idempotency key", func(t *testing.T) {
+		id1, _ := enqueue(t, d, "/orders", "a", "Idempotency-Key", "order-7")
+		id2, _ := enqueue(t, d, "/orders", "a", "Idempotency-Key", "order-7")
+		if id1 != id2 {
+			t.Fatalf("ids %s, %s: want the same for one key", id1, id2)
+		}
+		if r := waitRecord(t, srv, "edged/routes/orders", id1); r.Attempts != 1 || r.State != events.StateDone {
+			t.Errorf("record = %+v, want done once", r)
+		}
+		info, err := srv.JetStream().Stream(context.Background(), "EDGED_ok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := info.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// done, idempotency key (once) and none else on "orders" in this test.
+		if si.State.LastSeq != 2 {
+			t.Errorf("stream EDGED_ok holds %d messages, want 2 (the duplicate stored once)", si.State.LastSeq)
+		}
+	})
+}
+
+// TestReloadEvents: the engine starts with the daemon. A reload that adds
+// events to a file started without any is refused (the running configuration
+// stays); one that edits a trigger is applied to the rest of the file, and the
+// running trigger keeps delivering.
+func TestReloadEvents(t *testing.T) {
+	t.Run("added", func(t *testing.T) {
+		d, path := startDaemon(t, testConfig(helloWasm(t), false))
+		next := testConfig(helloWasm(t), false) + "\n[[triggers]]\nname = \"t\"\nfunction = \"hello\"\nsubject = \"x\"\n"
+		if err := os.WriteFile(path, []byte(next), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "restart") {
+			t.Fatalf("Reload(adds a trigger) = %v, want an error asking for a restart", err)
+		}
+		if len(d.config().Triggers) != 0 {
+			t.Error("the refused file was applied")
+		}
+	})
+	t.Run("trigger edited", func(t *testing.T) {
+		d, path := startDaemon(t, eventsConfig(t, ""))
+		edited := strings.Replace(eventsConfig(t, ""), "max_retries = 1", "max_retries = 5", 1)
+		if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reload(context.Background()); err != nil {
+			t.Fatalf("Reload(trigger edited) = %v, want nil", err)
+		}
+		id, _ := enqueue(t, d, "/orders", "after reload")
+		if r := waitRecord(t, d.env.events, "edged/routes/orders", id); r.State != events.StateDone {
+			t.Errorf("record after reload = %+v, want done", r)
+		}
+	})
 }

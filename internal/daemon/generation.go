@@ -8,6 +8,7 @@ import (
 	"reflect"
 
 	"github.com/edged/edged/auth"
+	"github.com/edged/edged/events"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
@@ -21,6 +22,8 @@ type env struct {
 	log     *slog.Logger
 	dev     bool   // a missing secret is a warning, not an error
 	version string // service.version of exported spans
+	// events is the events engine, nil when the file started with needs none.
+	events *events.Server
 }
 
 // generation is one configuration applied as a unit: the file, and the World,
@@ -55,6 +58,9 @@ func newGeneration(ctx context.Context, e env, cfg *config.Config, prev *generat
 
 // provision builds the generation's parts, stopping at the first that fails.
 func (g *generation) provision(ctx context.Context, e env, prev *generation) error {
+	if err := eventsNeedRestart(e, g.cfg); err != nil {
+		return err
+	}
 	var err error
 	if g.auth, err = g.authenticator(prev); err != nil {
 		return err

@@ -59,6 +59,7 @@ func (d *Daemon) install(g *generation) error {
 	}
 	old := d.gen
 	d.gen = g
+	d.world.Store(g.world)
 	d.ctrl.SetPlans(g.plans)
 	d.retire(old)
 	return nil
@@ -111,4 +112,5 @@ func (d *Daemon) warnRestartOnly(next *config.Config) {
 	if prev.Runtime != next.Runtime {
 		log.Warn("reload: [runtime] changes take effect at the next restart")
 	}
+	d.warnEventsRestartOnly(prev, next)
 }

@@ -1,9 +1,7 @@
 package daemon
 
 import (
-	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"slices"
 
@@ -13,20 +11,18 @@ import (
 
 // tableRoutes converts the file's [[routes]] into strangler routes, at the stage and
 // weight the file gives and with no migration step (-1).
-//
-// Both start-up and `edged validate` come through here, so this is also where a file
-// that asks for events is refused: internal/config decodes and validates [events],
-// [[triggers]], enqueue routes and publish lists, but the daemon does not run them
-// yet, and serving such a file without them would drop its events silently.
+// An enqueue route becomes a legacy route with no target and its subject in
+// strangler.Route.Enqueue: the router publishes its requests and it never
+// migrates (the file may give it no stage, upstream or function).
 func tableRoutes(cfg *config.Config) ([]strangler.Route, error) {
-	if err := eventsUnserved(cfg); err != nil {
-		return nil, err
-	}
 	out := make([]strangler.Route, 0, len(cfg.Routes))
 	for i, r := range cfg.Routes {
-		st, err := strangler.ParseStage(r.Stage)
-		if err != nil {
-			return nil, fmt.Errorf("routes[%d].stage: %w", i, err)
+		st := strangler.StageLegacy
+		if r.Enqueue == "" {
+			var err error
+			if st, err = strangler.ParseStage(r.Stage); err != nil {
+				return nil, fmt.Errorf("routes[%d].stage: %w", i, err)
+			}
 		}
 		out = append(out, strangler.Route{
 			Name:         r.Name,
@@ -35,6 +31,7 @@ func tableRoutes(cfg *config.Config) ([]strangler.Route, error) {
 			Methods:      slices.Clone(r.Methods),
 			Upstream:     r.Upstream,
 			Function:     r.Function,
+			Enqueue:      r.Enqueue,
 			Stage:        st,
 			Weight:       r.Weight,
 			Sticky:       r.Sticky,
@@ -82,36 +79,10 @@ func mergeRoutes(prev, next *config.Config, live []strangler.Route) ([]strangler
 }
 
 // sameDefinition reports whether a and b route the same requests to the same targets
-// under the same migration plan: path, host, methods, upstream, function and
-// migration. Stage and weight are not part of the definition.
+// under the same migration plan: path, host, methods, upstream, function, enqueue
+// subject and migration. Stage and weight are not part of the definition.
 func sameDefinition(a, b config.Route) bool {
 	return a.Path == b.Path && a.Host == b.Host && slices.Equal(a.Methods, b.Methods) &&
-		a.Upstream == b.Upstream && a.Function == b.Function &&
+		a.Upstream == b.Upstream && a.Function == b.Function && a.Enqueue == b.Enqueue &&
 		reflect.DeepEqual(a.Migration, b.Migration)
-}
-
-// errEventsUnserved is the answer to a file that asks for event triggers.
-var errEventsUnserved = errors.New("not served by this daemon yet (docs/events.md, \"What runs today\"): " +
-	"remove it, or embed the events package in your own Go program")
-
-// eventsUnserved names every part of cfg that needs the events engine.
-func eventsUnserved(cfg *config.Config) error {
-	var errs []error
-	if cfg.Events != nil && (len(cfg.Triggers) > 0 || cfg.Events.URL != "" || cfg.Events.Listen != "") {
-		errs = append(errs, fmt.Errorf("events: %w", errEventsUnserved))
-	}
-	for i := range cfg.Triggers {
-		errs = append(errs, fmt.Errorf("triggers[%d]: %w", i, errEventsUnserved))
-	}
-	for i, r := range cfg.Routes {
-		if r.Enqueue != "" {
-			errs = append(errs, fmt.Errorf("routes[%d].enqueue: %w", i, errEventsUnserved))
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
-		if len(cfg.Functions[name].Publish) > 0 {
-			errs = append(errs, fmt.Errorf("functions.%s.publish: %w", name, errEventsUnserved))
-		}
-	}
-	return errors.Join(errs...)
 }

@@ -53,6 +53,9 @@ func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authe
 		Auth:      auth,
 		Pricing:   pricing(cfg.Pricing),
 	}
+	if e.events != nil {
+		w.Enqueuer = enqueuer{e.events}
+	}
 	var errs []error
 	for i, tp := range cfg.Server.TrustedProxies {
 		p, err := config.ParseTrustedProxy(tp)
@@ -81,6 +84,10 @@ func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authe
 	for _, name := range slices.Sorted(maps.Keys(cfg.Functions)) {
 		fc := cfg.Functions[name]
 		src, opts, err := functionOptions(name, fc, secrets, log)
+		if len(fc.Publish) > 0 && e.events != nil {
+			opts.Publish = slices.Clone(fc.Publish)
+			opts.Publisher = publisher{e.events}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("functions.%s: %w", name, err))
 			continue

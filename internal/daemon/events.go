@@ -1,0 +1,193 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"sync/atomic"
+
+	"github.com/edged/edged/admin"
+	"github.com/edged/edged/events"
+	"github.com/edged/edged/internal/config"
+	"github.com/edged/edged/isolate"
+	"github.com/edged/edged/router"
+)
+
+// startEvents opens the events engine when the file needs one ([events], or
+// triggers, enqueue routes or publish lists, which give it the defaults):
+// the embedded JetStream server under events.store_dir, or a connection to
+// events.url. The engine lives as long as the process, like the runtime:
+// [events] and [[triggers]] are applied at start only (warnRestartOnly).
+func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
+	if cfg.Events == nil {
+		return nil
+	}
+	opts := cfg.Events.Options()
+	opts.Logger = d.o.Logger.With("component", "events")
+	srv, err := events.Open(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	d.stack.push(func() {
+		if err := srv.Close(context.Background()); err != nil {
+			d.o.Logger.Warn("events: close", "err", err)
+		}
+	})
+	d.env.events = srv
+	return nil
+}
+
+// startTriggers subscribes every [[triggers]] entry of cfg, delivering to the
+// function of that name in the World installed at the time of each event (a
+// reload that replaces the function's module applies to the next event). The
+// subscriptions are closed at shutdown, before the engine.
+func (d *Daemon) startTriggers(ctx context.Context, cfg *config.Config, w *router.World) error {
+	srv := d.env.events
+	if srv == nil || len(cfg.Triggers) == 0 {
+		return nil
+	}
+	var subs []*events.Subscription
+	d.stack.push(func() {
+		for _, s := range subs {
+			if err := s.Close(context.Background()); err != nil {
+				d.o.Logger.Warn("events: close trigger", "trigger", s.Trigger().Name, "err", err)
+			}
+		}
+	})
+	for i, tc := range cfg.Triggers {
+		t := tc.Events()
+		if f := w.Functions[tc.Function]; f != nil {
+			t.MaxBodyBytes = int64(f.Policy().MaxRequestBody)
+		}
+		sub, err := srv.Subscribe(context.WithoutCancel(ctx), t, &invoker{function: tc.Function, world: &d.world})
+		if err != nil {
+			return fmt.Errorf("triggers[%d]: %w", i, err)
+		}
+		subs = append(subs, sub)
+	}
+	return nil
+}
+
+// invoker delivers a trigger's events to a function of the current World. It
+// is the events side of what the router does for a request on the isolate
+// stage: an isolate.Request in, the guest's status out. Failures of the guest
+// (trap, deadline, memory, body cap, a busy pool) are returned as errors, which
+// the trigger retries with backoff and dead-letters after its retries.
+type invoker struct {
+	function string
+	world    *atomic.Pointer[router.World]
+}
+
+// errNoFunction: the function of a trigger is not in the current World (a
+// reload removed it). The event is retried, and dead-lettered if it stays so.
+var errNoFunction = errors.New("function not loaded")
+
+// Invoke implements events.Invoker.
+func (iv *invoker) Invoke(ctx context.Context, r *http.Request) (int, http.Header, error) {
+	w := iv.world.Load()
+	var f *isolate.Function
+	if w != nil {
+		f = w.Functions[iv.function]
+	}
+	if f == nil {
+		return 0, nil, fmt.Errorf("%w: %s", errNoFunction, iv.function)
+	}
+	var req isolate.Request
+	if err := cloudEventRequest(&req, r, int64(f.Policy().MaxRequestBody)); err != nil {
+		return 0, nil, err
+	}
+	var resp isolate.Response
+	if err := f.Handle(ctx, &req, &resp, nil); err != nil {
+		return 0, nil, err
+	}
+	h := make(http.Header, resp.Header.Len())
+	for i := range resp.Header.Len() {
+		k, v := resp.Header.At(i)
+		h.Add(string(k), string(v))
+	}
+	return resp.Status, h, nil
+}
+
+// cloudEventRequest copies the CloudEvents binary-mode request events builds
+// into dst: POST / with the ce-* headers, Content-Type, traceparent and the
+// data as body, read up to maxBody (events has already bounded it to the
+// same cap, so a longer body is an error, not a truncation).
+func cloudEventRequest(dst *isolate.Request, r *http.Request, maxBody int64) error {
+	dst.Method = append(dst.Method[:0], r.Method...)
+	dst.URI = append(dst.URI[:0], r.URL.RequestURI()...)
+	dst.Protocol = append(dst.Protocol[:0], "HTTP/1.1"...)
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			dst.Header.AddString(k, v)
+		}
+	}
+	if r.Body == nil {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return fmt.Errorf("read event data: %w", err)
+	}
+	if int64(len(body)) > maxBody {
+		return fmt.Errorf("event data over the function's max_request_body of %d bytes: %w", maxBody, isolate.ErrBodyTooLarge)
+	}
+	dst.Body = body
+	return nil
+}
+
+// publisher backs isolate.FunctionOptions.Publisher with the events engine:
+// a guest's edged.publish returns once JetStream has stored the event.
+type publisher struct{ srv *events.Server }
+
+// Publish implements isolate.Publisher.
+func (p publisher) Publish(ctx context.Context, subject, ceType string, data []byte) error {
+	_, err := p.srv.Publish(ctx, subject, ceType, data)
+	return err
+}
+
+// enqueuer backs router.World.Enqueuer with the events engine: an enqueue
+// route's request is stored by JetStream before the client gets its 202.
+type enqueuer struct{ srv *events.Server }
+
+// Enqueue implements router.Enqueuer.
+func (q enqueuer) Enqueue(ctx context.Context, subject string, ev *router.EnqueuedEvent) error {
+	e := events.Event{
+		ID: ev.ID, Source: ev.Source, Type: ev.Type, ContentType: ev.ContentType,
+		TraceParent: ev.TraceParent, Data: ev.Data,
+	}
+	if err := q.srv.PublishEvent(ctx, subject, &e); err != nil {
+		return err
+	}
+	ev.ID = e.ID
+	return nil
+}
+
+// eventStatus is the admin API's view of the engine; nil without one (an
+// interface holding a nil *events.Server would not be nil).
+func (d *Daemon) eventStatus() admin.EventsEngine {
+	if d.env.events == nil {
+		return nil
+	}
+	return d.env.events
+}
+
+// eventsNeedRestart refuses a reload that needs an events engine this process
+// did not start: the engine and its triggers are set up once, at start.
+func eventsNeedRestart(e env, cfg *config.Config) error {
+	if e.events == nil && cfg.Events != nil {
+		return errors.New("events: the file now needs the events engine ([events], triggers, enqueue " +
+			"routes or publish), which starts with edged: restart it")
+	}
+	return nil
+}
+
+// warnEventsRestartOnly logs changes to [events] and [[triggers]], which a
+// reload does not apply (docs/events.md).
+func (d *Daemon) warnEventsRestartOnly(prev, next *config.Config) {
+	if !reflect.DeepEqual(prev.Events, next.Events) || !reflect.DeepEqual(prev.Triggers, next.Triggers) {
+		d.o.Logger.Warn("reload: [events] and [[triggers]] changes take effect at the next restart")
+	}
+}
