@@ -37,9 +37,11 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		return
 	}
 	attempt := int(md.NumDelivered)
+	obs := sub.s.opts.Observer
+	obs.Delivered(sub.t.Name)
 	ev, err := parseEvent(msg.Headers(), msg.Data(), sub.t.MaxBodyBytes)
 	if err != nil {
-		sub.deadLetter(ctx, msg, md, ev, history{attempts: 0, reason: err.Error()})
+		sub.deadLetter(ctx, msg, md, ev, history{attempts: 0, reason: err.Error(), kind: DeadLetterInvalid})
 		return
 	}
 	key := sub.recordKey(ev.source, ev.id)
@@ -50,6 +52,7 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		if rec, ok := sub.s.record(ctx, key); ok && rec.State == StateDone {
 			// The work completed but the ack was lost: do not do it again.
 			sub.ack(msg)
+			obs.Acked(sub.t.Name)
 			return
 		}
 	}
@@ -62,7 +65,9 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 				return
 			}
 		}
+		start := time.Now()
 		res := sub.invoke(ctx, msg)
+		obs.Processed(sub.t.Name, time.Since(start))
 		if sem != nil {
 			<-sem
 		}
@@ -73,7 +78,7 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		}
 		switch {
 		case res.reason != "":
-			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason})
+			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason, kind: DeadLetterFunction})
 			return
 		case res.err == nil && res.status >= 200 && res.status < 300:
 			handedOff = sub.complete(ctx, msg, key, Record{
@@ -82,12 +87,14 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			return
 		case attempt > sub.t.MaxRetries:
 			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err,
-				reason: fmt.Sprintf("failed after %d attempts", attempt)})
+				reason: fmt.Sprintf("failed after %d attempts", attempt), kind: DeadLetterRetries})
 			return
 		case !local:
+			obs.Retried(sub.t.Name)
 			_ = msg.NakWithDelay(sub.t.delay(attempt))
 			return
 		}
+		obs.Retried(sub.t.Name)
 		select {
 		case <-time.After(sub.t.delay(attempt)):
 			attempt++
@@ -175,6 +182,7 @@ func (sub *Subscription) acker() {
 func (sub *Subscription) finish(msg jetstream.Msg) {
 	if sub.s.opts.dropAck == nil || !sub.s.opts.dropAck() {
 		sub.ack(msg)
+		sub.s.opts.Observer.Acked(sub.t.Name)
 	}
 }
 
@@ -196,6 +204,7 @@ type history struct {
 	status   int
 	err      error
 	reason   string
+	kind     string // DeadLetterInvalid, DeadLetterFunction or DeadLetterRetries
 }
 
 // Headers of a dead-letter message, besides the event's own `ce-*` headers.
@@ -256,6 +265,7 @@ func (sub *Subscription) deadLetter(ctx context.Context, msg jetstream.Msg, md *
 		}
 	}
 	sub.ack(msg)
+	sub.s.opts.Observer.DeadLettered(sub.t.Name, h.kind)
 }
 
 // States of an event for one trigger.

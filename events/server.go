@@ -69,6 +69,9 @@ type Options struct {
 	CompletionTTL time.Duration
 	// Logger receives errors of background work; nil discards.
 	Logger *slog.Logger
+	// Observer is told about every trigger's deliveries, for metrics; nil
+	// tells nobody.
+	Observer Observer
 	// Now is the clock of schedules; nil means time.Now. For tests.
 	Now func() time.Time
 
@@ -95,6 +98,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
