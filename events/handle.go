@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edged/edged/trace"
 )
 
 // attemptResult is what one invocation said.
@@ -66,7 +69,7 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			}
 		}
 		start := time.Now()
-		res := sub.invoke(ctx, msg)
+		res := sub.invoke(ctx, msg, attempt)
 		obs.Processed(sub.t.Name, time.Since(start))
 		if sem != nil {
 			<-sem
@@ -108,12 +111,14 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 	}
 }
 
-func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg) attemptResult {
+func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg, attempt int) attemptResult {
 	req, err := request(ctx, msg.Headers(), msg.Data())
 	if err != nil {
 		return attemptResult{err: err}
 	}
+	sp := sub.startSpan(req, attempt)
 	status, header, err := sub.inv.Invoke(ctx, req)
+	sp.end(status, err)
 	res := attemptResult{status: status, err: err}
 	if err != nil {
 		return res
@@ -124,6 +129,57 @@ func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg) attemptR
 		res.reason = "function answered " + strconv.Itoa(status)
 	}
 	return res
+}
+
+// eventSpan is the span of one invocation, under the publisher's span.
+type eventSpan struct {
+	exp  trace.Exporter
+	span trace.Span
+}
+
+// startSpan starts the invocation's span when there is an exporter and the
+// event carries a sampled traceparent, and points the request's traceparent
+// at it so the function's own spans nest under it. It returns nil otherwise.
+func (sub *Subscription) startSpan(req *http.Request, attempt int) *eventSpan {
+	exp := sub.s.opts.Exporter
+	if exp == nil {
+		return nil
+	}
+	tc, ok := trace.ParseTraceparent([]byte(req.Header.Get(HeaderTraceParent)))
+	if !ok || !tc.Sampled() {
+		return nil
+	}
+	if ts := req.Header.Get("tracestate"); ts != "" && trace.ValidTracestate([]byte(ts)) {
+		tc.State = ts
+	}
+	id := trace.NewSpanID()
+	req.Header.Set(HeaderTraceParent, string(tc.AppendTraceparent(nil, id)))
+	return &eventSpan{exp: exp, span: trace.Span{
+		TraceID: tc.TraceID, SpanID: id, ParentID: tc.ParentID, RemoteParent: true, TraceState: tc.State,
+		Name: "edged.event", Kind: trace.KindServer, Start: time.Now(),
+		Attrs: []trace.Attr{
+			trace.Str("edged.trigger", sub.t.Name), trace.Str("cloudevents.event_id", req.Header.Get(HeaderID)),
+			trace.Int("edged.attempt", int64(attempt)),
+		},
+	}}
+}
+
+// end finishes and exports the span; a nil span does nothing.
+func (sp *eventSpan) end(status int, err error) {
+	if sp == nil {
+		return
+	}
+	sp.span.End = time.Now()
+	if status != 0 {
+		sp.span.Attrs = append(sp.span.Attrs, trace.Int("http.response.status_code", int64(status)))
+	}
+	switch {
+	case err != nil:
+		sp.span.Err = clip(err.Error())
+	case status >= 500 || status == StatusDeadLetter:
+		sp.span.Err = "status " + strconv.Itoa(status)
+	}
+	sp.exp.ExportSpans([]trace.Span{sp.span})
 }
 
 // pendingAck is an event whose completion record is being stored; the

@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edged/edged/trace"
 )
 
 // Defaults of Options, defined once.
@@ -72,6 +74,11 @@ type Options struct {
 	// Observer is told about every trigger's deliveries, for metrics; nil
 	// tells nobody.
 	Observer Observer
+	// Exporter, when not nil, receives a span "edged.event" for each
+	// invocation of an event whose traceparent is sampled: the consumer side
+	// of the publisher's trace, a child of the publisher's span. The function
+	// is then given a traceparent naming that span.
+	Exporter trace.Exporter
 	// Now is the clock of schedules; nil means time.Now. For tests.
 	Now func() time.Time
 

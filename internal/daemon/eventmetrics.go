@@ -2,11 +2,14 @@ package daemon
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edged/edged/events"
+	"github.com/edged/edged/router"
+	"github.com/edged/edged/trace"
 )
 
 // lagTimeout bounds reading the consumers' pending counts at scrape time:
@@ -106,5 +109,18 @@ func (m *eventMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(m.lag, err)
+	}
+}
+
+// worldExporter hands the events engine's spans to the exporter of the
+// installed World's tracing ([tracing]), so events continue their
+// publishers' traces into the same collector as requests, and a reload that
+// changes [tracing] applies to events too.
+type worldExporter struct{ world *atomic.Pointer[router.World] }
+
+// ExportSpans implements trace.Exporter.
+func (e worldExporter) ExportSpans(spans []trace.Span) {
+	if w := e.world.Load(); w != nil && w.Tracing != nil && w.Tracing.Exporter != nil {
+		w.Tracing.Exporter.ExportSpans(spans)
 	}
 }

@@ -29,6 +29,7 @@ func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
 	opts.Logger = d.o.Logger.With("component", "events")
 	m := newEventMetrics()
 	opts.Observer = m
+	opts.Exporter = worldExporter{&d.world}
 	srv, err := events.Open(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
