@@ -27,7 +27,7 @@ func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
 	}
 	opts := cfg.Events.Options()
 	opts.Logger = d.o.Logger.With("component", "events")
-	m := newEventMetrics()
+	m := newEventMetrics(opts.Logger)
 	opts.Observer = m
 	opts.Exporter = worldExporter{&d.world}
 	srv, err := events.Open(ctx, opts)
