@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edged/edged/trace"
 )
 
 // attemptResult is what one invocation said.
@@ -37,9 +40,11 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		return
 	}
 	attempt := int(md.NumDelivered)
+	obs := sub.s.opts.Observer
+	obs.Delivered(sub.t.Name)
 	ev, err := parseEvent(msg.Headers(), msg.Data(), sub.t.MaxBodyBytes)
 	if err != nil {
-		sub.deadLetter(ctx, msg, md, ev, history{attempts: 0, reason: err.Error()})
+		sub.deadLetter(ctx, msg, md, ev, history{attempts: 0, reason: err.Error(), kind: DeadLetterInvalid})
 		return
 	}
 	key := sub.recordKey(ev.source, ev.id)
@@ -50,6 +55,7 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		if rec, ok := sub.s.record(ctx, key); ok && rec.State == StateDone {
 			// The work completed but the ack was lost: do not do it again.
 			sub.ack(msg)
+			obs.Acked(sub.t.Name)
 			return
 		}
 	}
@@ -62,7 +68,9 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 				return
 			}
 		}
-		res := sub.invoke(ctx, msg)
+		start := time.Now()
+		res := sub.invoke(ctx, msg, attempt)
+		obs.Processed(sub.t.Name, time.Since(start))
 		if sem != nil {
 			<-sem
 		}
@@ -73,7 +81,7 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		}
 		switch {
 		case res.reason != "":
-			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason})
+			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason, kind: DeadLetterFunction})
 			return
 		case res.err == nil && res.status >= 200 && res.status < 300:
 			handedOff = sub.complete(ctx, msg, key, Record{
@@ -82,12 +90,14 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			return
 		case attempt > sub.t.MaxRetries:
 			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err,
-				reason: fmt.Sprintf("failed after %d attempts", attempt)})
+				reason: fmt.Sprintf("failed after %d attempts", attempt), kind: DeadLetterRetries})
 			return
 		case !local:
+			obs.Retried(sub.t.Name)
 			_ = msg.NakWithDelay(sub.t.delay(attempt))
 			return
 		}
+		obs.Retried(sub.t.Name)
 		select {
 		case <-time.After(sub.t.delay(attempt)):
 			attempt++
@@ -101,12 +111,14 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 	}
 }
 
-func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg) attemptResult {
+func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg, attempt int) attemptResult {
 	req, err := request(ctx, msg.Headers(), msg.Data())
 	if err != nil {
 		return attemptResult{err: err}
 	}
+	sp := sub.startSpan(req, attempt)
 	status, header, err := sub.inv.Invoke(ctx, req)
+	sp.end(status, err)
 	res := attemptResult{status: status, err: err}
 	if err != nil {
 		return res
@@ -117,6 +129,57 @@ func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg) attemptR
 		res.reason = "function answered " + strconv.Itoa(status)
 	}
 	return res
+}
+
+// eventSpan is the span of one invocation, under the publisher's span.
+type eventSpan struct {
+	exp  trace.Exporter
+	span trace.Span
+}
+
+// startSpan starts the invocation's span when there is an exporter and the
+// event carries a sampled traceparent, and points the request's traceparent
+// at it so the function's own spans nest under it. It returns nil otherwise.
+func (sub *Subscription) startSpan(req *http.Request, attempt int) *eventSpan {
+	exp := sub.s.opts.Exporter
+	if exp == nil {
+		return nil
+	}
+	tc, ok := trace.ParseTraceparent([]byte(req.Header.Get(HeaderTraceParent)))
+	if !ok || !tc.Sampled() {
+		return nil
+	}
+	if ts := req.Header.Get("tracestate"); ts != "" && trace.ValidTracestate([]byte(ts)) {
+		tc.State = ts
+	}
+	id := trace.NewSpanID()
+	req.Header.Set(HeaderTraceParent, string(tc.AppendTraceparent(nil, id)))
+	return &eventSpan{exp: exp, span: trace.Span{
+		TraceID: tc.TraceID, SpanID: id, ParentID: tc.ParentID, RemoteParent: true, TraceState: tc.State,
+		Name: "edged.event", Kind: trace.KindServer, Start: time.Now(),
+		Attrs: []trace.Attr{
+			trace.Str("edged.trigger", sub.t.Name), trace.Str("cloudevents.event_id", req.Header.Get(HeaderID)),
+			trace.Int("edged.attempt", int64(attempt)),
+		},
+	}}
+}
+
+// end finishes and exports the span; a nil span does nothing.
+func (sp *eventSpan) end(status int, err error) {
+	if sp == nil {
+		return
+	}
+	sp.span.End = time.Now()
+	if status != 0 {
+		sp.span.Attrs = append(sp.span.Attrs, trace.Int("http.response.status_code", int64(status)))
+	}
+	switch {
+	case err != nil:
+		sp.span.Err = clip(err.Error())
+	case status >= 500 || status == StatusDeadLetter:
+		sp.span.Err = "status " + strconv.Itoa(status)
+	}
+	sp.exp.ExportSpans([]trace.Span{sp.span})
 }
 
 // pendingAck is an event whose completion record is being stored; the
@@ -175,6 +238,7 @@ func (sub *Subscription) acker() {
 func (sub *Subscription) finish(msg jetstream.Msg) {
 	if sub.s.opts.dropAck == nil || !sub.s.opts.dropAck() {
 		sub.ack(msg)
+		sub.s.opts.Observer.Acked(sub.t.Name)
 	}
 }
 
@@ -196,6 +260,7 @@ type history struct {
 	status   int
 	err      error
 	reason   string
+	kind     string // DeadLetterInvalid, DeadLetterFunction or DeadLetterRetries
 }
 
 // Headers of a dead-letter message, besides the event's own `ce-*` headers.
@@ -256,6 +321,7 @@ func (sub *Subscription) deadLetter(ctx context.Context, msg jetstream.Msg, md *
 		}
 	}
 	sub.ack(msg)
+	sub.s.opts.Observer.DeadLettered(sub.t.Name, h.kind)
 }
 
 // States of an event for one trigger.

@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/edged/edged/trace"
 )
 
 // Defaults of Options, defined once.
@@ -69,6 +71,14 @@ type Options struct {
 	CompletionTTL time.Duration
 	// Logger receives errors of background work; nil discards.
 	Logger *slog.Logger
+	// Observer is told about every trigger's deliveries, for metrics; nil
+	// tells nobody.
+	Observer Observer
+	// Exporter, when not nil, receives a span "edged.event" for each
+	// invocation of an event whose traceparent is sampled: the consumer side
+	// of the publisher's trace, a child of the publisher's span. The function
+	// is then given a traceparent naming that span.
+	Exporter trace.Exporter
 	// Now is the clock of schedules; nil means time.Now. For tests.
 	Now func() time.Time
 
@@ -95,6 +105,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -75,6 +75,7 @@ type Daemon struct {
 
 	table     *strangler.Table
 	server    *router.Server
+	evMetrics *eventMetrics // the events engine's Observer; nil without one
 	ctrl      *strangler.Controller
 	persister *strangler.Persister
 	admin     *http.Server

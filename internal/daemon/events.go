@@ -27,10 +27,15 @@ func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
 	}
 	opts := cfg.Events.Options()
 	opts.Logger = d.o.Logger.With("component", "events")
+	m := newEventMetrics(opts.Logger)
+	opts.Observer = m
+	opts.Exporter = worldExporter{&d.world}
 	srv, err := events.Open(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("events: %w", err)
 	}
+	m.srv = srv
+	d.evMetrics = m
 	d.stack.push(func() {
 		if err := srv.Close(context.Background()); err != nil {
 			d.o.Logger.Warn("events: close", "err", err)
@@ -46,7 +51,14 @@ func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
 // subscriptions are closed at shutdown, before the engine.
 func (d *Daemon) startTriggers(ctx context.Context, cfg *config.Config, w *router.World) error {
 	srv := d.env.events
-	if srv == nil || len(cfg.Triggers) == 0 {
+	if srv == nil {
+		return nil
+	}
+	// The router's registry is the one the admin API serves on /metrics.
+	if err := d.server.Registerer().Register(d.evMetrics); err != nil {
+		return fmt.Errorf("events: metrics: %w", err)
+	}
+	if len(cfg.Triggers) == 0 {
 		return nil
 	}
 	var subs []*events.Subscription
@@ -59,6 +71,7 @@ func (d *Daemon) startTriggers(ctx context.Context, cfg *config.Config, w *route
 	})
 	for i, tc := range cfg.Triggers {
 		t := tc.Events()
+		d.evMetrics.init(t.Name)
 		if f := w.Functions[tc.Function]; f != nil {
 			t.MaxBodyBytes = int64(f.Policy().MaxRequestBody)
 		}

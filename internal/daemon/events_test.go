@@ -229,6 +229,60 @@ func TestTriggersRun(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
+	t.Run("metrics", func(t *testing.T) {
+		// What the subtests above did, per trigger, as the admin API's
+		// /metrics shows it. Acks follow the records, so poll until the
+		// scrape has them all, bounded.
+		want := []string{
+			`edged_events_delivered_total{trigger="ok"} 1`,
+			`edged_events_acked_total{trigger="ok"} 1`,
+			`edged_events_retried_total{trigger="ok"} 0`,
+			`edged_events_processing_seconds_count{trigger="ok"} 1`,
+			`edged_events_delivered_total{trigger="bad"} 2`,
+			`edged_events_retried_total{trigger="bad"} 1`,
+			`edged_events_acked_total{trigger="bad"} 0`,
+			`edged_events_dead_lettered_total{reason="retries",trigger="bad"} 1`,
+			`edged_events_dead_lettered_total{reason="function",trigger="bad"} 0`,
+			`edged_events_processing_seconds_count{trigger="bad"} 2`,
+			`edged_events_acked_total{trigger="jobs"} 1`,
+			`edged_events_consumer_lag{trigger="ok"} 0`,
+			`edged_events_consumer_lag{trigger="jobs"} 0`,
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			body := scrape(t, d)
+			var missing []string
+			for _, w := range want {
+				if !strings.Contains(body, "\n"+w+"\n") {
+					missing = append(missing, w)
+				}
+			}
+			if len(missing) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/metrics lacks %q:\n%s", missing, body)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// scrape returns the admin API's /metrics.
+func scrape(t *testing.T, d *Daemon) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, d.AdminURL()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics = %d, %v", resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 // enqueue POSTs body to the daemon's path with hdr and returns the 202
