@@ -31,7 +31,6 @@ var arch = map[string]node{
 	"limits":                     {0, nil},
 	"trace":                      {0, nil},
 	"shadow":                     {0, nil},
-	"events":                     {0, nil}, // NATS JetStream triggers; delivers to an Invoker it declares
 	"auth":                       {0, nil},
 	"idempotency":                {0, nil},
 	"isolate/internal/wasmrw":    {0, nil},
@@ -45,6 +44,9 @@ var arch = map[string]node{
 	"internal/otlp": {1, []string{"trace"}},
 	// proxy reads a traceparent only to put a trace id on its log lines.
 	"proxy": {1, []string{"trace"}},
+	// events: NATS JetStream triggers, delivering to an Invoker it declares;
+	// it records a span per delivery through trace.Exporter.
+	"events": {1, []string{"trace"}},
 
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
@@ -61,7 +63,7 @@ var arch = map[string]node{
 	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
+	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
