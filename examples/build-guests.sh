@@ -2,7 +2,7 @@
 # build-guests.sh rebuilds every committed .wasm from its source, reproducibly,
 # so that CI can run it and `git diff --exit-code` the results:
 #
-#   examples/guests/{hello,echo,jsonapi,authmw,fetch}  Go, the isolate/guest SDK
+#   examples/guests/{hello,echo,jsonapi,authmw,fetch,orders}  Go, the isolate/guest SDK
 #   examples/guests/hello-c                            C, clang + wasi-libc
 #   isolate/testdata/*/ (goloop, ...)                  Go test guests, one per directory
 #   isolate/testdata/*.wat                             wat2wasm (wabt)
@@ -41,7 +41,7 @@ go_guest() { # dir name
 		go build -trimpath -buildmode=c-shared -ldflags=-buildid= -o "$1/$2.wasm" "./$1"
 	report "$1/$2.wasm"
 }
-for g in hello echo jsonapi authmw fetch; do
+for g in hello echo jsonapi authmw fetch orders; do
 	go_guest "examples/guests/$g" "$g"
 done
 for dir in isolate/testdata/*/; do

@@ -120,7 +120,7 @@ func TestRootRouterTOML(t *testing.T) {
 	}
 	want := map[string]string{
 		"hello": StageIsolate, "users": StageCanary, "echo": StageShadow, "account": StageIsolate,
-		"fast": StageRetired, "orders": StageLegacy, "root": StageLegacy,
+		"fast": StageRetired, "orders": StageLegacy, "orders-async": "", "root": StageLegacy,
 	}
 	if len(c.Routes) != len(want) {
 		t.Errorf("Load(%q) has %d routes, want %d", path, len(c.Routes), len(want))
@@ -139,7 +139,24 @@ func TestRootRouterTOML(t *testing.T) {
 	if u := c.Upstreams["monolith"].URL; u != "http://127.0.0.1:9000" {
 		t.Errorf("upstreams.monolith.url = %q, want http://127.0.0.1:9000", u)
 	}
-	for _, name := range []string{"hello", "users", "echo", "auth", "fast"} {
+	// The quick start's event flow: POST /orders/async enqueues on
+	// orders.new, which the trigger "orders" delivers to the function.
+	var enqueue string
+	for _, r := range c.Routes {
+		if r.Name == "orders-async" {
+			enqueue = r.Enqueue
+		}
+	}
+	if enqueue != "orders.new" {
+		t.Errorf("route orders-async enqueue = %q, want orders.new", enqueue)
+	}
+	if len(c.Triggers) != 1 || c.Triggers[0].Name != "orders" || c.Triggers[0].Function != "orders" || c.Triggers[0].Subject != "orders.new" {
+		t.Errorf("triggers = %+v, want one: orders, function orders, subject orders.new", c.Triggers)
+	}
+	if c.Events == nil || !strings.HasSuffix(c.Events.StoreDir, filepath.FromSlash(".edged/events")) {
+		t.Errorf("events = %+v, want store_dir under .edged/events", c.Events)
+	}
+	for _, name := range []string{"hello", "users", "echo", "auth", "fast", "orders"} {
 		f, ok := c.Functions[name]
 		if !ok {
 			t.Errorf("functions.%s missing", name)
