@@ -177,6 +177,46 @@ type Function struct {
 	exchanges sync.Pool // *exchange values of the http.Handler adapter
 }
 
+// Defaults of FunctionOptions, exported so that a config layer shows the
+// values that will be enforced without writing them a second time.
+const (
+	DefaultMaxInstances       = 16
+	DefaultMaxWait            = time.Second
+	DefaultMaxQueue           = 1024
+	DefaultIdleTimeout        = 60 * time.Second
+	DefaultBillingGranularity = time.Millisecond
+)
+
+// withDefaults fills the zero fields of o with their defaults; policy is
+// o.Policy with its own defaults, on which InitTimeout's default depends.
+func (o FunctionOptions) withDefaults(policy limits.Policy) FunctionOptions {
+	if o.MaxInstances <= 0 {
+		o.MaxInstances = DefaultMaxInstances
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = DefaultMaxQueue
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.InitTimeout <= 0 {
+		o.InitTimeout = max(10*policy.Timeout, time.Second)
+	}
+	if o.BillingGranularity <= 0 {
+		o.BillingGranularity = DefaultBillingGranularity
+	}
+	if o.MaxPublishes == 0 {
+		o.MaxPublishes = DefaultMaxPublishes
+	}
+	if o.MaxPublishBytes == 0 {
+		o.MaxPublishBytes = DefaultMaxPublishBytes
+	}
+	return o
+}
+
 // Load reads, verifies, instruments and compiles a module and returns it as a
 // Function with its pool, MinInstances already warm. Errors wrap ErrBadModule
 // for modules that cannot serve (missing exports, memory over the cap, ...).
@@ -188,35 +228,12 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	if err := policy.Validate(); err != nil {
 		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
 	}
-	if opts.MaxInstances <= 0 {
-		opts.MaxInstances = 16
-	}
+	opts = opts.withDefaults(policy)
 	if opts.MinInstances < 0 || opts.MinInstances > opts.MaxInstances {
 		return nil, fmt.Errorf("function %q: min instances %d must be between 0 and max instances %d", opts.Name, opts.MinInstances, opts.MaxInstances)
 	}
-	if opts.MaxWait <= 0 {
-		opts.MaxWait = time.Second
-	}
-	if opts.MaxQueue <= 0 {
-		opts.MaxQueue = 1024
-	}
-	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 60 * time.Second
-	}
-	if opts.InitTimeout <= 0 {
-		opts.InitTimeout = max(10*policy.Timeout, time.Second)
-	}
-	if opts.BillingGranularity <= 0 {
-		opts.BillingGranularity = time.Millisecond
-	}
 	if err := checkPublishOptions(opts); err != nil {
 		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
-	}
-	if opts.MaxPublishes == 0 {
-		opts.MaxPublishes = DefaultMaxPublishes
-	}
-	if opts.MaxPublishBytes == 0 {
-		opts.MaxPublishBytes = DefaultMaxPublishBytes
 	}
 	bin, err := r.read(ctx, src)
 	if err != nil {

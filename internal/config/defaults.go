@@ -4,11 +4,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/router"
 )
 
-// Defaults that are not limits.Policy's. The struct doc comments repeat them
+// Defaults that no library package defines (limits, proxy, isolate and router
+// export theirs as Default*). The struct doc comments repeat them
 // for users; this is the one place that applies them.
 const (
 	defaultListen          = ":8080"
@@ -19,16 +22,6 @@ const (
 	defaultAdminListen = "127.0.0.1:9901"
 	defaultCacheDir    = ".edged/cache"
 	defaultStateDir    = ".edged/state"
-
-	defaultMaxConns        = 512
-	defaultMaxConnWait     = time.Second
-	defaultConnectTimeout  = 2 * time.Second
-	defaultResponseTimeout = 30 * time.Second
-	defaultUpstreamIdle    = 60 * time.Second
-
-	defaultMaxInstances = 16
-	defaultFunctionIdle = 60 * time.Second
-	defaultMaxWait      = time.Second
 
 	defaultShadowSamples = 20
 
@@ -103,11 +96,11 @@ func applyDefaults(c *Config, set map[string]bool) {
 
 	for name, u := range c.Upstreams {
 		p := "upstreams." + keyPart(name) + "."
-		num(&u.MaxConns, p+"max_conns", defaultMaxConns)
-		dur(&u.MaxConnWait, p+"max_conn_wait", defaultMaxConnWait)
-		dur(&u.ConnectTimeout, p+"connect_timeout", defaultConnectTimeout)
-		dur(&u.ResponseTimeout, p+"response_timeout", defaultResponseTimeout)
-		dur(&u.IdleTimeout, p+"idle_timeout", defaultUpstreamIdle)
+		num(&u.MaxConns, p+"max_conns", proxy.DefaultMaxConns)
+		dur(&u.MaxConnWait, p+"max_conn_wait", proxy.DefaultMaxConnWait)
+		dur(&u.ConnectTimeout, p+"connect_timeout", proxy.DefaultConnectTimeout)
+		dur(&u.ResponseTimeout, p+"response_timeout", proxy.DefaultResponseTimeout)
+		dur(&u.IdleTimeout, p+"idle_timeout", proxy.DefaultIdleTimeout)
 		c.Upstreams[name] = u
 	}
 
@@ -121,9 +114,9 @@ func applyDefaults(c *Config, set map[string]bool) {
 		size(&f.MaxRequestBody, p+"max_request_body", pol.MaxRequestBody)
 		size(&f.MaxResponseBody, p+"max_response_body", pol.MaxResponseBody)
 		size(&f.MaxLogBytes, p+"max_log_bytes", pol.MaxLogBytes)
-		num(&f.MaxInstances, p+"max_instances", defaultMaxInstances)
-		dur(&f.IdleTimeout, p+"idle_timeout", defaultFunctionIdle)
-		dur(&f.MaxWait, p+"max_wait", defaultMaxWait)
+		num(&f.MaxInstances, p+"max_instances", isolate.DefaultMaxInstances)
+		dur(&f.IdleTimeout, p+"idle_timeout", isolate.DefaultIdleTimeout)
+		dur(&f.MaxWait, p+"max_wait", isolate.DefaultMaxWait)
 		// limits.Egress gives no subrequests to a function with no egress
 		// allowed, and DefaultMaxSubrequests otherwise.
 		if len(f.AllowedHosts) > 0 {
