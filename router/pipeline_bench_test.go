@@ -2,6 +2,7 @@ package router
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -231,5 +232,52 @@ func TestHandlerAllocs(t *testing.T) {
 				t.Errorf("Handler(GET %s): %v allocations per request, want at most %v", tc.uri, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestHandlerAllocsCanary runs a canary route whose sticky key alternates
+// between two users that land on different sides, so that the measured loop
+// crosses both targets and the canary pick itself.
+func TestHandlerAllocsCanary(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{MinInstances: 1})
+	route := strangler.Route{Name: "canary", Path: "/can", Function: "hello", Upstream: "up",
+		Stage: strangler.StageCanary, Weight: 50, Sticky: "header:x-user", Step: -1}
+	s := benchEdgeTraced(t, []strangler.Route{route}, map[string]*isolate.Function{"hello": hello}, nil)
+	ctx := newCtx("GET", "/can/hello")
+	// One user per side, found by asking the pick itself.
+	var users [2][]byte // [0] legacy, [1] isolate
+	for i := 0; i < 1000 && (users[0] == nil || users[1] == nil); i++ {
+		u := []byte("user-" + strconv.Itoa(i))
+		ctx.Request.Header.SetBytesV("x-user", u)
+		side := 0
+		if canaryPicksIsolate(ctx, &route, nil) {
+			side = 1
+		}
+		if users[side] == nil {
+			users[side] = u
+		}
+	}
+	if users[0] == nil || users[1] == nil {
+		t.Fatal("no pair of users splits a 50% canary")
+	}
+	n := 0
+	serve := func() {
+		ctx.Request.Header.SetBytesV("x-user", users[n%2])
+		n++
+		ctx.Response.Reset()
+		s.Handler(ctx)
+		if ctx.Response.StatusCode() != 200 {
+			t.Fatalf("GET /can/hello = %d %q", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+	}
+	serve()
+	serve() // warm both sides: route state, pools, the upstream connection
+	// Half the requests are legacy ones, which allocate inherentLegacyAllocs;
+	// the isolate half and the pick allocate nothing.
+	if got, want := testing.AllocsPerRun(200, serve), float64(inherentLegacyAllocs)/2; got > want {
+		t.Errorf("Handler(canary): %v allocations per request, want at most %v", got, want)
 	}
 }
