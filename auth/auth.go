@@ -14,6 +14,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/fieldname"
 )
 
 // Default values of Options fields left zero.
@@ -373,11 +375,11 @@ func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []
 	var nAuthz, nXKey int
 	for k, v := range h.All() {
 		switch {
-		case equalFold(k, "Authorization"):
+		case fieldname.Equal(k, "Authorization"):
 			authz, nAuthz = v, nAuthz+1
-		case equalFold(k, "X-API-Key"):
+		case fieldname.Equal(k, "X-API-Key"):
 			xKey, nXKey = v, nXKey+1
-		case equalFold(k, "Connection"):
+		case fieldname.Equal(k, "Connection"):
 			// Hop-by-hop names go before the identity is added: the proxy strips
 			// every field Connection names, and the identity is not the
 			// client's to remove (the forged fields it could name are gone).
@@ -395,9 +397,9 @@ func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []
 	scheme, cred, _ := bytes.Cut(bytes.TrimSpace(authz), []byte{' '})
 	cred = bytes.TrimSpace(cred)
 	switch {
-	case equalFold(scheme, "Bearer"):
+	case fieldname.Equal(scheme, "Bearer"):
 		return a.checkJWT(h, st, cred, requiredScopes)
-	case equalFold(scheme, "ApiKey"):
+	case fieldname.Equal(scheme, "ApiKey"):
 		return a.checkAPIKey(h, st, cred, requiredScopes)
 	}
 	return a.fails[failScheme]
@@ -655,7 +657,7 @@ func dropIdentityTokens(v, prefix []byte) {
 		tok := bytes.TrimSpace(v[:end])
 		// "close" may be fasthttp's shared value, never to be written; it is
 		// never an identity name either.
-		if !equalFold(tok, "close") && hasIdentityPrefix(tok, prefix) {
+		if !fieldname.Equal(tok, "close") && hasIdentityPrefix(tok, prefix) {
 			for i := range tok {
 				tok[i] = ' '
 			}
@@ -794,26 +796,4 @@ func authCanonical(s string) string {
 		up = c == '-'
 	}
 	return string(b)
-}
-
-// equalFold compares an ASCII header name with s, ignoring letter case,
-// without converting either or allocating. (The router has its own: the two
-// packages share no code of ours, and this is too small to be a package.)
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/fieldname"
 )
 
 // Defaults applied to zero fields of Options.
@@ -632,7 +634,7 @@ func AppliesTo(m []byte) bool {
 // docs/proxy.md trap 1).
 func peekKey(h *fasthttp.RequestHeader) (v []byte, n int) {
 	for k, val := range h.All() {
-		if equalFold(k, KeyHeader) {
+		if fieldname.Equal(k, KeyHeader) {
 			if n == 0 {
 				v = val
 			}
@@ -701,7 +703,7 @@ var unstored = [...]string{
 
 func storedField(name []byte) bool {
 	for _, u := range unstored {
-		if equalFold(name, u) {
+		if fieldname.Equal(name, u) {
 			return false
 		}
 	}
@@ -794,27 +796,4 @@ func writeError(ctx *fasthttp.RequestCtx, code int, errCode, msg string) {
 	ctx.Response.AppendBodyString(`","message":"`)
 	ctx.Response.AppendBodyString(msg)
 	ctx.Response.AppendBodyString(`"}` + "\n")
-}
-
-// equalFold compares an ASCII header name with s, ignoring letter case,
-// without converting either or allocating. (The router and package auth have
-// their own: leaves share no code of ours, and this is too small to be a
-// package.)
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }

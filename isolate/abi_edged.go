@@ -15,6 +15,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/edged/edged/internal/fieldname"
 	"github.com/edged/edged/limits"
 )
 
@@ -47,7 +48,7 @@ const (
 // isHopByHop reports whether name is a connection-level header (RFC 9110).
 func isHopByHop(name []byte) bool {
 	for _, h := range []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"} {
-		if equalFold(name, []byte(h)) {
+		if fieldname.EqualBytes(name, []byte(h)) {
 			return true
 		}
 	}
@@ -197,7 +198,7 @@ func eFetch(inst *instance, stack []uint64) {
 			return
 		}
 		switch {
-		case equalFold(k, []byte("Host")):
+		case fieldname.EqualBytes(k, []byte("Host")):
 			req.Host = string(v)
 		case isHopByHop(k):
 			// The transport manages the connection; a guest does not.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/edged/edged/internal/fieldname"
 )
 
 // The http-wasm handler ABI (https://http-wasm.io/http-handler-abi/), host
@@ -304,7 +306,7 @@ func hGetHeaderNames(inst *instance, stack []uint64) {
 // firstOf reports whether field i is the first one named name.
 func firstOf(h *Header, i int, name []byte) bool {
 	for j := 0; j < i; j++ {
-		if n, _ := h.At(j); equalFold(n, name) {
+		if n, _ := h.At(j); fieldname.EqualBytes(n, name) {
 			return false
 		}
 	}
@@ -321,7 +323,7 @@ func hGetHeaderValues(inst *instance, stack []uint64) {
 	buf, limit := uint32(stack[3]), uint32(stack[4])
 	var count, size uint32
 	for i := 0; i < h.Len(); i++ {
-		if n, v := h.At(i); equalFold(n, name) {
+		if n, v := h.At(i); fieldname.EqualBytes(n, name) {
 			count++
 			size += uint32(len(v)) + 1
 		}
@@ -330,7 +332,7 @@ func hGetHeaderValues(inst *instance, stack []uint64) {
 		out := inst.bytes(buf, size)
 		off := 0
 		for i := 0; i < h.Len(); i++ {
-			if n, v := h.At(i); equalFold(n, name) {
+			if n, v := h.At(i); fieldname.EqualBytes(n, name) {
 				off += copy(out[off:], v)
 				out[off] = 0
 				off++

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+
+	"github.com/edged/edged/internal/fieldname"
 )
 
 // exchange is a Request/Response pair of the http.Handler adapter; each
@@ -125,7 +127,7 @@ func serveNext(ctx context.Context, next http.Handler, orig *http.Request, req *
 	r.TLS = orig.TLS
 	for i := 0; i < req.Header.Len(); i++ {
 		k, v := req.Header.At(i)
-		if equalFold(k, []byte("Host")) {
+		if fieldname.EqualBytes(k, []byte("Host")) {
 			r.Host = string(v)
 			continue
 		}

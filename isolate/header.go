@@ -1,5 +1,7 @@
 package isolate
 
+import "github.com/edged/edged/internal/fieldname"
+
 // Header is an ordered list of HTTP header fields. Names keep the case they were
 // given (an edge proxy must not rewrite them) and compare case-insensitively.
 // Repeated names keep their order. The zero value is an empty header ready to
@@ -60,7 +62,7 @@ func (h *Header) AddString(name, value string) {
 func (h *Header) Set(name, value []byte) {
 	first := -1
 	for i := 0; i < h.n; i++ {
-		if equalFold(h.fields[i].name, name) {
+		if fieldname.EqualBytes(h.fields[i].name, name) {
 			first = i
 			break
 		}
@@ -88,7 +90,7 @@ func (h *Header) DelString(name string) { h.Del([]byte(name)) }
 func (h *Header) delFrom(from int, name []byte) {
 	w := from
 	for r := from; r < h.n; r++ {
-		if equalFold(h.fields[r].name, name) {
+		if fieldname.EqualBytes(h.fields[r].name, name) {
 			continue
 		}
 		if w != r {
@@ -103,7 +105,7 @@ func (h *Header) delFrom(from int, name []byte) {
 // next modified.
 func (h *Header) Get(name []byte) []byte {
 	for i := 0; i < h.n; i++ {
-		if equalFold(h.fields[i].name, name) {
+		if fieldname.EqualBytes(h.fields[i].name, name) {
 			return h.fields[i].value
 		}
 	}
@@ -121,28 +123,4 @@ func (h *Header) CopyTo(dst *Header) {
 	for i := 0; i < h.n; i++ {
 		dst.Add(h.fields[i].name, h.fields[i].value)
 	}
-}
-
-// equalFold reports whether a and b are equal under ASCII case folding, which
-// is what HTTP field names need; it does not allocate.
-func equalFold(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		ca, cb := a[i], b[i]
-		if ca == cb {
-			continue
-		}
-		if 'A' <= ca && ca <= 'Z' {
-			ca += 'a' - 'A'
-		}
-		if 'A' <= cb && cb <= 'Z' {
-			cb += 'a' - 'A'
-		}
-		if ca != cb {
-			return false
-		}
-	}
-	return true
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/fieldname"
 )
 
 // hopByHop lists the connection-specific fields of RFC 9110 section 7.6.1 plus the
@@ -76,17 +78,17 @@ func (c *connNames) add(v []byte) {
 // isHopByHop reports whether key must not cross the proxy.
 func (c *connNames) isHopByHop(key []byte) bool {
 	for _, h := range hopByHop {
-		if equalFold(key, h) {
+		if fieldname.EqualBytes(key, h) {
 			return true
 		}
 	}
 	for _, n := range c.fixed[:c.n] {
-		if equalFold(key, n) {
+		if fieldname.EqualBytes(key, n) {
 			return true
 		}
 	}
 	for _, n := range c.more {
-		if equalFold(key, n) {
+		if fieldname.EqualBytes(key, n) {
 			return true
 		}
 	}
@@ -96,8 +98,8 @@ func (c *connNames) isHopByHop(key []byte) bool {
 // IsForwarded reports whether key is one of the X-Forwarded-* fields (For, Host,
 // Proto) that Upstream sets itself, in any letter case.
 func IsForwarded(key []byte) bool {
-	return equalFold(key, hdrXForwardedFor) || equalFold(key, hdrXForwardedHost) ||
-		equalFold(key, hdrXForwardedProt)
+	return fieldname.EqualBytes(key, hdrXForwardedFor) || fieldname.EqualBytes(key, hdrXForwardedHost) ||
+		fieldname.EqualBytes(key, hdrXForwardedProt)
 }
 
 // copyRequestHeader fills dst (a reset header) from src without hop-by-hop fields, without
@@ -108,7 +110,7 @@ func IsForwarded(key []byte) bool {
 func copyRequestHeader(dst, src *fasthttp.RequestHeader, xff bool, xffBuf []byte) []byte {
 	var cn connNames
 	for k, v := range src.All() {
-		if equalFold(k, hdrConnection) {
+		if fieldname.EqualBytes(k, hdrConnection) {
 			cn.add(v)
 		}
 	}
@@ -117,13 +119,13 @@ func copyRequestHeader(dst, src *fasthttp.RequestHeader, xff bool, xffBuf []byte
 	dst.SetMethodBytes(src.Method())
 	for k, v := range src.All() {
 		switch {
-		case cn.isHopByHop(k), equalFold(k, hdrContentLength):
+		case cn.isHopByHop(k), fieldname.EqualBytes(k, hdrContentLength):
 			continue
-		case equalFold(k, hdrHost):
+		case fieldname.EqualBytes(k, hdrHost):
 			dst.SetHostBytes(v)
 			continue
 		case xff && IsForwarded(k):
-			if equalFold(k, hdrXForwardedFor) && len(v) > 0 {
+			if fieldname.EqualBytes(k, hdrXForwardedFor) && len(v) > 0 {
 				if len(xffBuf) > 0 {
 					xffBuf = append(xffBuf, strCommaSpace...)
 				}
@@ -143,7 +145,7 @@ func copyRequestHeader(dst, src *fasthttp.RequestHeader, xff bool, xffBuf []byte
 func copyResponseHeader(dst, src *fasthttp.ResponseHeader) {
 	var cn connNames
 	for k, v := range src.All() {
-		if equalFold(k, hdrConnection) {
+		if fieldname.EqualBytes(k, hdrConnection) {
 			cn.add(v)
 		}
 	}
@@ -151,7 +153,7 @@ func copyResponseHeader(dst, src *fasthttp.ResponseHeader) {
 	// An upstream that sends no Content-Type must not get fasthttp's default one.
 	dst.SetNoDefaultContentType(true)
 	for k, v := range src.All() {
-		if cn.isHopByHop(k) || equalFold(k, hdrContentLength) {
+		if cn.isHopByHop(k) || fieldname.EqualBytes(k, hdrContentLength) {
 			continue
 		}
 		dst.AddBytesKV(k, v)
@@ -211,7 +213,7 @@ func (u *Upstream) copyResponseHead(dst, src *fasthttp.ResponseHeader) {
 func appendResponseHead(b []byte, src *fasthttp.ResponseHeader) ([]byte, bool) {
 	var cn connNames
 	for k, v := range src.All() {
-		if equalFold(k, hdrConnection) {
+		if fieldname.EqualBytes(k, hdrConnection) {
 			cn.add(v)
 		}
 	}
@@ -224,9 +226,9 @@ func appendResponseHead(b []byte, src *fasthttp.ResponseHeader) ([]byte, bool) {
 	date := false
 	for k, v := range src.All() {
 		switch {
-		case cn.isHopByHop(k) || equalFold(k, hdrContentLength):
+		case cn.isHopByHop(k) || fieldname.EqualBytes(k, hdrContentLength):
 			continue
-		case equalFold(k, hdrDate):
+		case fieldname.EqualBytes(k, hdrDate):
 			if date {
 				continue
 			}
@@ -284,33 +286,4 @@ func appendRemoteIP(dst []byte, a net.Addr) []byte {
 		}
 		return append(dst, s...)
 	}
-}
-
-// equalFold is bytes.EqualFold for ASCII field names, rejecting different lengths first:
-// most comparisons on the hot path are between names of different lengths.
-func equalFold(a, b []byte) bool {
-	return len(a) == len(b) && bytes.EqualFold(a, b)
-}
-
-// EqualFoldString reports whether the ASCII header field name b equals s, ignoring
-// letter case, without converting either to a string or allocating. With header
-// name normalising off (as edged runs fasthttp) names keep the client's spelling, so
-// every comparison of a name must fold case.
-func EqualFoldString(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }

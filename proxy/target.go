@@ -1,6 +1,10 @@
 package proxy
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/edged/edged/internal/fieldname"
+)
 
 // AppendOriginForm reports whether target is an absolute-form http or https request
 // target (RFC 9112 3.2.2, "http://host/path?q", the scheme in any letter case). If it
@@ -15,9 +19,9 @@ import "bytes"
 func AppendOriginForm(dst, target []byte) (out, authority []byte, ok bool) {
 	var n int
 	switch {
-	case len(target) >= 7 && EqualFoldString(target[:7], "http://"):
+	case len(target) >= 7 && fieldname.Equal(target[:7], "http://"):
 		n = 7
-	case len(target) >= 8 && EqualFoldString(target[:8], "https://"):
+	case len(target) >= 8 && fieldname.Equal(target[:8], "https://"):
 		n = 8
 	default:
 		return dst, nil, false

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"github.com/edged/edged/internal/fieldname"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
 )
@@ -77,7 +78,7 @@ func stickyKey(ctx *fasthttp.RequestCtx, r *strangler.Route, ws *worldState, scr
 // and every user would share one canary bucket.
 func peekFold(h *fasthttp.RequestHeader, name string) []byte {
 	for k, v := range h.All() {
-		if equalFoldString(k, name) {
+		if fieldname.Equal(k, name) {
 			return v
 		}
 	}
@@ -89,7 +90,7 @@ func peekFold(h *fasthttp.RequestHeader, name string) []byte {
 // case-sensitive.
 func cookieFold(h *fasthttp.RequestHeader, name string) []byte {
 	for k, v := range h.All() {
-		if !equalFoldString(k, "Cookie") {
+		if !fieldname.Equal(k, "Cookie") {
 			continue
 		}
 		for len(v) > 0 {

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/fieldname"
 )
 
 // maxForwardedEntries bounds the X-Forwarded-For entries walked for one request:
@@ -36,7 +38,7 @@ func (ws *worldState) clientAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	var fields [8][]byte
 	n := 0
 	for k, v := range ctx.Request.Header.All() {
-		if equalFoldString(k, "x-forwarded-for") {
+		if fieldname.Equal(k, "x-forwarded-for") {
 			if n == len(fields) {
 				return addr
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edged/edged/internal/fieldname"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
@@ -238,7 +239,7 @@ func compareResponses(legacy *fasthttp.Response, iso *isolate.Response, opts *ro
 func legacyHeader(r *fasthttp.Response, name string) string {
 	var sb strings.Builder
 	for k, v := range r.Header.All() {
-		if equalFoldString(k, name) {
+		if fieldname.Equal(k, name) {
 			if sb.Len() > 0 {
 				sb.WriteString(", ")
 			}
@@ -252,7 +253,7 @@ func isolateHeader(r *isolate.Response, name string) string {
 	var sb strings.Builder
 	for i := range r.Header.Len() {
 		k, v := r.Header.At(i)
-		if equalFoldString(k, name) {
+		if fieldname.Equal(k, name) {
 			if sb.Len() > 0 {
 				sb.WriteString(", ")
 			}

@@ -3,6 +3,7 @@ package router
 import (
 	"net/netip"
 
+	"github.com/edged/edged/internal/fieldname"
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
 	"github.com/valyala/fasthttp"
@@ -33,11 +34,11 @@ func (m *mirror) buildProbe(xffAppend bool) {
 	for i := range m.req.Header.Len() {
 		k, v := m.req.Header.At(i)
 		switch {
-		case equalFoldString(k, fasthttp.HeaderHost):
+		case fieldname.Equal(k, fasthttp.HeaderHost):
 			host = v
 			p.Header.SetHostBytes(v)
 		case proxy.IsForwarded(k):
-			if xffAppend && equalFoldString(k, fasthttp.HeaderXForwardedFor) && len(v) > 0 {
+			if xffAppend && fieldname.Equal(k, fasthttp.HeaderXForwardedFor) && len(v) > 0 {
 				if len(xff) > 0 {
 					xff = append(xff, ", "...)
 				}

@@ -34,7 +34,3 @@ func originForm(req *fasthttp.Request, scratch []byte) (int, []byte) {
 	req.SetRequestURIBytes(scratch)
 	return 0, scratch
 }
-
-// equalFoldString is proxy.EqualFoldString, the router's case-insensitive header
-// name compare.
-func equalFoldString(b []byte, s string) bool { return proxy.EqualFoldString(b, s) }

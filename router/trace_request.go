@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/edged/edged/internal/fieldname"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/trace"
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,10 +86,10 @@ func (t *reqTrace) begin(cfg *Tracing, h *fasthttp.RequestHeader) {
 	nTP, nTS := 0, 0
 	for k, v := range h.All() {
 		switch {
-		case equalFoldString(k, trace.HeaderTraceparent):
+		case fieldname.Equal(k, trace.HeaderTraceparent):
 			nTP++
 			tp = v
-		case equalFoldString(k, trace.HeaderTracestate):
+		case fieldname.Equal(k, trace.HeaderTracestate):
 			nTS++
 			ts = v
 		}
@@ -313,7 +314,7 @@ func delFold(h *fasthttp.RequestHeader, name string) {
 	for range 64 {
 		n := 0
 		for k := range h.All() {
-			if equalFoldString(k, name) {
+			if fieldname.Equal(k, name) {
 				n = copy(key[:], k)
 				break
 			}

@@ -3,6 +3,8 @@ package strangler
 import (
 	"bytes"
 	"strings"
+
+	"github.com/edged/edged/internal/fieldname"
 )
 
 // matcher is the compiled, immutable form of a route set's match fields. Routes are referred to by their index in
@@ -45,14 +47,14 @@ func (n *pathNode) child(seg []byte) *pathNode {
 		}
 		// Longer than any segment worth a stack buffer: rare, so scan.
 		for k, c := range n.children {
-			if equalFoldLower(seg, k) {
+			if fieldname.Equal(seg, k) {
 				return c
 			}
 		}
 		return nil
 	}
 	for i := range n.kids {
-		if equalFoldLower(seg, n.kids[i].seg) {
+		if fieldname.Equal(seg, n.kids[i].seg) {
 			return n.kids[i].node
 		}
 	}
@@ -81,24 +83,6 @@ func appendLower(dst, b []byte) []byte {
 		dst = append(dst, c)
 	}
 	return dst
-}
-
-// equalFoldLower reports whether b equals lower, which has no ASCII upper-case
-// letters, ignoring the ASCII case of b.
-func equalFoldLower(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // foldPath lower-cases the ASCII letters of a route path: paths are matched without

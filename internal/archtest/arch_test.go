@@ -27,23 +27,28 @@ type node struct {
 // libraries' exported defaults), 5 the daemon's composition root, 6 the
 // commands. Later steps of the redesign add their packages here.
 var arch = map[string]node{
-	// Leaves: one concept each, the standard library and outside modules only.
+	// The ground, below the leaves: rules of HTTP itself that several leaves
+	// apply on the hot path.
+	"internal/fieldname": {-1, nil},
+
+	// Leaves: one concept each, the standard library, outside modules and the
+	// ground only.
 	"limits":                     {0, nil},
 	"trace":                      {0, nil},
 	"shadow":                     {0, nil},
-	"auth":                       {0, nil},
-	"idempotency":                {0, nil},
+	"auth":                       {0, []string{"internal/fieldname"}},
+	"idempotency":                {0, []string{"internal/fieldname"}},
 	"isolate/internal/wasmrw":    {0, nil},
 	"isolate/guest/internal/abi": {0, nil}, // the guest side: compiled to wasm, not linked into edged
 	"isolate/guest":              {1, []string{"isolate/guest/internal/abi"}},
 	"examples/monolith":          {0, nil},
 	"internal/archtest":          {0, nil},
 
-	"isolate":       {1, []string{"limits", "isolate/internal/wasmrw"}},
-	"strangler":     {1, nil},
+	"isolate":       {1, []string{"internal/fieldname", "limits", "isolate/internal/wasmrw"}},
+	"strangler":     {1, []string{"internal/fieldname"}},
 	"internal/otlp": {1, []string{"trace"}},
 	// proxy reads a traceparent only to put a trace id on its log lines.
-	"proxy": {1, []string{"trace"}},
+	"proxy": {1, []string{"internal/fieldname", "trace"}},
 	// events: NATS JetStream triggers, delivering to an Invoker it declares;
 	// it records a span per delivery through trace.Exporter.
 	"events": {1, []string{"trace"}},
@@ -52,7 +57,7 @@ var arch = map[string]node{
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
 
-	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost"}},
+	"router": {3, []string{"internal/fieldname", "limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost"}},
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
