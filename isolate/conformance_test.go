@@ -239,3 +239,20 @@ func TestStartSectionLoadError(t *testing.T) {
 		t.Fatalf("Load = %v, want an InvokeError of kind ErrTrap", err)
 	}
 }
+
+// TestStartSectionProcExit: proc_exit from a start section fails the load with
+// the exit in the error, code 0 included: there is no module to keep, since
+// the call ends instantiation (the reference host fails it too).
+func TestStartSectionProcExit(t *testing.T) {
+	rt := newRuntime(t, RuntimeOptions{})
+	for _, code := range []string{"0", "3"} {
+		t.Run("code "+code, func(t *testing.T) {
+			_, err := rt.Load(context.Background(), Source{Path: "testdata/startexit.wasm"},
+				FunctionOptions{Name: "startexit", MinInstances: 1, Config: []byte(code)})
+			if err == nil || !strings.Contains(err.Error(), "proc_exit("+code+")") {
+				t.Fatalf("Load = %v, want an error naming proc_exit(%s)", err, code)
+			}
+			t.Log(err)
+		})
+	}
+}
