@@ -191,6 +191,24 @@ func TestTracingLegacy(t *testing.T) {
 		}
 		sink.next(t)
 	})
+	t.Run("connection cannot strip edged's traceparent", func(t *testing.T) {
+		// Connection names the fields the proxy must strip; the client's trace
+		// fields are replaced by edged's own, which are not the client's to remove.
+		c := dialRaw(t, e.addr)
+		resp := c.do(t, "GET /x HTTP/1.1\r\nHost: a\r\ntraceparent: "+clientTP+
+			"\r\ntracestate: rojo=1\r\nConnection: keep-alive, Traceparent,TRACESTATE, x-other\r\n\r\n")
+		if resp.StatusCode() != 200 {
+			t.Fatalf("status %d", resp.StatusCode())
+		}
+		th := <-seen
+		if len(th.parents) != 1 || !strings.Contains(th.parents[0], clientTrace) {
+			t.Errorf("upstream saw traceparent %q, want one continuing the client's trace", th.parents)
+		}
+		if got := strings.Join(th.states, ","); got != "rojo=1" {
+			t.Errorf("upstream tracestate %q, want %q", got, "rojo=1")
+		}
+		sink.next(t)
+	})
 	t.Run("ignore incoming", func(t *testing.T) {
 		tracing.IgnoreIncoming = true
 		defer func() { tracing.IgnoreIncoming = false }()

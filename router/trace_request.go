@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"net/http"
@@ -92,6 +93,10 @@ func (t *reqTrace) begin(cfg *Tracing, h *fasthttp.RequestHeader) {
 		case fieldname.Equal(k, trace.HeaderTracestate):
 			nTS++
 			ts = v
+		case fieldname.Equal(k, "Connection"):
+			// The proxy strips every field Connection names; the trace fields
+			// the targets get are edged's, not the client's to remove.
+			blankTraceTokens(v)
 		}
 	}
 	ok := false
@@ -384,4 +389,29 @@ func sameStats(a, b trace.ExporterStats) bool {
 	}
 	ta := reflect.TypeOf(a)
 	return ta == reflect.TypeOf(b) && ta.Comparable() && a == b
+}
+
+// blankTraceTokens blanks, in place, every token of the Connection value v
+// that names traceparent or tracestate. Blanking (not deleting the field)
+// keeps the order of the other fields and does not allocate, as auth does for
+// identity fields.
+func blankTraceTokens(v []byte) {
+	for len(v) > 0 {
+		end := bytes.IndexByte(v, ',')
+		if end < 0 {
+			end = len(v)
+		}
+		// "close" and "keep-alive" may be fasthttp's shared values, never to
+		// be written; they are never trace field names either.
+		if tok := bytes.TrimSpace(v[:end]); fieldname.Equal(tok, trace.HeaderTraceparent) ||
+			fieldname.Equal(tok, trace.HeaderTracestate) {
+			for i := range tok {
+				tok[i] = ' '
+			}
+		}
+		if end == len(v) {
+			break
+		}
+		v = v[end+1:]
+	}
 }
