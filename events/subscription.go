@@ -124,8 +124,20 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 
 const schedulesStream = "EDGED_SCHEDULES"
 
-// ensureStream adopts the stream that captures subject, or creates one.
+// ensureStream adopts the stream that captures subject, or creates one with
+// the configured replicas. A cluster that is not ready (electing a leader,
+// fewer peers up than replicas) is waited for, up to Options.ReadyTimeout.
 func (s *Server) ensureStream(ctx context.Context, name, subject string, retention jetstream.RetentionPolicy) (jetstream.Stream, error) {
+	var st jetstream.Stream
+	err := whenReady(ctx, s.opts.ReadyTimeout, func(ctx context.Context) error {
+		var err error
+		st, err = s.adoptOrCreateStream(ctx, name, subject, retention)
+		return err
+	})
+	return st, err
+}
+
+func (s *Server) adoptOrCreateStream(ctx context.Context, name, subject string, retention jetstream.RetentionPolicy) (jetstream.Stream, error) {
 	found, err := s.js.StreamNameBySubject(ctx, subject)
 	switch {
 	case err == nil:
@@ -144,6 +156,7 @@ func (s *Server) ensureStream(ctx context.Context, name, subject string, retenti
 		Retention:   retention,
 		Storage:     jetstream.FileStorage,
 		Discard:     jetstream.DiscardNew, // refuse new events when full, never drop old ones
+		Replicas:    s.opts.Replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events: create stream %s for %s: %w", name, subject, err)
