@@ -51,6 +51,15 @@ func (o Options) ClusterMembers() int {
 	return len(seen) + 1
 }
 
+// DefaultReplicas returns the Replicas these options default to: 3 when
+// Cluster makes 3 or more members, else 1.
+func (o Options) DefaultReplicas() int {
+	if o.URL == "" && len(o.Cluster) > 0 && o.ClusterMembers() >= clusterReplicas {
+		return clusterReplicas
+	}
+	return 1
+}
+
 // validateCluster checks the cluster fields and Replicas. embedded is false
 // for NewWithConn, where only Replicas applies.
 func (o Options) validateCluster(embedded bool) []error {
@@ -79,7 +88,7 @@ func (o Options) validateCluster(embedded bool) []error {
 		bad("cluster", "%d routes; at most %d (a larger fleet points events.url at a NATS cluster)", len(o.Cluster), maxRoutes)
 	}
 	for i, r := range o.Cluster {
-		if err := checkRoute(r); err != nil {
+		if err := ValidRoute(r); err != nil {
 			bad("cluster["+strconv.Itoa(i)+"]", "%w", err)
 		}
 	}
@@ -106,17 +115,17 @@ func (o Options) validateCluster(embedded bool) []error {
 	return errs
 }
 
-// checkRoute accepts nats://host:port, without user info (the token is
-// events.cluster_token), path or query.
-func checkRoute(r string) error {
+// ValidRoute checks one route of Options.Cluster: nats://host:port, without
+// user info (the token is Options.ClusterToken), path or query.
+func ValidRoute(r string) error {
 	u, err := url.Parse(r)
 	switch {
 	case err != nil:
 		return errors.New("not a URL (want nats://host:port)")
+	case u.User != nil: // first: the messages below quote the route
+		return errors.New("user info is not allowed (set events.cluster_token)")
 	case u.Scheme != "nats":
 		return fmt.Errorf("%q: scheme must be nats", r)
-	case u.User != nil:
-		return errors.New("user info is not allowed (set events.cluster_token)")
 	case u.Opaque != "" || u.Hostname() == "":
 		return fmt.Errorf("%q: missing host", r)
 	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:

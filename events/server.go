@@ -148,10 +148,7 @@ func (o Options) withDefaults() Options {
 		o.ServerName = defaultServerName()
 	}
 	if o.Replicas == 0 {
-		o.Replicas = 1
-		if o.URL == "" && o.ClusterMembers() >= clusterReplicas {
-			o.Replicas = clusterReplicas
-		}
+		o.Replicas = o.DefaultReplicas()
 	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
