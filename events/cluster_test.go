@@ -196,6 +196,9 @@ func TestClusterOfThreeNodes(t *testing.T) {
 // majority, no leader, so Open must give up after ReadyTimeout with
 // ErrNotReady rather than hang or half-start.
 func TestClusterNotReady(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out a ReadyTimeout")
+	}
 	opts := events.Options{
 		StoreDir:      t.TempDir(),
 		ServerName:    "alone",
@@ -222,4 +225,70 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// TestClusterRouteToken has node b dial node a, which requires its
+// cluster_token from routes (a does not dial b: its own route points where
+// nobody listens). With the same token they join and answer; with another
+// or none, a refuses the route, neither has a majority, and both give up
+// with ErrNotReady.
+func TestClusterRouteToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for elections")
+	}
+	tests := []struct {
+		name   string
+		tokenB string
+		joined bool
+	}{
+		{"same token", "s3cret", true},
+		{"other token", "guess", false},
+		{"no token", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // the refused ones wait out their ReadyTimeout
+			addrA, addrB, nobody := freeAddr(t), freeAddr(t), freeAddr(t)
+			node := func(name, listen, peer, token string) events.Options {
+				return events.Options{
+					StoreDir: t.TempDir(), ServerName: name,
+					Cluster: []string{"nats://" + peer}, ClusterListen: listen, ClusterToken: token,
+					// Long enough for the routes and an election (10 s
+					// seen), so a refusal is the token's doing, not a slow
+					// election's.
+					ReadyTimeout: 30 * time.Second,
+				}
+			}
+			opts := []events.Options{node("a", addrA, nobody, "s3cret"), node("b", addrB, addrA, tc.tokenB)}
+			var wg sync.WaitGroup
+			srvs := make([]*events.Server, len(opts))
+			errs := make([]error, len(opts))
+			for i, o := range opts {
+				wg.Go(func() { srvs[i], errs[i] = events.Open(context.Background(), o) })
+			}
+			wg.Wait()
+			for i, srv := range srvs {
+				if srv != nil {
+					t.Cleanup(func() { _ = srv.Close(context.Background()) })
+				}
+				switch {
+				case tc.joined && errs[i] != nil:
+					t.Errorf("node %s: Open = %v, want joined", opts[i].ServerName, errs[i])
+				case !tc.joined && !errors.Is(errs[i], events.ErrNotReady):
+					t.Errorf("node %s: Open = %v, want ErrNotReady", opts[i].ServerName, errs[i])
+				}
+			}
+			if !tc.joined || t.Failed() {
+				return
+			}
+			// Joined: a stream created through a is seen through b.
+			ctx := context.Background()
+			if _, err := srvs[0].JetStream().CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := srvs[1].JetStream().Stream(ctx, "S"); err != nil {
+				t.Errorf("stream created on a, read on b: %v", err)
+			}
+		})
+	}
 }

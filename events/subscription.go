@@ -88,18 +88,23 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 		return nil, fmt.Errorf("events: trigger %s: dead_letter %s is captured by stream %s with %s retention; dead letters need limits retention",
 			t.Name, t.DeadLetter, sub.dlq.CachedInfo().Config.Name, r)
 	}
-	if sub.cons, err = sub.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       t.Name,
-		Description:   "edged trigger " + t.Name,
-		FilterSubject: t.Subject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       t.AckTimeout,
-		// edged counts attempts and dead-letters itself: JetStream stopping
-		// redelivery at MaxDeliver would strand an event whose dead-letter
-		// publish failed.
-		MaxDeliver:    -1,
-		MaxAckPending: maxAckPending,
-		Metadata:      map[string]string{"edged_dead_letter": t.DeadLetter},
+	// A stream just created in a cluster may still be electing its leader.
+	if err = whenReady(ctx, s.opts.ReadyTimeout, func(ctx context.Context) error {
+		var err error
+		sub.cons, err = sub.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       t.Name,
+			Description:   "edged trigger " + t.Name,
+			FilterSubject: t.Subject,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       t.AckTimeout,
+			// edged counts attempts and dead-letters itself: JetStream stopping
+			// redelivery at MaxDeliver would strand an event whose dead-letter
+			// publish failed.
+			MaxDeliver:    -1,
+			MaxAckPending: maxAckPending,
+			Metadata:      map[string]string{"edged_dead_letter": t.DeadLetter},
+		})
+		return err
 	}); err != nil {
 		return nil, fmt.Errorf("events: trigger %s: consumer: %w", t.Name, err)
 	}
