@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -291,4 +292,48 @@ func TestClusterRouteToken(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkPublishReplicas measures one publish, stored and acknowledged:
+// on a single embedded server through the in-process connection, and
+// through node 1 of a three-node cluster of child processes (a TCP loopback
+// connection) to a stream of 1 copy and of 3 (the leader waits for a second
+// node to store it). All fsync on JetStream's interval, as natstest's nodes
+// do.
+func BenchmarkPublishReplicas(b *testing.B) {
+	ctx := context.Background()
+	run := func(b *testing.B, srv *events.Server, replicas int) {
+		stream, subject := "BENCH_R"+strconv.Itoa(replicas), "bench.r"+strconv.Itoa(replicas)
+		if _, err := srv.JetStream().CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{subject},
+			Storage: jetstream.FileStorage, Replicas: replicas}); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i++
+			if err := srv.PublishEvent(ctx, subject, &events.Event{ID: strconv.Itoa(i), Type: "t", Data: []byte(`{"n":1}`)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("alone/replicas=1", func(b *testing.B) {
+		srv, err := events.Open(ctx, events.Options{StoreDir: b.TempDir(), Sync: events.SyncInterval})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = srv.Close(context.Background()) })
+		run(b, srv, 1)
+	})
+	b.Run("cluster", func(b *testing.B) {
+		c := natstest.StartCluster(b, 3)
+		srv, err := events.NewWithConn(ctx, c.Nodes[0].Connect(b), events.Options{Replicas: 3})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = srv.Close(context.Background()) })
+		for _, r := range []int{1, 3} {
+			b.Run("replicas="+strconv.Itoa(r), func(b *testing.B) { run(b, srv, r) })
+		}
+	})
 }
