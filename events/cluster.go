@@ -184,9 +184,15 @@ func clusterOpts(o Options) (server.ClusterOpts, []*url.URL) {
 var ErrNotReady = errors.New("events: JetStream not ready")
 
 // whenReady runs op until it succeeds, fails for a reason other than a
-// JetStream that is not ready yet, or the timeout (or ctx) ends. Each attempt
-// is bounded by readyAttempt.
-func whenReady(ctx context.Context, timeout time.Duration, op func(context.Context) error) error {
+// JetStream that is not ready yet, or Options.ReadyTimeout (or ctx) ends.
+// Each attempt is bounded by readyAttempt. A single embedded server is ready
+// once started: op runs once, so a full disk fails at once rather than after
+// the timeout.
+func (s *Server) whenReady(ctx context.Context, op func(context.Context) error) error {
+	if s.standalone {
+		return op(ctx)
+	}
+	timeout := s.opts.ReadyTimeout
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pause := readyBackoff

@@ -216,6 +216,9 @@ type Server struct {
 	js       jetstream.JetStream
 	done     jetstream.KeyValue // completion and status records
 	ticks    jetstream.KeyValue // last fired tick per schedule
+	// standalone: an embedded server without a cluster, ready once
+	// started (whenReady does not wait).
+	standalone bool
 
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
@@ -264,7 +267,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("events: connect: %w", err)
 	}
-	s, err := newServer(ctx, nc, opts)
+	s, err := newServer(ctx, nc, opts, opts.URL == "" && len(opts.Cluster) == 0)
 	if err != nil {
 		nc.Close()
 		if ns != nil {
@@ -285,21 +288,23 @@ func NewWithConn(ctx context.Context, nc *nats.Conn, opts Options) (*Server, err
 	if err := opts.validate(false); err != nil {
 		return nil, err
 	}
-	return newServer(ctx, nc, opts.withDefaults())
+	return newServer(ctx, nc, opts.withDefaults(), false)
 }
 
-func newServer(ctx context.Context, nc *nats.Conn, opts Options) (*Server, error) {
+// newServer prepares the buckets on nc; standalone is true for an embedded
+// server without a cluster, which has nothing to wait for.
+func newServer(ctx context.Context, nc *nats.Conn, opts Options, standalone bool) (*Server, error) {
 	// The timeout resolves every async publish (completion records), so the
 	// acker never waits forever on a lost reply.
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	s := &Server{opts: opts, nc: nc, js: js, subs: map[*Subscription]struct{}{}}
+	s := &Server{opts: opts, nc: nc, js: js, standalone: standalone, subs: map[*Subscription]struct{}{}}
 	// A cluster answers JetStream requests only once it has a meta leader,
 	// and creates a replicated bucket only once enough peers have joined:
 	// the buckets are the first requests, so they are retried until ready.
-	if err := whenReady(ctx, opts.ReadyTimeout, s.ensureBuckets); err != nil {
+	if err := s.whenReady(ctx, s.ensureBuckets); err != nil {
 		return nil, err
 	}
 	return s, nil

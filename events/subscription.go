@@ -89,7 +89,7 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 			t.Name, t.DeadLetter, sub.dlq.CachedInfo().Config.Name, r)
 	}
 	// A stream just created in a cluster may still be electing its leader.
-	if err = whenReady(ctx, s.opts.ReadyTimeout, func(ctx context.Context) error {
+	if err = s.whenReady(ctx, func(ctx context.Context) error {
 		var err error
 		sub.cons, err = sub.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       t.Name,
@@ -134,7 +134,7 @@ const schedulesStream = "EDGED_SCHEDULES"
 // fewer peers up than replicas) is waited for, up to Options.ReadyTimeout.
 func (s *Server) ensureStream(ctx context.Context, name, subject string, retention jetstream.RetentionPolicy) (jetstream.Stream, error) {
 	var st jetstream.Stream
-	err := whenReady(ctx, s.opts.ReadyTimeout, func(ctx context.Context) error {
+	err := s.whenReady(ctx, func(ctx context.Context) error {
 		var err error
 		st, err = s.adoptOrCreateStream(ctx, name, subject, retention)
 		return err

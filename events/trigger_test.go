@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -622,6 +624,54 @@ func TestNotReadyErrors(t *testing.T) {
 			if got := notReady(tc.err); got != tc.want {
 				t.Errorf("notReady(%v) = %v, want %v", tc.err, got, tc.want)
 			}
+		})
+	}
+}
+
+// TestWhenReady checks the wait: a standalone server tries once, a
+// clustered one retries what is not ready yet until it works or the timeout
+// ends, and gives up at once on any other error.
+func TestWhenReady(t *testing.T) {
+	notYet := &jetstream.APIError{ErrorCode: 10008, Code: 503}
+	tests := []struct {
+		name       string
+		standalone bool
+		errs       []error // the answers of successive attempts; then nil
+		calls      int     // attempts expected; -1: more than one, fewer than errs
+		want       error
+	}{
+		{"standalone tries once", true, []error{notYet}, 1, notYet},
+		{"cluster retries until ready", false, []error{notYet, nats.ErrNoResponders, context.DeadlineExceeded}, 4, nil},
+		{"cluster gives up at once on a real error", false, []error{jetstream.ErrStreamNameAlreadyInUse}, 1, jetstream.ErrStreamNameAlreadyInUse},
+		{"cluster gives up after the timeout", false, slices.Repeat([]error{notYet}, 1000), -1, ErrNotReady},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The bubble's clock runs the pauses and the timeout without
+			// waiting.
+			synctest.Test(t, func(t *testing.T) {
+				s := &Server{standalone: tc.standalone, opts: Options{ReadyTimeout: time.Minute}}
+				calls := 0
+				err := s.whenReady(context.Background(), func(ctx context.Context) error {
+					if _, ok := ctx.Deadline(); !ok && !tc.standalone {
+						t.Error("an attempt without a deadline")
+					}
+					calls++
+					if calls <= len(tc.errs) {
+						return tc.errs[calls-1]
+					}
+					return nil
+				})
+				if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+					t.Errorf("whenReady = %v, want %v", err, tc.want)
+				}
+				if tc.calls >= 0 && calls != tc.calls {
+					t.Errorf("%d attempts, want %d", calls, tc.calls)
+				}
+				if tc.calls < 0 && (calls < 2 || calls >= len(tc.errs)) {
+					t.Errorf("%d attempts before the timeout", calls)
+				}
+			})
 		})
 	}
 }
