@@ -121,12 +121,12 @@ type Cluster struct {
 // store directory are kept across Kill and Start, so a restarted node
 // rejoins as itself.
 type Node struct {
+	// Spec is what the node runs with: its name (the server name), store,
+	// client and route addresses.
 	Spec Spec
-	// ClientURL is the node's client address (Token required), "" while
-	// it is not running. Read it with URL when nodes start concurrently.
-	ClientURL string
 
-	mu     sync.Mutex
+	mu        sync.Mutex
+	clientURL string // "" while not running
 	cmd    *exec.Cmd // nil while not running
 	stdin  io.WriteCloser
 	stderr *lockedBuffer
@@ -252,7 +252,7 @@ func (nd *Node) awaitReady(t testing.TB) {
 	select {
 	case url := <-ready:
 		nd.mu.Lock()
-		nd.ClientURL = url
+		nd.clientURL = url
 		nd.mu.Unlock()
 	case <-exited:
 		t.Fatalf("natstest: node %s exited before it was ready: %s", nd.Spec.Name, stderr.String())
@@ -283,15 +283,16 @@ func (nd *Node) kill() error {
 	case <-time.After(Wait):
 		return fmt.Errorf("still running %s after SIGKILL", Wait)
 	}
-	nd.cmd, nd.ClientURL = nil, ""
+	nd.cmd, nd.clientURL = nil, ""
 	return nil
 }
 
-// URL returns the node's client URL ("" while it is not running).
+// URL returns the node's client URL, which requires Token ("" while it is
+// not running).
 func (nd *Node) URL() string {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
-	return nd.ClientURL
+	return nd.clientURL
 }
 
 // Stderr returns what the node wrote on stderr so far, for failure messages.
