@@ -274,3 +274,25 @@ func TestEventsDocExample(t *testing.T) {
 		t.Errorf("decoded %d triggers, events %+v, route %+v", len(c.Triggers), c.Events, c.Routes)
 	}
 }
+
+// TestEventsClusterDocExample decodes the cluster example of docs/events.md:
+// it must be valid and make three members, hence three copies.
+func TestEventsClusterDocExample(t *testing.T) {
+	md, err := os.ReadFile("../../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(md), "## A cluster of embedded servers\n")
+	_, rest, ok2 := strings.Cut(rest, "```toml\n")
+	example, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/events.md has no toml example under ## A cluster of embedded servers")
+	}
+	c, err := Decode([]byte(minimal+example), "testdata")
+	if err != nil {
+		t.Fatalf("the cluster example of docs/events.md does not decode: %v", err)
+	}
+	if c.Events == nil || len(c.Events.Cluster) != 3 || c.Events.Replicas != 3 {
+		t.Errorf("decoded %+v, want 3 routes and 3 replicas", c.Events)
+	}
+}
