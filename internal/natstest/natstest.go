@@ -126,12 +126,12 @@ type Node struct {
 	Spec Spec
 
 	mu        sync.Mutex
-	clientURL string // "" while not running
-	cmd    *exec.Cmd // nil while not running
-	stdin  io.WriteCloser
-	stderr *lockedBuffer
-	ready  chan string   // the client URL, once
-	exited chan struct{} // closed when the process has been waited for
+	clientURL string    // "" while not running
+	cmd       *exec.Cmd // nil while not running
+	stdin     io.WriteCloser
+	stderr    *lockedBuffer
+	ready     chan string   // the client URL, once
+	exited    chan struct{} // closed when the process has been waited for
 }
 
 // StartCluster starts n nodes named n1, n2, ... on free loopback ports, each
