@@ -12,6 +12,11 @@
 // own default fsyncs on an interval and can lose acknowledged events on
 // power loss.
 //
+// With Options.Cluster, the embedded servers of a few nodes route to each
+// other and form one NATS cluster; every stream and bucket edged creates is
+// kept in Options.Replicas copies (3 once there are 3 members), and Open
+// waits, up to Options.ReadyTimeout, for the cluster to elect its leader.
+//
 // Everything JetStream provides is used rather than rewritten: streams and
 // durable pull consumers, explicit acks, NakWithDelay for retry backoff,
 // AckWait with InProgress for long work, the Nats-Msg-Id duplicate window

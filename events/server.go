@@ -23,6 +23,16 @@ const (
 	DefaultStoreDir      = ".edged/events"
 	DefaultSource        = "edged"
 	DefaultCompletionTTL = 24 * time.Hour
+	// DefaultClusterName is Options.ClusterName's default.
+	DefaultClusterName = "edged"
+	// DefaultReadyTimeout is Options.ReadyTimeout's default.
+	DefaultReadyTimeout = time.Minute
+	// MaxReplicas bounds Options.Replicas: JetStream keeps at most 5 copies.
+	MaxReplicas = 5
+	// clusterReplicas is the default Replicas of a cluster of 3 or more
+	// members: a copy survives the loss of any one node, and a majority (2)
+	// keeps writing.
+	clusterReplicas = 3
 	// startTimeout bounds how long Open waits for the embedded server.
 	startTimeout = 10 * time.Second
 	// publishTimeout bounds waiting for JetStream to store an async publish.
@@ -63,6 +73,37 @@ type Options struct {
 	// Token, when set, is required from clients connecting to Listen (and
 	// sent to URL). A Listen address that is not loopback requires it.
 	Token string
+	// Cluster lists the routes to the other nodes' embedded servers
+	// ("nats://peer:6222"): the embedded servers form one NATS cluster and
+	// JetStream replicates across them, so a few nodes need no separate NATS
+	// process. Listing this node itself too is allowed (a route equal to
+	// ClusterListen). Requires ClusterListen; not with URL.
+	Cluster []string
+	// ClusterListen is where this node accepts routes from the others
+	// ("0.0.0.0:6222"); required with Cluster. A host that is not loopback
+	// requires ClusterToken.
+	ClusterListen string
+	// ClusterName names the cluster, the same on every node; default
+	// "edged".
+	ClusterName string
+	// ClusterToken authenticates routes, the same on every node: a route
+	// presenting another is refused. Required when ClusterListen is not
+	// loopback.
+	ClusterToken string
+	// ServerName names this node's server, unique in the cluster and stable
+	// across restarts (JetStream knows its peers by name); default the
+	// hostname. The daemon passes the `[fleet] node` name.
+	ServerName string
+	// Replicas is how many copies JetStream keeps of each stream and bucket
+	// edged creates (trigger streams, dead letters, the buckets); default 1,
+	// or 3 with a Cluster of 3 or more members (the routes plus this node).
+	// At most MaxReplicas, and at most the cluster's members. Streams that
+	// already exist are adopted as they are.
+	Replicas int
+	// ReadyTimeout bounds how long Open waits for JetStream to be ready: a
+	// cluster answers only once a majority of its nodes is up and has
+	// elected a leader. Default DefaultReadyTimeout (1 minute).
+	ReadyTimeout time.Duration
 	// Source is the CloudEvents `source` of events published by Publish and
 	// of schedule ticks; default "edged".
 	Source string
@@ -100,6 +141,18 @@ func (o Options) withDefaults() Options {
 	if o.Source == "" {
 		o.Source = DefaultSource
 	}
+	if o.ClusterName == "" {
+		o.ClusterName = DefaultClusterName
+	}
+	if o.ServerName == "" {
+		o.ServerName = defaultServerName()
+	}
+	if o.Replicas == 0 {
+		o.Replicas = o.DefaultReplicas()
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
 	if o.CompletionTTL == 0 {
 		o.CompletionTTL = DefaultCompletionTTL
 	}
@@ -119,7 +172,11 @@ func (o Options) withDefaults() Options {
 }
 
 // Validate reports every invalid field at once.
-func (o Options) Validate() error {
+func (o Options) Validate() error { return o.validate(true) }
+
+// validate checks o; embedded is false for NewWithConn, which ignores the
+// fields of the embedded server.
+func (o Options) validate(embedded bool) error {
 	var errs []error
 	switch o.Sync {
 	case "", SyncAlways, SyncInterval:
@@ -142,6 +199,10 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("events.listen: %q is not loopback: set events.token", o.Listen))
 		}
 	}
+	if o.ReadyTimeout < 0 {
+		errs = append(errs, errors.New("events.ready_timeout: must be >= 0"))
+	}
+	errs = append(errs, o.validateCluster(embedded)...)
 	return errors.Join(errs...)
 }
 
@@ -155,6 +216,9 @@ type Server struct {
 	js       jetstream.JetStream
 	done     jetstream.KeyValue // completion and status records
 	ticks    jetstream.KeyValue // last fired tick per schedule
+	// standalone: an embedded server without a cluster, ready once
+	// started (whenReady does not wait).
+	standalone bool
 
 	mu     sync.Mutex
 	subs   map[*Subscription]struct{}
@@ -178,6 +242,13 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		err error
 	)
 	connOpts := []nats.Option{nats.Name("edged"), nats.MaxReconnects(-1)}
+	if opts.URL == "" && len(opts.Cluster) > 0 && opts.Listen == "" {
+		// The client port a cluster needs (startEmbedded) is for the
+		// in-process connection only: a random token nobody else is told.
+		if opts.Token, err = randomToken(); err != nil {
+			return nil, fmt.Errorf("events: embedded server: %w", err)
+		}
+	}
 	if opts.Token != "" {
 		connOpts = append(connOpts, nats.Token(opts.Token))
 	}
@@ -185,7 +256,9 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		if ns, err = startEmbedded(opts); err != nil {
 			return nil, err
 		}
-		connOpts = append(connOpts, nats.InProcessServer(ns))
+		// The in-process connection stays with this process's server: the
+		// client ports a cluster gossips are the other nodes'.
+		connOpts = append(connOpts, nats.InProcessServer(ns), nats.IgnoreDiscoveredServers())
 	}
 	if nc, err = nats.Connect(opts.URL, connOpts...); err != nil {
 		if ns != nil {
@@ -194,7 +267,7 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("events: connect: %w", err)
 	}
-	s, err := newServer(ctx, nc, opts)
+	s, err := newServer(ctx, nc, opts, opts.URL == "" && len(opts.Cluster) == 0)
 	if err != nil {
 		nc.Close()
 		if ns != nil {
@@ -209,38 +282,56 @@ func Open(ctx context.Context, opts Options) (*Server, error) {
 
 // NewWithConn uses the caller's connection (embedding edged as a library).
 // Close stops edged's subscriptions but leaves nc open. opts.URL, StoreDir,
-// Sync, MaxStore, Listen and Token are ignored.
+// Sync, MaxStore, Listen, Token and the Cluster fields are ignored; Replicas
+// applies (default 1).
 func NewWithConn(ctx context.Context, nc *nats.Conn, opts Options) (*Server, error) {
-	if err := opts.Validate(); err != nil {
+	if err := opts.validate(false); err != nil {
 		return nil, err
 	}
-	return newServer(ctx, nc, opts.withDefaults())
+	return newServer(ctx, nc, opts.withDefaults(), false)
 }
 
-func newServer(ctx context.Context, nc *nats.Conn, opts Options) (*Server, error) {
+// newServer prepares the buckets on nc; standalone is true for an embedded
+// server without a cluster, which has nothing to wait for.
+func newServer(ctx context.Context, nc *nats.Conn, opts Options, standalone bool) (*Server, error) {
 	// The timeout resolves every async publish (completion records), so the
 	// acker never waits forever on a lost reply.
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)
 	}
-	s := &Server{opts: opts, nc: nc, js: js, subs: map[*Subscription]struct{}{}}
-	if s.done, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	s := &Server{opts: opts, nc: nc, js: js, standalone: standalone, subs: map[*Subscription]struct{}{}}
+	// A cluster answers JetStream requests only once it has a meta leader,
+	// and creates a replicated bucket only once enough peers have joined:
+	// the buckets are the first requests, so they are retried until ready.
+	if err := s.whenReady(ctx, s.ensureBuckets); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ensureBuckets creates or updates the buckets edged keeps, with the
+// configured replicas.
+func (s *Server) ensureBuckets(ctx context.Context) error {
+	var err error
+	if s.done, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      doneBucket,
 		Description: "edged: finished events per trigger (completion and status)",
-		TTL:         opts.CompletionTTL,
+		TTL:         s.opts.CompletionTTL,
 		Storage:     jetstream.FileStorage,
+		Replicas:    s.opts.Replicas,
 	}); err != nil {
-		return nil, fmt.Errorf("events: bucket %s: %w", doneBucket, err)
+		return fmt.Errorf("events: bucket %s: %w", doneBucket, err)
 	}
-	if s.ticks, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	if s.ticks, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      ticksBucket,
 		Description: "edged: last fired tick per schedule trigger",
 		Storage:     jetstream.FileStorage,
+		Replicas:    s.opts.Replicas,
 	}); err != nil {
-		return nil, fmt.Errorf("events: bucket %s: %w", ticksBucket, err)
+		return fmt.Errorf("events: bucket %s: %w", ticksBucket, err)
 	}
-	return s, nil
+	return nil
 }
 
 // Bucket names; KV buckets are streams named KV_<bucket>.
@@ -255,7 +346,7 @@ func startEmbedded(opts Options) (*server.Server, error) {
 		return nil, fmt.Errorf("events.store_dir: %w", err)
 	}
 	so := &server.Options{
-		ServerName:        "edged",
+		ServerName:        opts.ServerName,
 		JetStream:         true,
 		StoreDir:          dir,
 		JetStreamMaxStore: opts.MaxStore,
@@ -275,6 +366,16 @@ func startEmbedded(opts Options) (*server.Server, error) {
 			so.Port = server.RANDOM_PORT // ":0" means any free port, as with net.Listen
 		}
 		so.Authorization = opts.Token
+	}
+	if len(opts.Cluster) > 0 {
+		so.Cluster, so.Routes = clusterOpts(opts) // checked by Validate
+		if opts.Listen == "" {
+			// nats-server starts its routes only once its client port
+			// listens (with DontListen they never start): open one on
+			// loopback, any port, behind a token only Open knows.
+			so.DontListen, so.Host, so.Port = false, "127.0.0.1", server.RANDOM_PORT
+			so.Authorization = opts.Token
+		}
 	}
 	ns, err := server.NewServer(so)
 	if err != nil {

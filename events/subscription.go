@@ -88,18 +88,23 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 		return nil, fmt.Errorf("events: trigger %s: dead_letter %s is captured by stream %s with %s retention; dead letters need limits retention",
 			t.Name, t.DeadLetter, sub.dlq.CachedInfo().Config.Name, r)
 	}
-	if sub.cons, err = sub.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       t.Name,
-		Description:   "edged trigger " + t.Name,
-		FilterSubject: t.Subject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       t.AckTimeout,
-		// edged counts attempts and dead-letters itself: JetStream stopping
-		// redelivery at MaxDeliver would strand an event whose dead-letter
-		// publish failed.
-		MaxDeliver:    -1,
-		MaxAckPending: maxAckPending,
-		Metadata:      map[string]string{"edged_dead_letter": t.DeadLetter},
+	// A stream just created in a cluster may still be electing its leader.
+	if err = s.whenReady(ctx, func(ctx context.Context) error {
+		var err error
+		sub.cons, err = sub.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       t.Name,
+			Description:   "edged trigger " + t.Name,
+			FilterSubject: t.Subject,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       t.AckTimeout,
+			// edged counts attempts and dead-letters itself: JetStream stopping
+			// redelivery at MaxDeliver would strand an event whose dead-letter
+			// publish failed.
+			MaxDeliver:    -1,
+			MaxAckPending: maxAckPending,
+			Metadata:      map[string]string{"edged_dead_letter": t.DeadLetter},
+		})
+		return err
 	}); err != nil {
 		return nil, fmt.Errorf("events: trigger %s: consumer: %w", t.Name, err)
 	}
@@ -124,8 +129,20 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 
 const schedulesStream = "EDGED_SCHEDULES"
 
-// ensureStream adopts the stream that captures subject, or creates one.
+// ensureStream adopts the stream that captures subject, or creates one with
+// the configured replicas. A cluster that is not ready (electing a leader,
+// fewer peers up than replicas) is waited for, up to Options.ReadyTimeout.
 func (s *Server) ensureStream(ctx context.Context, name, subject string, retention jetstream.RetentionPolicy) (jetstream.Stream, error) {
+	var st jetstream.Stream
+	err := s.whenReady(ctx, func(ctx context.Context) error {
+		var err error
+		st, err = s.adoptOrCreateStream(ctx, name, subject, retention)
+		return err
+	})
+	return st, err
+}
+
+func (s *Server) adoptOrCreateStream(ctx context.Context, name, subject string, retention jetstream.RetentionPolicy) (jetstream.Stream, error) {
 	found, err := s.js.StreamNameBySubject(ctx, subject)
 	switch {
 	case err == nil:
@@ -144,6 +161,7 @@ func (s *Server) ensureStream(ctx context.Context, name, subject string, retenti
 		Retention:   retention,
 		Storage:     jetstream.FileStorage,
 		Discard:     jetstream.DiscardNew, // refuse new events when full, never drop old ones
+		Replicas:    s.opts.Replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("events: create stream %s for %s: %w", name, subject, err)

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -502,6 +505,29 @@ func TestOptionsValidate(t *testing.T) {
 		{"bad sync", Options{Sync: "sometimes"}, "events.sync"},
 		{"bad listen", Options{Listen: "4222"}, "events.listen"},
 		{"negative store", Options{MaxStore: -1}, "events.max_store"},
+		{"cluster on loopback", Options{Cluster: []string{"nats://127.0.0.1:6223", "nats://127.0.0.1:6224"}, ClusterListen: "127.0.0.1:6222"}, ""},
+		{"cluster listing itself", Options{Cluster: []string{"nats://a:6222", "nats://b:6222", "nats://c:6222"}, ClusterListen: "a:6222", ClusterToken: "t", Replicas: 3}, ""},
+		{"public cluster with token", Options{Cluster: []string{"nats://b:6222", "nats://c:6222"}, ClusterListen: "0.0.0.0:6222", ClusterToken: "t", ClusterName: "eu-1", ServerName: "node-a.example"}, ""},
+		{"public cluster without token", Options{Cluster: []string{"nats://b:6222"}, ClusterListen: "0.0.0.0:6222"}, "events.cluster_listen"},
+		{"cluster without listen", Options{Cluster: []string{"nats://b:6222"}}, "events.cluster_listen"},
+		{"cluster listen without cluster", Options{ClusterListen: "127.0.0.1:6222"}, "events.cluster_listen"},
+		{"cluster token without cluster", Options{ClusterToken: "t"}, "events.cluster_token"},
+		{"cluster listen port 0", Options{Cluster: []string{"nats://b:6222"}, ClusterListen: "127.0.0.1:0"}, "events.cluster_listen"},
+		{"cluster listen no port", Options{Cluster: []string{"nats://b:6222"}, ClusterListen: "127.0.0.1"}, "events.cluster_listen"},
+		{"cluster with url", Options{URL: "nats://n:4222", Cluster: []string{"nats://b:6222"}, ClusterListen: "127.0.0.1:6222"}, "events.cluster:"},
+		{"route scheme", Options{Cluster: []string{"tls://b:6222"}, ClusterListen: "127.0.0.1:6222"}, "events.cluster[0]"},
+		{"route user info", Options{Cluster: []string{"nats://u:p@b:6222"}, ClusterListen: "127.0.0.1:6222"}, "events.cluster[0]"},
+		{"route without port", Options{Cluster: []string{"nats://b"}, ClusterListen: "127.0.0.1:6222"}, "events.cluster[0]"},
+		{"route path", Options{Cluster: []string{"nats://b:6222/x"}, ClusterListen: "127.0.0.1:6222"}, "events.cluster[0]"},
+		{"too many routes", Options{Cluster: manyRoutes(maxRoutes + 1), ClusterListen: "127.0.0.1:6222"}, "events.cluster:"},
+		{"cluster name", Options{Cluster: []string{"nats://b:6222"}, ClusterListen: "127.0.0.1:6222", ClusterName: "a b"}, "events.cluster_name"},
+		{"server name", Options{ServerName: "a b"}, "events.server_name"},
+		{"replicas alone", Options{Replicas: 3}, "events.replicas"},
+		{"replicas with url", Options{URL: "nats://n:4222", Replicas: 3}, ""},
+		{"replicas over 5", Options{URL: "nats://n:4222", Replicas: 6}, "events.replicas"},
+		{"negative replicas", Options{Replicas: -1}, "events.replicas"},
+		{"replicas over members", Options{Cluster: []string{"nats://b:6222"}, ClusterListen: "127.0.0.1:6222", Replicas: 3}, "events.replicas"},
+		{"negative ready timeout", Options{ReadyTimeout: -1}, "events.ready_timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -509,6 +535,143 @@ func TestOptionsValidate(t *testing.T) {
 			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("Validate() = %v, want %q", err, tc.want)
 			}
+		})
+	}
+}
+
+func manyRoutes(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "nats://n" + strconv.Itoa(i) + ":6222"
+	}
+	return out
+}
+
+// TestClusterDefaults checks the defaults the cluster options depend on:
+// three copies once there are three members, one otherwise.
+func TestClusterDefaults(t *testing.T) {
+	tests := []struct {
+		name     string
+		o        Options
+		members  int
+		replicas int
+	}{
+		{"alone", Options{}, 1, 1},
+		{"external server", Options{URL: "nats://a:4222,nats://b:4222,nats://c:4222"}, 1, 1},
+		{"two members", Options{Cluster: []string{"nats://b:6222"}, ClusterListen: "a:6222"}, 2, 1},
+		{"three members", Options{Cluster: []string{"nats://b:6222", "nats://c:6222"}, ClusterListen: "a:6222"}, 3, 3},
+		{"three listing itself", Options{Cluster: []string{"nats://a:6222", "nats://b:6222", "nats://c:6222"}, ClusterListen: "a:6222"}, 3, 3},
+		{"two listing itself", Options{Cluster: []string{"nats://a:6222", "nats://b:6222"}, ClusterListen: "a:6222"}, 2, 1},
+		{"a route twice", Options{Cluster: []string{"nats://b:6222", "nats://b:6222"}, ClusterListen: "a:6222"}, 2, 1},
+		{"five members, replicas set", Options{Cluster: manyRoutes(4), ClusterListen: "a:6222", Replicas: 5}, 5, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.o.ClusterMembers(); got != tc.members {
+				t.Errorf("ClusterMembers() = %d, want %d", got, tc.members)
+			}
+			d := tc.o.withDefaults()
+			if d.Replicas != tc.replicas {
+				t.Errorf("Replicas = %d, want %d", d.Replicas, tc.replicas)
+			}
+			if d.ClusterName != DefaultClusterName || d.ServerName == "" || d.ReadyTimeout != DefaultReadyTimeout {
+				t.Errorf("ClusterName %q, ServerName %q, ReadyTimeout %v", d.ClusterName, d.ServerName, d.ReadyTimeout)
+			}
+		})
+	}
+}
+
+// TestClusterRoutesCarryToken checks the embedded server's cluster options:
+// the token is the routes' password, on both sides, and never required
+// without one.
+func TestClusterRoutesCarryToken(t *testing.T) {
+	o := Options{Cluster: []string{"nats://b:6222"}, ClusterListen: "0.0.0.0:6222", ClusterToken: "s3cret", ClusterName: "c"}
+	c, routes := clusterOpts(o)
+	if c.Name != "c" || c.Host != "0.0.0.0" || c.Port != 6222 || c.Username != routeUser || c.Password != "s3cret" {
+		t.Errorf("cluster opts %+v", c)
+	}
+	if len(routes) != 1 || routes[0].User.Username() != routeUser || routes[0].Host != "b:6222" {
+		t.Fatalf("routes %v", routes)
+	}
+	if p, _ := routes[0].User.Password(); p != "s3cret" {
+		t.Errorf("route password %q", p)
+	}
+	o.ClusterToken, o.ClusterListen = "", "127.0.0.1:6222"
+	c, routes = clusterOpts(o)
+	if c.Username != "" || c.Password != "" || routes[0].User != nil {
+		t.Errorf("without a token: cluster %+v, route %v", c, routes[0])
+	}
+}
+
+// TestNotReadyErrors classifies the errors whenReady waits out.
+func TestNotReadyErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"timeout", context.DeadlineExceeded, true},
+		{"no responders", nats.ErrNoResponders, true},
+		{"not enabled", jetstream.ErrJetStreamNotEnabled, true},
+		{"temporarily unavailable", &jetstream.APIError{ErrorCode: 10008, Code: 503}, true},
+		{"insufficient resources", fmt.Errorf("wrapped: %w", &jetstream.APIError{ErrorCode: 10023, Code: 503}), true},
+		{"name in use", jetstream.ErrStreamNameAlreadyInUse, false},
+		{"bad request", &jetstream.APIError{ErrorCode: jetstream.JSErrCodeBadRequest, Code: 400}, false},
+		{"other", errors.New("boom"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := notReady(tc.err); got != tc.want {
+				t.Errorf("notReady(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWhenReady checks the wait: a standalone server tries once, a
+// clustered one retries what is not ready yet until it works or the timeout
+// ends, and gives up at once on any other error.
+func TestWhenReady(t *testing.T) {
+	notYet := &jetstream.APIError{ErrorCode: 10008, Code: 503}
+	tests := []struct {
+		name       string
+		standalone bool
+		errs       []error // the answers of successive attempts; then nil
+		calls      int     // attempts expected; -1: more than one, fewer than errs
+		want       error
+	}{
+		{"standalone tries once", true, []error{notYet}, 1, notYet},
+		{"cluster retries until ready", false, []error{notYet, nats.ErrNoResponders, context.DeadlineExceeded}, 4, nil},
+		{"cluster gives up at once on a real error", false, []error{jetstream.ErrStreamNameAlreadyInUse}, 1, jetstream.ErrStreamNameAlreadyInUse},
+		{"cluster gives up after the timeout", false, slices.Repeat([]error{notYet}, 1000), -1, ErrNotReady},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// The bubble's clock runs the pauses and the timeout without
+			// waiting.
+			synctest.Test(t, func(t *testing.T) {
+				s := &Server{standalone: tc.standalone, opts: Options{ReadyTimeout: time.Minute}}
+				calls := 0
+				err := s.whenReady(context.Background(), func(ctx context.Context) error {
+					if _, ok := ctx.Deadline(); !ok && !tc.standalone {
+						t.Error("an attempt without a deadline")
+					}
+					calls++
+					if calls <= len(tc.errs) {
+						return tc.errs[calls-1]
+					}
+					return nil
+				})
+				if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+					t.Errorf("whenReady = %v, want %v", err, tc.want)
+				}
+				if tc.calls >= 0 && calls != tc.calls {
+					t.Errorf("%d attempts, want %d", calls, tc.calls)
+				}
+				if tc.calls < 0 && (calls < 2 || calls >= len(tc.errs)) {
+					t.Errorf("%d attempts before the timeout", calls)
+				}
+			})
 		})
 	}
 }

@@ -53,6 +53,10 @@ var arch = map[string]node{
 	// it records a span per delivery through trace.Exporter.
 	"events": {1, []string{"trace"}},
 
+	// natstest starts events' embedded servers as a cluster of child
+	// processes, for tests (the events cluster, the fleet).
+	"internal/natstest": {2, []string{"events"}},
+
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},

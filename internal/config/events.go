@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -35,6 +36,26 @@ type Events struct {
 	// Listen is not loopback), and sent to URL. It is a secret: messages
 	// never quote it.
 	Token string `toml:"token"`
+	// Cluster lists the routes to the other nodes' embedded servers
+	// ("nats://peer:6222"): they form one NATS cluster, so a few edged
+	// nodes need no separate NATS process. Requires ClusterListen; not with
+	// URL. Empty (the default): no cluster.
+	Cluster []string `toml:"cluster"`
+	// ClusterListen is where this node accepts routes ("0.0.0.0:6222");
+	// required with Cluster. A host that is not loopback requires
+	// ClusterToken.
+	ClusterListen string `toml:"cluster_listen"`
+	// ClusterName names the cluster, the same on every node. Default
+	// events.DefaultClusterName ("edged").
+	ClusterName string `toml:"cluster_name"`
+	// ClusterToken authenticates routes, the same on every node. A secret:
+	// messages never quote it.
+	ClusterToken string `toml:"cluster_token"`
+	// Replicas is how many copies JetStream keeps of each stream and bucket
+	// edged creates. Default events.Options.DefaultReplicas: 3 when Cluster
+	// makes 3 or more members (its routes and this node), else 1; from 1 to
+	// events.MaxReplicas (5).
+	Replicas int `toml:"replicas"`
 }
 
 // Trigger is one [[triggers]] entry: a queue (Subject) or a schedule
@@ -122,6 +143,12 @@ func defaultEvents(c *Config, set map[string]bool) {
 		if !set["events.sync"] {
 			e.Sync = events.SyncAlways
 		}
+		if !set["events.cluster_name"] {
+			e.ClusterName = events.DefaultClusterName
+		}
+		if !set["events.replicas"] {
+			e.Replicas = e.Options().DefaultReplicas()
+		}
 	}
 	for i := range c.Triggers {
 		t := &c.Triggers[i]
@@ -174,6 +201,7 @@ func validateEvents(p *problems, c *Config) {
 				p.add("events.listen", "%q is not loopback: set events.token", e.Listen)
 			}
 		}
+		validateEventsCluster(p, e)
 		// events has the last word on its own options; the checks above
 		// give better messages, so this only speaks if they found nothing.
 		if len(*p) == before {
@@ -190,6 +218,39 @@ func validateEvents(p *problems, c *Config) {
 	names := make(map[string]int, len(c.Triggers))
 	for i, t := range c.Triggers {
 		validateTrigger(p, "triggers["+strconv.Itoa(i)+"]", i, t, names, c)
+	}
+}
+
+// validateEventsCluster checks the cluster keys of [events]; the rules
+// that need the whole table (replicas against the cluster's members) are
+// events.Options.Validate's.
+func validateEventsCluster(p *problems, e *Events) {
+	switch {
+	case len(e.Cluster) > 0 && e.URL != "":
+		p.add("events.cluster", "only for the embedded server: remove it or events.url")
+	case len(e.Cluster) > 0 && e.ClusterListen == "":
+		p.add("events.cluster_listen", "required with events.cluster (where this node accepts routes)")
+	case len(e.Cluster) == 0 && e.ClusterListen != "":
+		p.add("events.cluster_listen", "only with events.cluster")
+	case len(e.Cluster) == 0 && e.ClusterToken != "":
+		p.add("events.cluster_token", "only with events.cluster")
+	}
+	for i, r := range e.Cluster {
+		if err := events.ValidRoute(r); err != nil {
+			p.add("events.cluster["+strconv.Itoa(i)+"]", "%w", err)
+		}
+	}
+	if e.ClusterListen != "" {
+		if host, ok := validListen(p, "events.cluster_listen", e.ClusterListen); ok {
+			if _, port, _ := net.SplitHostPort(e.ClusterListen); port == "0" {
+				p.add("events.cluster_listen", "%q: port must be from 1 to 65535 (the other nodes dial it)", e.ClusterListen)
+			} else if !isLoopback(host) && e.ClusterToken == "" {
+				p.add("events.cluster_listen", "%q is not loopback: set events.cluster_token", e.ClusterListen)
+			}
+		}
+	}
+	if e.Replicas < 1 || e.Replicas > events.MaxReplicas {
+		p.add("events.replicas", "%d is not from 1 to %d", e.Replicas, events.MaxReplicas)
 	}
 }
 
@@ -344,8 +405,8 @@ func checkNATSURL(s string) error {
 	return nil
 }
 
-// Options converts [events] to the events package's options. Logger, Source
-// and the clock are the daemon's to set.
+// Options converts [events] to the events package's options. Logger, Source,
+// ServerName (the `[fleet] node` name) and the clock are the daemon's to set.
 func (e Events) Options() events.Options {
 	return events.Options{
 		URL:      e.URL,
@@ -354,6 +415,12 @@ func (e Events) Options() events.Options {
 		MaxStore: int64(e.MaxStore),
 		Listen:   e.Listen,
 		Token:    e.Token,
+
+		Cluster:       e.Cluster,
+		ClusterListen: e.ClusterListen,
+		ClusterName:   e.ClusterName,
+		ClusterToken:  e.ClusterToken,
+		Replicas:      e.Replicas,
 	}
 }
 

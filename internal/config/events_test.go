@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -35,8 +36,9 @@ func TestEventsDefaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir, _ := filepath.Abs("testdata")
-		want := Events{StoreDir: filepath.Join(dir, events.DefaultStoreDir), Sync: events.SyncAlways}
-		if c.Events == nil || *c.Events != want {
+		want := Events{StoreDir: filepath.Join(dir, events.DefaultStoreDir), Sync: events.SyncAlways,
+			ClusterName: events.DefaultClusterName, Replicas: 1}
+		if c.Events == nil || !reflect.DeepEqual(*c.Events, want) {
 			t.Fatalf("Events = %+v, want %+v", c.Events, want)
 		}
 		got := c.Triggers[0]
@@ -56,6 +58,32 @@ func TestEventsDefaults(t *testing.T) {
 		}
 		if c.Events == nil || c.Functions["fn"].Publish[0] != "a.*" {
 			t.Errorf("Events = %+v, publish = %q", c.Events, c.Functions["fn"].Publish)
+		}
+	})
+	t.Run("replicas follow the cluster's members", func(t *testing.T) {
+		for _, tc := range []struct {
+			routes string
+			want   int
+		}{
+			{``, 1},
+			{`cluster = ["nats://b:6222"]`, 1},
+			{`cluster = ["nats://b:6222", "nats://c:6222"]`, 3},
+			{`cluster = ["nats://127.0.0.1:6222", "nats://b:6222", "nats://c:6222"]`, 3}, // this node listed too
+		} {
+			doc := eventsBase + "[events]\n"
+			if tc.routes != "" {
+				doc += tc.routes + "\ncluster_listen = \"127.0.0.1:6222\"\n"
+			}
+			c, err := Decode([]byte(doc), "testdata")
+			if err != nil {
+				t.Fatalf("%s: %v", tc.routes, err)
+			}
+			if c.Events.Replicas != tc.want || c.Events.ClusterName != events.DefaultClusterName {
+				t.Errorf("%s: replicas %d, cluster name %q; want %d, %q", tc.routes, c.Events.Replicas, c.Events.ClusterName, tc.want, events.DefaultClusterName)
+			}
+			if o := c.Events.Options(); o.Replicas != tc.want || len(o.Cluster) != len(c.Events.Cluster) {
+				t.Errorf("%s: Options() = %+v", tc.routes, o)
+			}
 		}
 	})
 	t.Run("max_backoff follows a longer backoff", func(t *testing.T) {
@@ -102,6 +130,10 @@ func TestEvents(t *testing.T) {
 		{"interval sync", "[events]\nsync = \"interval\"\n", ""},
 		{"listen loopback", "[events]\nlisten = \"127.0.0.1:0\"\n", ""},
 		{"listen remote with token", "[events]\nlisten = \"0.0.0.0:4222\"\ntoken = \"s3cret\"\n", ""},
+		{"cluster of three", "[events]\ncluster = [\"nats://b:6222\", \"nats://c:6222\"]\ncluster_listen = \"0.0.0.0:6222\"\ncluster_token = \"s3cret\"\n", ""},
+		{"cluster on loopback", "[events]\ncluster = [\"nats://127.0.0.1:6223\"]\ncluster_listen = \"127.0.0.1:6222\"\ncluster_name = \"eu-1\"\n", ""},
+		{"cluster listing itself, five copies", "[events]\ncluster = [\"nats://a:6222\", \"nats://b:6222\", \"nats://c:6222\", \"nats://d:6222\", \"nats://e:6222\"]\ncluster_listen = \"a:6222\"\ncluster_token = \"t\"\nreplicas = 5\n", ""},
+		{"replicas on an external cluster", "[events]\nurl = \"nats://a:4222\"\nreplicas = 3\n", ""},
 		{"queue trigger", queue(""), ""},
 		{"wildcard queue with dead letter", trig("subject = \"orders.*\"\ndead_letter = \"dlq.orders\""), ""},
 		{"schedule trigger", trig("schedule = \"@every 30s\""), ""},
@@ -124,6 +156,21 @@ func TestEvents(t *testing.T) {
 		{"listen with url", "[events]\nurl = \"nats://n:4222\"\nlisten = \"127.0.0.1:4222\"\n", "events.listen"},
 		{"listen address", "[events]\nlisten = \"nowhere\"\n", "events.listen"},
 		{"listen remote without token", "[events]\nlisten = \"0.0.0.0:4222\"\n", "events.listen"},
+		{"cluster with url", "[events]\nurl = \"nats://n:4222\"\ncluster = [\"nats://b:6222\"]\ncluster_listen = \"127.0.0.1:6222\"\n", "events.cluster"},
+		{"cluster without listen", "[events]\ncluster = [\"nats://b:6222\"]\n", "events.cluster_listen"},
+		{"cluster listen without cluster", "[events]\ncluster_listen = \"127.0.0.1:6222\"\n", "events.cluster_listen"},
+		{"cluster token without cluster", "[events]\ncluster_token = \"t\"\n", "events.cluster_token"},
+		{"cluster listen remote without token", "[events]\ncluster = [\"nats://b:6222\"]\ncluster_listen = \"0.0.0.0:6222\"\n", "events.cluster_listen"},
+		{"cluster listen port 0", "[events]\ncluster = [\"nats://b:6222\"]\ncluster_listen = \"127.0.0.1:0\"\n", "events.cluster_listen"},
+		{"cluster listen address", "[events]\ncluster = [\"nats://b:6222\"]\ncluster_listen = \"6222\"\n", "events.cluster_listen"},
+		{"route scheme", "[events]\ncluster = [\"nats://b:6222\", \"http://c:6222\"]\ncluster_listen = \"127.0.0.1:6222\"\n", "events.cluster[1]"},
+		{"route user info", "[events]\ncluster = [\"tls://u:SECRETVALUE@b:6222\"]\ncluster_listen = \"127.0.0.1:6222\"\n", "events.cluster[0]"},
+		{"route port", "[events]\ncluster = [\"nats://b\"]\ncluster_listen = \"127.0.0.1:6222\"\n", "events.cluster[0]"},
+		{"cluster name", "[events]\ncluster = [\"nats://b:6222\"]\ncluster_listen = \"127.0.0.1:6222\"\ncluster_name = \"a.b\"\n", "events"},
+		{"replicas 0", "[events]\nreplicas = 0\n", "events.replicas"},
+		{"replicas 6", "[events]\nurl = \"nats://n:4222\"\nreplicas = 6\n", "events.replicas"},
+		{"replicas alone", "[events]\nreplicas = 3\n", "events"},
+		{"replicas over members", "[events]\ncluster = [\"nats://b:6222\"]\ncluster_listen = \"127.0.0.1:6222\"\nreplicas = 3\n", "events"},
 		{"unknown events key", "[events]\nstorage = \"file\"\n", "events.storage"},
 
 		{"no name", "[[triggers]]\nfunction = \"fn\"\nsubject = \"a\"\n", "triggers[0].name"},
@@ -225,5 +272,27 @@ func TestEventsDocExample(t *testing.T) {
 	}
 	if len(c.Triggers) != 3 || c.Events == nil || c.Routes[0].Enqueue != "orders.new" {
 		t.Errorf("decoded %d triggers, events %+v, route %+v", len(c.Triggers), c.Events, c.Routes)
+	}
+}
+
+// TestEventsClusterDocExample decodes the cluster example of docs/events.md:
+// it must be valid and make three members, hence three copies.
+func TestEventsClusterDocExample(t *testing.T) {
+	md, err := os.ReadFile("../../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(md), "## A cluster of embedded servers\n")
+	_, rest, ok2 := strings.Cut(rest, "```toml\n")
+	example, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("docs/events.md has no toml example under ## A cluster of embedded servers")
+	}
+	c, err := Decode([]byte(minimal+example), "testdata")
+	if err != nil {
+		t.Fatalf("the cluster example of docs/events.md does not decode: %v", err)
+	}
+	if c.Events == nil || len(c.Events.Cluster) != 3 || c.Events.Replicas != 3 {
+		t.Errorf("decoded %+v, want 3 routes and 3 replicas", c.Events)
 	}
 }
