@@ -273,7 +273,14 @@ func (s *Store) Begin(ctx context.Context, key []byte, fp [32]byte) (idempotency
 // carry) releases the key as Abort does. The error of a lost claim (it
 // expired while this node was cut off, and another node claimed the key)
 // says so; the answer already given stands.
+//
+// The write goes through even when ctx is cancelled, as a fasthttp request's
+// context is once the server starts shutting down while requests drain:
+// otherwise a request finished during a graceful shutdown would lose its
+// answer and leave its key claimed for ClaimTTL. JetStream's request timeout
+// still bounds the write. Abort does the same.
 func (s *Store) Complete(ctx context.Context, key []byte, resp *idempotency.StoredResponse) error {
+	ctx = context.WithoutCancel(ctx) // see the doc comment
 	k := bucketKey(key)
 	c, rev, err := s.settle(k, "complete")
 	if err != nil {
@@ -298,6 +305,7 @@ func (s *Store) Complete(ctx context.Context, key []byte, resp *idempotency.Stor
 // Abort implements idempotency.Store: the claim is purged if it is still
 // this node's (the revision matches), leaving a marker that expires.
 func (s *Store) Abort(ctx context.Context, key []byte) error {
+	ctx = context.WithoutCancel(ctx) // as in Complete
 	k := bucketKey(key)
 	c, rev, err := s.settle(k, "abort")
 	if err != nil {

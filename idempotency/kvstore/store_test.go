@@ -230,6 +230,22 @@ func TestStoreBehaviour(t *testing.T) {
 				}
 			}
 		}},
+		{"complete and abort settle under a cancelled context (a draining server)", func(c storeCheck, _ storeKind) {
+			cancelled, cancel := context.WithCancel(context.Background())
+			cancel()
+			c.begin("done", fpA, idempotency.StateNew)
+			c.begin("failed", fpA, idempotency.StateNew)
+			if err := c.s.Complete(cancelled, []byte("done"), response("kept")); err != nil {
+				c.t.Fatalf("Complete under a cancelled context: %v", err)
+			}
+			if err := c.s.Abort(cancelled, []byte("failed")); err != nil {
+				c.t.Fatalf("Abort under a cancelled context: %v", err)
+			}
+			if r := c.begin("done", fpA, idempotency.StateReplay).Response; string(r.Body) != "kept" {
+				c.t.Errorf("replayed %q, want kept", r.Body)
+			}
+			c.begin("failed", fpA, idempotency.StateNew)
+		}},
 		{"a completed response expires after TTL", func(c storeCheck, kind storeKind) {
 			c.begin("k", fpA, idempotency.StateNew)
 			c.complete("k", response("old"))
