@@ -234,8 +234,8 @@ func (s *Store) Begin(ctx context.Context, key []byte, fp [32]byte) (idempotency
 		return idempotency.Begin{State: idempotency.StateInFlight, Done: c.done}, nil
 	}
 	s.mu.Unlock()
-	for range beginAttempts {
-		rev, err := s.kv.Create(ctx, k, appendClaim(nil, fp, s.node, time.Now().Add(s.claimTTL)), jetstream.KeyTTL(s.claimTTL))
+	for attempt := range beginAttempts {
+		rev, err := s.claim(ctx, k, fp, attempt > 0)
 		if err == nil {
 			s.hold(k, fp, rev)
 			return idempotency.Begin{State: idempotency.StateNew}, nil
@@ -245,7 +245,9 @@ func (s *Store) Begin(ctx context.Context, key []byte, fp [32]byte) (idempotency
 		}
 		e, err := s.kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			continue // released or expired between Create and Get
+			// Released or expired: its marker is the subject's last
+			// message, which KeyValue.Create knows to write over.
+			continue
 		}
 		if err != nil {
 			return idempotency.Begin{}, storeError("begin", err)
@@ -265,6 +267,29 @@ func (s *Store) Begin(ctx context.Context, key []byte, fp [32]byte) (idempotency
 	}
 	// The key keeps changing hands: let the caller wait its turn and retry.
 	return idempotency.Begin{State: idempotency.StateInFlight, Done: closed}, nil
+}
+
+// claim writes a claim for k if the key has no record: the write of
+// KeyValue.Create. The first attempt publishes it directly, expecting the
+// subject to be empty, because a refused Create reads the key before
+// reporting ErrKeyExists, and Begin reads it anyway: a duplicate then costs
+// two round trips, not three. Later attempts (after a read found a release
+// or expiry marker, which a direct write expecting nothing would not write
+// over) use KeyValue.Create itself.
+func (s *Store) claim(ctx context.Context, k string, fp [32]byte, viaCreate bool) (uint64, error) {
+	v := appendClaim(nil, fp, s.node, time.Now().Add(s.claimTTL))
+	if viaCreate {
+		return s.kv.Create(ctx, k, v, jetstream.KeyTTL(s.claimTTL))
+	}
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: s.subject + k, Data: v},
+		jetstream.WithExpectLastSequencePerSubject(0), jetstream.WithMsgTTL(s.claimTTL))
+	if isWrongRevision(err) {
+		return 0, fmt.Errorf("%w: %w", jetstream.ErrKeyExists, err)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
 }
 
 // Complete implements idempotency.Store: the claim is replaced by the

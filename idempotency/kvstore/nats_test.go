@@ -17,16 +17,23 @@ import (
 // keeps the server's default (1 MB).
 func startNATS(t testing.TB, maxPayload int32) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{
+	return startNATSWith(t, func(o *server.Options) { o.MaxPayload = maxPayload })
+}
+
+// startNATSWith is startNATS with the options adjusted by set.
+func startNATSWith(t testing.TB, set func(*server.Options)) *server.Server {
+	t.Helper()
+	so := &server.Options{
 		ServerName: "kvstore-test",
 		Host:       "127.0.0.1",
 		Port:       server.RANDOM_PORT,
 		JetStream:  true,
 		StoreDir:   t.TempDir(),
-		MaxPayload: maxPayload,
 		NoSigs:     true,
 		NoLog:      true,
-	})
+	}
+	set(so)
+	ns, err := server.NewServer(so)
 	if err != nil {
 		t.Fatalf("nats-server: %v", err)
 	}
