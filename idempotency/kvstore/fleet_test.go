@@ -49,6 +49,9 @@ func TestFleetWaitForOtherNode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := twoNodes(t, Options{})
 			a.begin("k", fpA, idempotency.StateNew)
+			if n := a.s.(*Store).InFlight(); n != 1 {
+				t.Errorf("A InFlight() = %d, want 1", n)
+			}
 			w1 := b.begin("k", fpA, idempotency.StateInFlight)
 			w2 := b.begin("k", fpA, idempotency.StateInFlight) // shares w1's watch
 			b.begin("k", fpB, idempotency.StateMismatch)
@@ -56,6 +59,9 @@ func TestFleetWaitForOtherNode(t *testing.T) {
 				t.Fatal("B's waiters woken while A still runs the key")
 			}
 			tc.settle(a, "k")
+			if n := a.s.(*Store).InFlight(); n != 0 {
+				t.Errorf("A InFlight() after settling = %d, want 0", n)
+			}
 			closedWithin(t, w1.Done, 10*time.Second, "first waiter on B")
 			closedWithin(t, w2.Done, 10*time.Second, "second waiter on B")
 			got := b.begin("k", fpA, tc.wantNow)

@@ -35,6 +35,13 @@ const (
 	// payloadHeadroom is kept free of the connection's max payload for the
 	// JetStream headers of a write (expected sequence, TTL).
 	payloadHeadroom = 1024
+	// renewTimeout caps one renewal, which holds the claim's lock: a
+	// Complete waits for it, so it must not wait on an unreachable NATS for
+	// a third of a long ClaimTTL.
+	renewTimeout = 5 * time.Second
+	// watchRetry is the pause before a waiter whose watch could not start
+	// calls Begin again, so a failing watch does not spin.
+	watchRetry = 100 * time.Millisecond
 )
 
 // Options configures New. The zero value is every default.
@@ -206,6 +213,15 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Store, error)
 		claims:       make(map[string]*claim),
 		waits:        make(map[string]*wait),
 	}, nil
+}
+
+// InFlight returns the number of keys whose request runs on this node (the
+// claims it holds), for the edged_idempotency_in_flight metric, which is per
+// node as with MemoryStore.
+func (s *Store) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.claims)
 }
 
 // bucketKey maps an untrusted key of any bytes and length to a valid KV key
@@ -385,7 +401,7 @@ func (s *Store) renew(k string, c *claim) {
 	if c.settled {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.claimTTL/3)
+	ctx, cancel := context.WithTimeout(context.Background(), min(s.claimTTL/3, renewTimeout))
 	defer cancel()
 	msg := &nats.Msg{Subject: s.subject + k, Data: appendClaim(nil, c.fp, s.node, time.Now().Add(s.claimTTL))}
 	ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(c.rev), jetstream.WithMsgTTL(s.claimTTL))
@@ -427,7 +443,13 @@ func (s *Store) watch(k string, w *wait) {
 	defer cancel()
 	kw, err := s.kv.Watch(ctx, k)
 	if err != nil {
-		return // the waiter calls Begin again, which reports the error
+		// The waiter calls Begin again, which reports a NATS outage; pause
+		// first, so a watch that keeps failing does not make it spin.
+		select {
+		case <-time.After(watchRetry):
+		case <-ctx.Done():
+		}
+		return
 	}
 	defer func() { _ = kw.Stop() }()
 	seen := false // an initial value arrived
