@@ -3,9 +3,14 @@ package kvstore
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/edged/edged/idempotency"
 )
@@ -230,5 +235,57 @@ func TestOptionsInvalid(t *testing.T) {
 				t.Errorf("New(%+v) = %v, want an error about %s", tc.o, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestUnreachableRefusesThenRecovers: with NATS down, Begin fails (the
+// Handler answers 503: a keyed request is refused, not run unguarded); when
+// NATS is back, the node reconnects and the answers stored before (file
+// storage) are still replayed.
+func TestUnreachableRefusesThenRecovers(t *testing.T) {
+	dir := t.TempDir()
+	ns := startNATSWith(t, func(o *server.Options) { o.StoreDir = dir })
+	port := ns.Addr().(*net.TCPAddr).Port
+	disconnected, reconnected := make(chan struct{}, 1), make(chan struct{}, 1)
+	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { signal(disconnected) }),
+		nats.ReconnectHandler(func(*nats.Conn) { signal(reconnected) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := storeCheck{t: t, s: openStore(t, node{nc: nc, js: js}, Options{Bucket: uniqueBucket()})}
+	s.begin("kept", fpA, idempotency.StateNew)
+	s.complete("kept", response("before"))
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	<-disconnected
+	start := time.Now()
+	_, err = s.s.Begin(context.Background(), []byte("new"), fpA)
+	if err == nil || errors.Is(err, idempotency.ErrStoreFull) {
+		t.Fatalf("Begin with NATS down = %v, want an error other than ErrStoreFull", err)
+	}
+	t.Logf("Begin with NATS down failed after %v: %v", time.Since(start), err)
+
+	startNATSWith(t, func(o *server.Options) { o.StoreDir, o.Port = dir, port })
+	<-reconnected
+	got, err := s.s.Begin(context.Background(), []byte("kept"), fpA)
+	if err != nil || got.State != idempotency.StateReplay || string(got.Response.Body) != "before" {
+		t.Fatalf("Begin(kept) after NATS came back = %v, %v, want the replay of before", got.State, err)
+	}
+	// The refused Begin left no claim behind to block the key.
+	s.begin("new", fpA, idempotency.StateNew)
+}
+
+// signal notes an event on c without blocking the NATS callback goroutine.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }

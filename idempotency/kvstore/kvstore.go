@@ -250,6 +250,13 @@ func (s *Store) Begin(ctx context.Context, key []byte, fp [32]byte) (idempotency
 		return idempotency.Begin{State: idempotency.StateInFlight, Done: c.done}, nil
 	}
 	s.mu.Unlock()
+	if !s.js.Conn().IsConnected() {
+		// Refuse at once rather than queue a claim in the client's
+		// reconnect buffer: the caller would give up waiting, and the claim,
+		// sent on reconnect, would hold the key for ClaimTTL with nobody
+		// running its request.
+		return idempotency.Begin{}, errNotConnected
+	}
 	for attempt := range beginAttempts {
 		rev, err := s.claim(ctx, k, fp, attempt > 0)
 		if err == nil {
@@ -477,6 +484,8 @@ func (s *Store) watch(k string, w *wait) {
 		}
 	}
 }
+
+var errNotConnected = errors.New("kvstore: begin: not connected to NATS")
 
 // storeError wraps err from op, as idempotency.ErrStoreFull when the bucket is
 // out of space.
