@@ -13,11 +13,11 @@
 // one small binary record (see record.go), bounded by MaxResponseBytes and by
 // the NATS connection's max payload:
 //
-//   - Begin writes a claim (fingerprint, node, deadline) with KeyValue.Create
-//     and a per-key TTL of ClaimTTL. Create succeeds for one request in the
-//     whole fleet; the others read the record: a completed response is
-//     replayed (after the fingerprint check, else 422), a claim means in
-//     flight. A waiter watches the key (a KV watch, which starts with the
+//   - Begin writes a claim (fingerprint, node, deadline) as KeyValue.Create
+//     does (a write that expects the key to have no record) with a per-key
+//     TTL of ClaimTTL. It succeeds for one request in the whole fleet; the
+//     others read the record: a completed response is replayed (after the
+//     fingerprint check, else 422), a claim means in flight. A waiter watches the key (a KV watch, which starts with the
 //     current record, so no change is missed) until the claim is replaced,
 //     purged or expires. Duplicates of a request this node itself runs are
 //     answered from memory, without a round trip.
@@ -54,9 +54,10 @@
 //
 // On a network partition, the side that cannot write to the bucket (no NATS,
 // or a minority of a replicated bucket's servers) cannot claim keys: Begin
-// fails and the Handler answers 503 with Retry-After, so keyed requests are
-// refused rather than run unguarded; requests without a key are served as
-// usual. The side that can write carries on. Exactly-once then has one
+// fails (at once while the connection is down, after JetStream's request
+// timeout when a minority cannot commit) and the Handler answers 503 with
+// Retry-After, so keyed requests are refused rather than run unguarded;
+// requests without a key are served as usual. The side that can write carries on. Exactly-once then has one
 // window, inherent to an expiring claim: a holder cut off from NATS for
 // longer than ClaimTTL while its request runs (or after it ran, before
 // Complete reached the bucket) loses its claim, and a retry on the other side
