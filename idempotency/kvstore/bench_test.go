@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/edged/edged/idempotency"
@@ -16,9 +17,9 @@ import (
 // BenchmarkStore measures what a store adds to an idempotent request: a first
 // execution (Begin of a new key, then Complete with a 512-byte response) and a
 // replay (Begin of a completed key), on MemoryStore and on Store over a
-// loopback TCP connection to a nats-server (memory storage, file storage, and
+// loopback TCP connection to a nats-server (memory storage, file storage,
 // file storage with every write fsynced as the events server's default
-// sync = "always"). It reports the median and 99th percentile per operation;
+// sync = "always"), and over an in-process connection (file storage). It reports the median and 99th percentile per operation;
 // the Handler's own work is the same for every store and is not included.
 func BenchmarkStore(b *testing.B) {
 	resp := &idempotency.StoredResponse{StatusCode: 201, Header: []idempotency.StoredHeader{
@@ -32,9 +33,10 @@ func BenchmarkStore(b *testing.B) {
 			s, _ := idempotency.NewMemoryStore(idempotency.Options{MaxEntries: 1 << 30, MaxStoredBytes: 1 << 40})
 			return s
 		}},
-		{"nats-mem", natsStore(false, jetstream.MemoryStorage)},
-		{"nats-file", natsStore(false, jetstream.FileStorage)},
-		{"nats-file-fsync", natsStore(true, jetstream.FileStorage)},
+		{"nats-mem", natsStore(false, false, jetstream.MemoryStorage)},
+		{"nats-file", natsStore(false, false, jetstream.FileStorage)},
+		{"nats-file-fsync", natsStore(true, false, jetstream.FileStorage)},
+		{"nats-file-inproc", natsStore(false, true, jetstream.FileStorage)},
 	}
 	ctx := context.Background()
 	for _, kind := range kinds {
@@ -81,10 +83,25 @@ func BenchmarkStore(b *testing.B) {
 	}
 }
 
-func natsStore(fsync bool, storage jetstream.StorageType) func(b *testing.B) idempotency.Store {
+// natsStore opens a Store on a fresh nats-server: fsync sets its
+// SyncAlways, inProcess connects as the events package does to its embedded
+// server (no socket) instead of over loopback TCP.
+func natsStore(fsync, inProcess bool, storage jetstream.StorageType) func(b *testing.B) idempotency.Store {
 	return func(b *testing.B) idempotency.Store {
 		ns := startNATSWith(b, func(o *server.Options) { o.SyncAlways = fsync })
-		return openStore(b, connect(b, ns), Options{Bucket: uniqueBucket(), Storage: storage, MaxBucketBytes: 1 << 30})
+		n := connect(b, ns)
+		if inProcess {
+			nc, err := nats.Connect("", nats.InProcessServer(ns))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(nc.Close)
+			if n.js, err = jetstream.New(nc); err != nil {
+				b.Fatal(err)
+			}
+			n.nc = nc
+		}
+		return openStore(b, n, Options{Bucket: uniqueBucket(), Storage: storage, MaxBucketBytes: 1 << 30})
 	}
 }
 
