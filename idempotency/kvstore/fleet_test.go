@@ -106,14 +106,17 @@ func TestFleetDeadNodeClaimExpires(t *testing.T) {
 // waiting rather than running it twice. The wait is the behaviour under test
 // (time passing), so it is a timer, not a sleep standing in for a signal.
 func TestFleetLiveClaimRenewed(t *testing.T) {
-	a, b := twoNodes(t, Options{ClaimTTL: time.Second})
+	// Renewals every ClaimTTL/3 leave a loaded machine two thirds of
+	// ClaimTTL of slack; 2s keeps the test from depending on the scheduler.
+	const claimTTL = 2 * time.Second
+	a, b := twoNodes(t, Options{ClaimTTL: claimTTL})
 	a.begin("slow", fpA, idempotency.StateNew)
 	w := b.begin("slow", fpA, idempotency.StateInFlight)
 	select {
 	case <-w.Done:
 		// A renewal rewrites the claim; a woken waiter must still find it.
 		b.begin("slow", fpA, idempotency.StateInFlight)
-	case <-time.After(3 * time.Second):
+	case <-time.After(2 * claimTTL):
 	}
 	b.begin("slow", fpA, idempotency.StateInFlight)
 	a.complete("slow", response("once"))

@@ -231,8 +231,9 @@ func bucketKey(key []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// closed is a Done for a caller that should call Begin again at once.
-var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+// retryNow is a Done for a caller that should call Begin again at once. It is
+// closed once and never changes.
+var retryNow = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // Begin implements idempotency.Store: a KV Create of a claim (with the
 // claim's TTL) wins the key; otherwise the key's record says replay,
@@ -289,7 +290,7 @@ func (s *Store) Begin(ctx context.Context, key []byte, fp [32]byte) (idempotency
 		}
 	}
 	// The key keeps changing hands: let the caller wait its turn and retry.
-	return idempotency.Begin{State: idempotency.StateInFlight, Done: closed}, nil
+	return idempotency.Begin{State: idempotency.StateInFlight, Done: retryNow}, nil
 }
 
 // claim writes a claim for k if the key has no record: the write of
