@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -290,5 +293,64 @@ func signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
 	default:
+	}
+}
+
+// TestFleetHammer: two nodes, many goroutines each, all sending the same few
+// keys at once: every key runs exactly once, and every duplicate on either
+// node gets that run's answer.
+func TestFleetHammer(t *testing.T) {
+	a, b := twoNodes(t, Options{})
+	const keys, workers = 10, 8
+	var runs [keys]atomic.Int64
+	answers := make([]sync.Map, keys) // body -> struct{}
+	var wg sync.WaitGroup
+	for w := range 2 * workers {
+		s := []idempotency.Store{a.s, b.s}[w%2]
+		wg.Go(func() {
+			for k := range keys {
+				key := []byte("hammer-" + strconv.Itoa(k))
+				for attempt := 0; ; attempt++ {
+					if attempt == 100 {
+						t.Errorf("key %d: no answer after %d attempts", k, attempt)
+						return
+					}
+					bg, err := s.Begin(context.Background(), key, fpA)
+					if err != nil {
+						t.Errorf("Begin: %v", err)
+						return
+					}
+					switch bg.State {
+					case idempotency.StateNew:
+						body := "run-" + strconv.FormatInt(runs[k].Add(1), 10) + "-worker-" + strconv.Itoa(w)
+						if err := s.Complete(context.Background(), key, response(body)); err != nil {
+							t.Errorf("Complete: %v", err)
+							return
+						}
+						answers[k].Store(body, struct{}{})
+					case idempotency.StateReplay:
+						answers[k].Store(string(bg.Response.Body), struct{}{})
+					case idempotency.StateInFlight:
+						<-bg.Done
+						continue
+					default:
+						t.Errorf("key %d: state %v", k, bg.State)
+						return
+					}
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for k := range keys {
+		if n := runs[k].Load(); n != 1 {
+			t.Errorf("key %d ran %d times, want 1", k, n)
+		}
+		distinct := 0
+		answers[k].Range(func(any, any) bool { distinct++; return true })
+		if distinct != 1 {
+			t.Errorf("key %d got %d distinct answers, want 1", k, distinct)
+		}
 	}
 }
