@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -20,7 +21,8 @@ import (
 // Example plugs the fleet store into the router. The daemon builds each
 // idempotent route's idempotency.Handler (internal/daemon, world.go); with
 // `[fleet] state = "nats"` it passes a kvstore.Store on the `[events]`
-// connection instead of nil (a MemoryStore). Everything else is unchanged.
+// connection instead of nil (a MemoryStore), derived per route with the
+// route's limits. Everything else is unchanged.
 func Example() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "kvstore-example")
@@ -40,7 +42,13 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	idem, err := idempotency.NewHandler(store, idempotency.Options{}) // was: NewHandler(nil, ...)
+	// Per route: the store with the route's [routes.idempotency] limits.
+	route, err := store.Derive(kvstore.Options{TTL: 24 * time.Hour, MaxResponseBytes: 64 << 10})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	idem, err := idempotency.NewHandler(route, idempotency.Options{}) // was: NewHandler(nil, ...)
 	if err != nil {
 		fmt.Println(err)
 		return

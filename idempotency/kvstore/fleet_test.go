@@ -354,3 +354,33 @@ func TestFleetHammer(t *testing.T) {
 		}
 	}
 }
+
+// TestDerive: stores derived for routes share the bucket (and so the fleet's
+// keys) but apply their own limits, and refuse invalid ones.
+func TestDerive(t *testing.T) {
+	ns := startNATS(t, 0)
+	base := openStore(t, connect(t, ns), Options{Bucket: uniqueBucket(), MaxResponseBytes: 8})
+	small, err := base.Derive(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	large, err := base.Derive(Options{MaxResponseBytes: 64, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.maxResponse != 8 || small.ttl != idempotency.DefaultTTL || large.maxResponse != 64 || large.ttl != time.Hour {
+		t.Errorf("derived limits: small %d %v, large %d %v", small.maxResponse, small.ttl, large.maxResponse, large.ttl)
+	}
+	s, l := storeCheck{t: t, s: small}, storeCheck{t: t, s: large}
+	s.begin("k", fpA, idempotency.StateNew)
+	s.complete("k", response("0123456789")) // over small's 8 bytes: released
+	l.begin("k", fpA, idempotency.StateNew)
+	if n := l.s.(*Store).InFlight(); n != 1 || small.InFlight() != 0 {
+		t.Errorf("InFlight: large %d, small %d, want 1 and 0", n, small.InFlight())
+	}
+	l.complete("k", response("0123456789"))
+	s.begin("k", fpA, idempotency.StateReplay) // one bucket
+	if _, err := base.Derive(Options{TTL: time.Millisecond}); err == nil {
+		t.Error("Derive with a TTL below 1s = nil error")
+	}
+}

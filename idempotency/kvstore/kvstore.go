@@ -183,7 +183,7 @@ var _ idempotency.Store = (*Store)(nil)
 // returns a Store on it. The bucket allows per-message TTLs, which need
 // nats-server 2.11 or later. Every node of a fleet must pass the same
 // Bucket, MaxBucketBytes, Replicas and Storage; TTL, ClaimTTL and
-// MaxResponseBytes may differ per route.
+// MaxResponseBytes may differ per route (see Derive).
 func New(ctx context.Context, js jetstream.JetStream, o Options) (*Store, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -200,19 +200,52 @@ func New(ctx context.Context, js jetstream.JetStream, o Options) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("kvstore: bucket %s: %w", o.Bucket, err)
 	}
+	return newStore(js, kv, "$KV."+o.Bucket+".", int(js.Conn().MaxPayload())-payloadHeadroom, o), nil
+}
+
+// Derive returns a Store on s's bucket with o's per-route settings (TTL,
+// ClaimTTL, MaxResponseBytes, WatchTimeout, Node), a zero field taking s's
+// value; o's bucket fields are ignored. It makes no request to NATS, so a
+// configuration of many idempotent routes opens the bucket once with New and
+// derives a Store per route. Each keeps its own claims, so InFlight counts
+// per route as MemoryStore's does.
+func (s *Store) Derive(o Options) (*Store, error) {
+	o.Bucket, o.MaxBucketBytes, o.Replicas, o.Storage = "", 0, 0, jetstream.FileStorage
+	for _, f := range []struct {
+		field *time.Duration
+		v     time.Duration
+	}{{&o.TTL, s.ttl}, {&o.ClaimTTL, s.claimTTL}, {&o.WatchTimeout, s.watchTimeout}} {
+		if *f.field == 0 {
+			*f.field = f.v
+		}
+	}
+	if o.MaxResponseBytes == 0 {
+		o.MaxResponseBytes = s.maxResponse
+	}
+	if o.Node == "" {
+		o.Node = s.node
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return newStore(s.js, s.kv, s.subject, s.maxValue, o), nil
+}
+
+func newStore(js jetstream.JetStream, kv jetstream.KeyValue, subject string, maxValue int, o Options) *Store {
 	return &Store{
 		js:           js,
 		kv:           kv,
-		subject:      "$KV." + o.Bucket + ".",
+		subject:      subject,
 		node:         o.Node,
 		ttl:          o.TTL,
 		claimTTL:     o.ClaimTTL,
 		watchTimeout: o.WatchTimeout,
 		maxResponse:  o.MaxResponseBytes,
-		maxValue:     int(js.Conn().MaxPayload()) - payloadHeadroom,
+		maxValue:     maxValue,
 		claims:       make(map[string]*claim),
 		waits:        make(map[string]*wait),
-	}, nil
+	}
 }
 
 // InFlight returns the number of keys whose request runs on this node (the
