@@ -52,6 +52,9 @@ var arch = map[string]node{
 	// events: NATS JetStream triggers, delivering to an Invoker it declares;
 	// it records a span per delivery through trace.Exporter.
 	"events": {1, []string{"trace"}},
+	// idempotency/kvstore: the idempotency.Store of a fleet, in a JetStream
+	// KV bucket.
+	"idempotency/kvstore": {1, []string{"idempotency"}},
 
 	// natstest starts events' embedded servers as a cluster of child
 	// processes, for tests (the events cluster, the fleet).
