@@ -75,6 +75,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,9 +110,9 @@ const (
 	// secretBucket and secretKey hold the fleet's hash key.
 	secretBucket = "edged_ratelimit"
 	secretKey    = "hash-key"
-	// flushTimeout bounds how long a sync waits for the server to take its
-	// messages.
-	flushTimeout = time.Second
+	// publishTimeout bounds how long a sync waits for the stream to take its
+	// messages, and NewLimiter for the server to take its subscription.
+	publishTimeout = time.Second
 )
 
 // Headers of an increment. incrHeader is JetStream's counter increment.
@@ -120,8 +121,9 @@ const (
 	nodeHeader = "Edged-Node"
 )
 
-// ErrUnreachable is returned by Sync when the connection to NATS is down:
-// the spending is dropped and the node limits alone meanwhile.
+// ErrUnreachable is returned (wrapped) by Sync when NATS or its JetStream
+// did not take the spending: it is dropped and the node limits alone
+// meanwhile.
 var ErrUnreachable = errors.New("fleetrate: NATS unreachable, limiting per node")
 
 // FleetOptions configures Open. The zero value is usable.
@@ -138,6 +140,7 @@ type FleetOptions struct {
 // increments from the others'. Create it once per process with Open and its
 // limiters with NewLimiter.
 type Fleet struct {
+	js     jetstream.JetStream
 	nc     *nats.Conn
 	node   string // random per Fleet, so two processes never share one
 	secret [32]byte
@@ -172,7 +175,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts FleetOptions) (*Flee
 	if err != nil {
 		return nil, fmt.Errorf("fleetrate: bucket %s: %w", secretBucket, err)
 	}
-	f := &Fleet{nc: js.Conn(), log: opts.Logger}
+	f := &Fleet{js: js, nc: js.Conn(), log: opts.Logger}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -239,8 +242,15 @@ type Stats struct {
 }
 
 // Limiter is a fleet-wide rate limit for one route: a router.RateLimiter.
-// Its methods are safe for concurrent use. Close stops it.
-type Limiter struct {
+// Its methods are safe for concurrent use. It holds a sync goroutine and a
+// subscription, which Close stops; a Limiter no longer referenced stops
+// them too once the garbage collector finds it, so a reload that replaces a
+// route's limiter needs no bookkeeping.
+type Limiter struct{ l *limiter }
+
+// limiter is a Limiter's state, which the sync goroutine and the
+// subscription hold; they never hold the Limiter, so it can be collected.
+type limiter struct {
 	f      *Fleet
 	local  *limits.Limiter
 	prefix string // SubjectPrefix + route + "."
@@ -257,6 +267,7 @@ type Limiter struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewLimiter starts a fleet limiter for opts.Route: it subscribes to the
@@ -281,7 +292,7 @@ func (f *Fleet) NewLimiter(opts Options) (*Limiter, error) {
 	if now == nil {
 		now = time.Now
 	}
-	l := &Limiter{
+	l := &limiter{
 		f:      f,
 		local:  local,
 		prefix: SubjectPrefix + opts.Route + ".",
@@ -293,12 +304,17 @@ func (f *Fleet) NewLimiter(opts Options) (*Limiter, error) {
 	if l.sub, err = f.nc.Subscribe(l.prefix+"*", l.onIncrement); err != nil {
 		return nil, fmt.Errorf("fleetrate: subscribe %s*: %w", l.prefix, err)
 	}
+	// Once the server has the subscription no increment is missed. Without a
+	// connection the limiter starts alone and hears the others when it returns.
+	_ = f.nc.FlushTimeout(publishTimeout)
 	if opts.manual {
 		close(l.done)
 	} else {
 		go l.run(interval)
 	}
-	return l, nil
+	h := &Limiter{l: l}
+	runtime.AddCleanup(h, func(l *limiter) { _ = l.close() }, l)
+	return h, nil
 }
 
 // validRoute accepts what config accepts as a route name, all of which are
@@ -317,30 +333,32 @@ func validRoute(s string) bool {
 }
 
 // Allow is AllowAt at the limiter's clock.
-func (l *Limiter) Allow(key []byte) (ok bool, retryAfter time.Duration) {
-	return l.AllowAt(key, l.now())
+func (h *Limiter) Allow(key []byte) (ok bool, retryAfter time.Duration) {
+	return h.AllowAt(key, h.l.now())
 }
 
 // AllowAt spends one token of key's bucket on this node, as
 // limits.Limiter.AllowAt does; the bucket is also drained by the other
 // nodes' spending (see the package's error bound). It does not allocate for
 // a tracked key and never waits for the network.
-func (l *Limiter) AllowAt(key []byte, now time.Time) (ok bool, retryAfter time.Duration) {
+func (h *Limiter) AllowAt(key []byte, now time.Time) (ok bool, retryAfter time.Duration) {
+	l := h.l
 	return l.local.AllowHashAt(highwayhash.Sum64(key, l.f.secret[:]), now)
 }
 
-// Rate returns the limiter's rate; Burst the bucket size in effect.
-func (l *Limiter) Rate() limits.Rate { return l.local.Rate() }
+// Rate returns the limiter's rate.
+func (h *Limiter) Rate() limits.Rate { return h.l.local.Rate() }
 
 // Burst returns the bucket size in effect (after the default).
-func (l *Limiter) Burst() int { return l.local.Burst() }
+func (h *Limiter) Burst() int { return h.l.local.Burst() }
 
 // Len returns how many keys this node tracks, its own and those the others
 // reported; at most MaxKeys.
-func (l *Limiter) Len() int { return l.local.Len() }
+func (h *Limiter) Len() int { return h.l.local.Len() }
 
 // Stats returns the limiter's sync counters.
-func (l *Limiter) Stats() Stats {
+func (h *Limiter) Stats() Stats {
+	l := h.l
 	return Stats{Published: l.published.Load(), Heard: l.heardN.Load(), Failed: l.failed.Load()}
 }
 
@@ -349,7 +367,14 @@ func (l *Limiter) Stats() Stats {
 // them. With NATS unreachable it drops them and returns ErrUnreachable. The
 // limiter calls it every SyncInterval; it is exported for tests and for a
 // final sync before shutdown.
-func (l *Limiter) Sync() error {
+func (h *Limiter) Sync() error { return h.l.sync() }
+
+// Close stops the sync loop and the subscription. Spending since the last
+// sync is not published. It is safe to call twice.
+func (h *Limiter) Close() error { return h.l.close() }
+
+// sync is Limiter.Sync.
+func (l *limiter) sync() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.batch = l.local.TakeSpent(l.batch[:0])
@@ -371,15 +396,19 @@ func (l *Limiter) Sync() error {
 	return nil
 }
 
-// publish sends one increment per entry of batch and flushes. A message
-// buffered for a later reconnect would debit the others with stale spending,
-// so nothing is sent while the connection is down.
-func (l *Limiter) publish(batch []limits.Spent) error {
+// publish sends one increment per entry of batch: all but the last as plain
+// messages, the last as a JetStream publish whose acknowledgement says the
+// stream has stored them all (it takes one connection's messages in order),
+// so a sync costs one round trip, not one per key. A message buffered for a
+// later reconnect would debit the others with stale spending, so nothing is
+// sent while the connection is known to be down; a failure found midway
+// leaves at most that one batch to arrive late.
+func (l *limiter) publish(batch []limits.Spent) error {
 	nc := l.f.nc
 	if !nc.IsConnected() {
 		return ErrUnreachable
 	}
-	for _, s := range batch {
+	for i, s := range batch {
 		m := &nats.Msg{
 			Subject: l.prefix + hashToken(s.Hash),
 			Header: nats.Header{
@@ -387,12 +416,18 @@ func (l *Limiter) publish(batch []limits.Spent) error {
 				nodeHeader: []string{l.f.node},
 			},
 		}
-		if err := nc.PublishMsg(m); err != nil {
-			return fmt.Errorf("fleetrate: publish: %w", err)
+		if i < len(batch)-1 {
+			if err := nc.PublishMsg(m); err != nil {
+				return fmt.Errorf("%w: publish: %w", ErrUnreachable, err)
+			}
+			continue
 		}
-	}
-	if err := nc.FlushTimeout(flushTimeout); err != nil {
-		return fmt.Errorf("fleetrate: flush: %w", err)
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		_, err := l.f.js.PublishMsg(ctx, m, jetstream.WithRetryAttempts(0))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: publish: %w", ErrUnreachable, err)
+		}
 	}
 	return nil
 }
@@ -411,7 +446,7 @@ func hashToken(h uint64) string {
 // onIncrement applies another node's increment to this node's bucket of the
 // key. Messages come from the fleet but are still parsed defensively:
 // anything malformed is ignored.
-func (l *Limiter) onIncrement(m *nats.Msg) {
+func (l *limiter) onIncrement(m *nats.Msg) {
 	if m.Header.Get(nodeHeader) == l.f.node {
 		return // spent here, already taken from the bucket
 	}
@@ -470,7 +505,7 @@ func parseCounter(body []byte) (uint64, error) {
 }
 
 // run syncs every interval until Close.
-func (l *Limiter) run(interval time.Duration) {
+func (l *limiter) run(interval time.Duration) {
 	defer close(l.done)
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -479,24 +514,22 @@ func (l *Limiter) run(interval time.Duration) {
 		case <-l.stop:
 			return
 		case <-t.C:
-			_ = l.Sync() // counted in Stats and logged on change
+			_ = l.sync() // counted in Stats and logged on change
 		}
 	}
 }
 
-// Close stops the sync loop and the subscription. Spending since the last
-// sync is not published. It is safe to call twice.
-func (l *Limiter) Close() error {
-	var err error
+// close is Limiter.Close, and the cleanup of a collected Limiter.
+func (l *limiter) close() error {
 	l.closeOnce.Do(func() {
 		close(l.stop)
 		<-l.done
-		err = l.sub.Unsubscribe()
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			err = nil
+		l.closeErr = l.sub.Unsubscribe()
+		if errors.Is(l.closeErr, nats.ErrConnectionClosed) {
+			l.closeErr = nil
 		}
 	})
-	return err
+	return l.closeErr
 }
 
 // Total returns the fleet's total spending for key on route as the counter

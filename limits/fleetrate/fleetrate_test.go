@@ -3,6 +3,7 @@ package fleetrate
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -503,5 +504,35 @@ func BenchmarkAllowAt(b *testing.B) {
 				tc.l.AllowAt(key, now)
 			}
 		})
+	}
+}
+
+// TestLimiterCollectedStops checks that a Limiter nobody references any more
+// (a route's limiter replaced by a reload) stops its sync goroutine and its
+// subscription once collected, without Close.
+func TestLimiterCollectedStops(t *testing.T) {
+	ns := startNATS(t)
+	nd := newNode(t, ns.ClientURL())
+	inner := func() *limiter {
+		h, err := nd.f.NewLimiter(Options{Route: "gc", Rate: limits.Rate{Events: 1, Per: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.l
+	}()
+	for i := 0; ; i++ {
+		runtime.GC()
+		select {
+		case <-inner.done:
+			inner.close() // waits for the cleanup's close to finish
+			if inner.sub.IsValid() {
+				t.Error("the subscription of a collected Limiter is still valid")
+			}
+			return
+		case <-time.After(10 * time.Millisecond):
+			if i == 500 {
+				t.Fatal("the sync goroutine of a collected Limiter still runs after 500 collections")
+			}
+		}
 	}
 }
