@@ -42,6 +42,7 @@ func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
 		}
 	})
 	d.env.events = srv
+	d.env.fleetLimiters = newFleetLimiters(srv.JetStream(), d.o.Logger.With("component", "fleetrate"))
 	return nil
 }
 
