@@ -2,7 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +71,85 @@ func TestRouteOptionsFleetScope(t *testing.T) {
 	o, err := routeOptions(fleetRoute, previous{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "fleet") || o.RateLimit != nil {
 		t.Errorf("scope = fleet without a connection: limiter %v, error %v; want no limiter and an error", o.RateLimit, err)
+	}
+}
+
+// fleetDaemonConfig is a daemon serving the C hello guest on /hello with a
+// fleet rate limit of a burst of 3 and one request an hour per client,
+// synced every 10ms. events is its [events] table.
+func fleetDaemonConfig(t *testing.T, events string) string {
+	return fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+drain_delay = "0s"
+
+[admin]
+listen = "127.0.0.1:0"
+token_file = "admin.token"
+
+[runtime]
+cache_dir = "cache"
+state_dir = "state"
+
+[events]
+%s
+
+[functions.hello]
+module = %q
+
+[[routes]]
+name = "hello"
+path = "/hello"
+stage = "retired"
+function = "hello"
+
+  [routes.rate_limit]
+  rate = "1/h"
+  burst = 3
+  scope = "fleet"
+  sync_interval = "10ms"
+`, events, helloWasm(t))
+}
+
+// TestFleetRateLimitTwoDaemons runs two edged daemons sharing one NATS server
+// (node A's embedded one, listening on loopback; node B connects to it) and a
+// client over real HTTP: the 3 requests of the burst go to A, after which B
+// refuses the client too, where per node it would admit 3 more.
+func TestFleetRateLimitTwoDaemons(t *testing.T) {
+	a, _ := startDaemon(t, fleetDaemonConfig(t, `store_dir = "events"
+listen = "127.0.0.1:0"`))
+	b, _ := startDaemon(t, fleetDaemonConfig(t, fmt.Sprintf("url = %q", a.env.events.ClientURL())))
+	c := &http.Client{Timeout: 10 * time.Second}
+	get := func(d *Daemon) int {
+		t.Helper()
+		resp, err := c.Get(d.PublicURL() + "/hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i := range 3 {
+		if got := get(a); got != http.StatusOK {
+			t.Fatalf("node A, request %d of the burst: %d, want 200", i, got)
+		}
+	}
+	if got := get(a); got != http.StatusTooManyRequests {
+		t.Fatalf("node A past the burst: %d, want 429", got)
+	}
+	// The sync is asynchronous and across connections, with no event to wait
+	// on: poll B's limiter under a deadline until it has heard A's spending.
+	lb, ok := b.world.Load().Routes["hello"].RateLimit.(*fleetrate.Limiter)
+	if !ok {
+		t.Fatalf("node B's limiter is a %T, want *fleetrate.Limiter", b.world.Load().Routes["hello"].RateLimit)
+	}
+	for deadline := time.Now().Add(10 * time.Second); lb.Stats().Heard == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node B never heard node A's spending")
+		}
+	}
+	if got := get(b); got != http.StatusTooManyRequests {
+		t.Errorf("node B after hearing that A spent the client's fleet burst: %d, want 429 (per node it would admit 3)", got)
 	}
 }
