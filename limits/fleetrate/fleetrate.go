@@ -142,7 +142,7 @@ type FleetOptions struct {
 type Fleet struct {
 	js     jetstream.JetStream
 	nc     *nats.Conn
-	node   string // random per Fleet, so two processes never share one
+	node   string   // random per Fleet, so two processes never share one
 	secret [16]byte // the SipHash key of client keys
 	k0, k1 uint64   // secret, as sipHash takes it
 	log    *slog.Logger
