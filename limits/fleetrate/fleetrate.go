@@ -47,7 +47,10 @@
 // The bound is reached only when every node holds a full bucket for the
 // same client at once and the client spends all of them in the same sync
 // interval. A node debits a key it does not track yet (a bucket it then
-// starts full), so a client moving between nodes finds its debt there.
+// starts full), so a client moving between nodes finds its debt there. The
+// bound holds while no node evicts the client's bucket (max_clients; an
+// evicted key comes back full, as with a node limiter) and the connection
+// holds (below).
 //
 // # When NATS is unreachable
 //
@@ -60,11 +63,12 @@
 //
 // # Cost
 //
-// A request pays one SipHash of its key (about 15 ns for an address) on top
-// of a node limiter's work, and no allocation. A sync costs one message of about 150 bytes per client
-// key that spent on the node since the last sync (at most max_clients), and
-// each node receives every node's messages for its routes. Memory is a node
-// limiter's: max_clients buckets of 32 bytes.
+// A request pays one SipHash of its key (a few tens of ns for an address)
+// on top of a node limiter's work, and no allocation. A sync costs one
+// message of about 150 bytes per client key that spent on the node since the
+// last sync (at most max_clients), plus one acknowledgement; each node
+// receives every node's messages for its routes, its own included. Memory
+// is a node limiter's: max_clients buckets of 32 bytes.
 package fleetrate
 
 import (
@@ -537,8 +541,8 @@ func (l *limiter) close() error {
 // Total returns the fleet's total spending for key on route as the counter
 // stream holds it (0 for a key with none in the last hour), for operators and
 // tests. It reads the server, so it is not meant for the request path.
-func (f *Fleet) Total(ctx context.Context, js jetstream.JetStream, route string, key []byte) (uint64, error) {
-	st, err := js.Stream(ctx, StreamName)
+func (f *Fleet) Total(ctx context.Context, route string, key []byte) (uint64, error) {
+	st, err := f.js.Stream(ctx, StreamName)
 	if err != nil {
 		return 0, fmt.Errorf("fleetrate: %w", err)
 	}

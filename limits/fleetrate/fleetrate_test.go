@@ -240,7 +240,7 @@ func runFleet(t *testing.T, url, route string, tc scenario) ([]int, uint64) {
 	sync()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	total, err := first.f.Total(ctx, first.js, route, key)
+	total, err := first.f.Total(ctx, route, key)
 	if err != nil {
 		t.Fatal(err)
 	}
