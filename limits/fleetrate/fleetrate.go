@@ -59,7 +59,10 @@
 // on admitting from its own bucket, so the fleet falls back to per-node
 // limiting, up to N times the rate, until the connection returns; Stats
 // counts the failed syncs. Increments published while a node was away are
-// not delivered to it afterwards, for the same reason.
+// not delivered to it afterwards, for the same reason. The counter stream
+// lives in the server's memory (spending is worth nothing after a restart):
+// the first sync after a server restart recreates it and counts as failed,
+// though its increments reach the other nodes (TestFleetRecovers).
 //
 // # Cost
 //
@@ -150,13 +153,14 @@ type Fleet struct {
 	secret [16]byte // the SipHash key of client keys
 	k0, k1 uint64   // secret, as sipHash takes it
 	log    *slog.Logger
+	stream jetstream.StreamConfig // of the counter stream
 }
 
 // Open prepares the counter stream and the fleet's hash key (creating them if
 // this is the first node) on js's connection.
 func Open(ctx context.Context, js jetstream.JetStream, opts FleetOptions) (*Fleet, error) {
 	replicas := max(opts.Replicas, 1)
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	f := &Fleet{js: js, nc: js.Conn(), log: opts.Logger, stream: jetstream.StreamConfig{
 		Name:              StreamName,
 		Description:       "edged: fleet rate limits, each client's spending per route (a counter per key)",
 		Subjects:          []string{SubjectPrefix + ">"},
@@ -168,8 +172,12 @@ func Open(ctx context.Context, js jetstream.JetStream, opts FleetOptions) (*Flee
 		MaxBytes:          counterMaxBytes,
 		Storage:           jetstream.MemoryStorage, // spending is worth nothing after a restart
 		Replicas:          replicas,
-	}); err != nil {
-		return nil, fmt.Errorf("fleetrate: stream %s: %w", StreamName, err)
+	}}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	if err := f.ensureStream(ctx); err != nil {
+		return nil, err
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      secretBucket,
@@ -180,10 +188,6 @@ func Open(ctx context.Context, js jetstream.JetStream, opts FleetOptions) (*Flee
 	if err != nil {
 		return nil, fmt.Errorf("fleetrate: bucket %s: %w", secretBucket, err)
 	}
-	f := &Fleet{js: js, nc: js.Conn(), log: opts.Logger}
-	if f.log == nil {
-		f.log = slog.New(slog.DiscardHandler)
-	}
 	if err := f.loadSecret(ctx, kv); err != nil {
 		return nil, err
 	}
@@ -192,6 +196,16 @@ func Open(ctx context.Context, js jetstream.JetStream, opts FleetOptions) (*Flee
 	_, _ = rand.Read(id[:]) // never fails (crypto/rand)
 	f.node = hex.EncodeToString(id[:])
 	return f, nil
+}
+
+// ensureStream creates the counter stream, or updates it to f's
+// configuration. It lives in memory, so a NATS server restarted alone comes
+// back without it: a sync that fails while connected calls this again.
+func (f *Fleet) ensureStream(ctx context.Context) error {
+	if _, err := f.js.CreateOrUpdateStream(ctx, f.stream); err != nil {
+		return fmt.Errorf("fleetrate: stream %s: %w", StreamName, err)
+	}
+	return nil
 }
 
 // loadSecret takes the fleet's hash key, creating it if no node has yet: the
@@ -388,6 +402,16 @@ func (l *limiter) sync() error {
 		return nil
 	}
 	err := l.publish(l.batch)
+	if err != nil && l.f.nc.IsConnected() {
+		// Connected but not stored: the stream may be gone with a restarted
+		// server. Recreate it for the next sync; this one's spending reached
+		// the other nodes anyway, all but its last increment.
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		if serr := l.f.ensureStream(ctx); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		cancel()
+	}
 	if err != nil {
 		l.failed.Add(1)
 		if !l.failing.Swap(true) {

@@ -3,6 +3,7 @@ package fleetrate
 import (
 	"context"
 	"errors"
+	"net"
 	"runtime"
 	"strconv"
 	"sync/atomic"
@@ -534,5 +535,102 @@ func TestLimiterCollectedStops(t *testing.T) {
 				t.Fatal("the sync goroutine of a collected Limiter still runs after 500 collections")
 			}
 		}
+	}
+}
+
+// TestFleetRecovers stops the NATS server under two limiters and starts it
+// again on the same port: while it is down each node limits alone and its
+// spending is dropped, not replayed; once the nodes have reconnected they
+// share again (the limiter's subscription is restored by the client).
+func TestFleetRecovers(t *testing.T) {
+	dir := t.TempDir()
+	opts := &server.Options{ServerName: "fleetrate-recover", Host: "127.0.0.1", Port: server.RANDOM_PORT,
+		JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true}
+	start := func() *server.Server {
+		ns, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			t.Fatal("NATS server not ready")
+		}
+		return ns
+	}
+	ns := start()
+	opts.Port = ns.Addr().(*net.TCPAddr).Port // the restart takes the same port
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+
+	clk := &fakeClock{}
+	var nodes []node
+	var lims []*Limiter
+	heard := make([]chan struct{}, 2)
+	for i := range 2 {
+		nd := newNode(t, ns.ClientURL())
+		heard[i] = make(chan struct{}, 8)
+		l, err := nd.f.NewLimiter(Options{Route: "recover", Rate: limits.Rate{Events: 1, Per: time.Hour}, Burst: 2,
+			Now: clk.Now, manual: true, heard: heard[i]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		nodes, lims = append(nodes, nd), append(lims, l)
+	}
+	down := []byte("client-down")
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	for i := range nodes {
+		lims[i].AllowAt(down, clk.Now())
+		if err := lims[i].Sync(); !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("node %d Sync with NATS down = %v, want ErrUnreachable", i, err)
+		}
+	}
+
+	reconnected := make([]chan struct{}, len(nodes))
+	for i, nd := range nodes {
+		reconnected[i] = make(chan struct{}, 1)
+		nd.nc.SetReconnectHandler(func(*nats.Conn) { reconnected[i] <- struct{}{} })
+	}
+	ns = start()
+	for i, nd := range nodes {
+		if !nd.nc.IsConnected() {
+			select {
+			case <-reconnected[i]:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("node %d did not reconnect", i)
+			}
+		}
+	}
+	for _, nd := range nodes {
+		if err := nd.nc.FlushTimeout(5 * time.Second); err != nil { // the subscriptions are back on the server
+			t.Fatal(err)
+		}
+	}
+	// The restarted server lost the counter stream (it lives in memory): the
+	// first sync finds out and recreates it, the increments reaching the
+	// other node all the same; the next syncs are stored again.
+	for round, key := range [][]byte{[]byte("client-up-1"), []byte("client-up-2")} {
+		for range 2 {
+			if ok, _ := lims[0].AllowAt(key, clk.Now()); !ok {
+				t.Fatalf("round %d: node 0 refused a fresh client after the restart", round)
+			}
+		}
+		if err := lims[0].Sync(); err != nil && round > 0 {
+			t.Fatalf("round %d: node 0 Sync after the stream was recreated = %v", round, err)
+		}
+		waitHeard(t, heard[1], 1)
+		if ok, _ := lims[1].AllowAt(key, clk.Now()); ok {
+			t.Errorf("round %d: node 1 admitted a client whose fleet burst node 0 spent after the restart", round)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if total, err := nodes[0].f.Total(ctx, "recover", []byte("client-up-2")); err != nil || total != 2 {
+		t.Errorf("counter total after the restart = %d, %v; want 2", total, err)
+	}
+	// What node 1 spent while the server was down was dropped: it never
+	// reaches node 0, whose bucket of that client is as node 0 left it.
+	if s := lims[0].Stats(); s.Heard != 0 {
+		t.Errorf("node 0 heard %d increments, want none: spending while down is not replayed", s.Heard)
 	}
 }
