@@ -59,6 +59,9 @@ func (d *Daemon) startTriggers(ctx context.Context, cfg *config.Config, w *route
 	if err := d.server.Registerer().Register(d.evMetrics); err != nil {
 		return fmt.Errorf("events: metrics: %w", err)
 	}
+	if err := d.server.Registerer().Register(newFleetRateMetrics(&d.world)); err != nil {
+		return fmt.Errorf("fleet rate limits: metrics: %w", err)
+	}
 	if len(cfg.Triggers) == 0 {
 		return nil
 	}

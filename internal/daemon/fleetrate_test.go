@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,13 @@ listen = "127.0.0.1:0"`))
 	}
 	if got := get(b); got != http.StatusTooManyRequests {
 		t.Errorf("node B after hearing that A spent the client's fleet burst: %d, want 429 (per node it would admit 3)", got)
+	}
+	// A's 3 requests are 1 increment, or 2 if a sync fell between them.
+	m := scrape(t, b)
+	for _, want := range []string{`(?m)^edged_ratelimit_fleet_heard_total\{route="hello"\} [12]$`,
+		`(?m)^edged_ratelimit_fleet_sync_failures_total\{route="hello"\} 0$`} {
+		if !regexp.MustCompile(want).MatchString(m) {
+			t.Errorf("node B's /metrics does not match %s", want)
+		}
 	}
 }
