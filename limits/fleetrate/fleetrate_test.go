@@ -102,7 +102,8 @@ type scenario struct {
 	sync      time.Duration
 	steps     int // of 1ms
 	demand    func(node, step int) int
-	saturated bool // demand far above the rate on the whole: per-node limiting must admit about N times more
+	saturated bool // demand far above the rate on the whole: per-node limiting must admit more than the bound
+	everyNode bool // every node saturated all along: per-node limiting must admit about N times the rate
 }
 
 // TestFleetErrorBound drives N fleet limiters on one real NATS server with a
@@ -111,14 +112,15 @@ type scenario struct {
 // its increments (so δ is the sync interval). In every window of the run the
 // fleet must admit at most R·L + B + (N-1)·(B + R·δ), the bound of the
 // package doc; where demand saturates, per-node limiters fed the same
-// requests must admit more than that bound, and the fleet at least 90% of
-// R·L. The counter stream's total must equal what the fleet admitted.
+// requests must admit more than that bound (about N·R·L where every node is
+// saturated), and the fleet at least 90% of R·L. The counter stream's total
+// must equal what the fleet admitted.
 func TestFleetErrorBound(t *testing.T) {
 	ns := startNATS(t)
 	rate := limits.Rate{Events: 100, Per: time.Second}
 	tests := []scenario{
 		{name: "every node saturated", nodes: 3, rate: rate, burst: 10, sync: 100 * time.Millisecond, steps: 5000,
-			demand: func(int, int) int { return 1 }, saturated: true},
+			demand: func(int, int) int { return 1 }, saturated: true, everyNode: true},
 		{name: "one node only", nodes: 3, rate: rate, burst: 10, sync: 100 * time.Millisecond, steps: 3000,
 			demand: func(n, _ int) int {
 				if n == 0 {
@@ -142,7 +144,7 @@ func TestFleetErrorBound(t *testing.T) {
 			}},
 		{name: "five nodes, slow sync", nodes: 5, rate: limits.Rate{Events: 1000, Per: time.Second}, burst: 50,
 			sync: 250 * time.Millisecond, steps: 4000,
-			demand: func(n, s int) int { return 1 + (n+s)%2 }, saturated: true},
+			demand: func(n, s int) int { return 1 + (n+s)%2 }, saturated: true, everyNode: true},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,6 +175,9 @@ func TestFleetErrorBound(t *testing.T) {
 				if min := 0.9 * r * float64(tc.steps) / 1000; float64(got) < min {
 					t.Errorf("fleet admitted %d, below 90%% of R·L (%.0f): it limits too hard", got, min)
 				}
+			}
+			if want := 0.9 * n * r * float64(tc.steps) / 1000; tc.everyNode && float64(perNode) < want {
+				t.Errorf("per-node limiting admitted %d, want at least 90%% of N·R·L (%.0f)", perNode, want)
 			}
 			if uint64(got) != total {
 				t.Errorf("counter stream total = %d, want %d (every admission synced)", total, got)
