@@ -22,7 +22,9 @@
 // Client keys travel as a 64-bit SipHash-2-4 keyed with a secret the fleet
 // shares (created once in the KV bucket edged_ratelimit), never in clear: a
 // client cannot aim a hash collision at another client's bucket without the
-// secret, and addresses and subjects stay out of the stream.
+// secret, and addresses and subjects stay out of the stream. Whoever may
+// publish on edged.ratelimit.> can drain any client's bucket, so the NATS
+// server must be the fleet's own (a token once it listens beyond loopback).
 //
 // # Error bound
 //
