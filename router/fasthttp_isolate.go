@@ -29,7 +29,7 @@ type exchange struct {
 	maxBody int64
 	next    isolate.Next // x.sendNext, bound once so the hot path does not allocate it
 	idem    idemDispatch // the dispatch an idempotent request runs (see serve)
-	rateKey []byte       // the client's rate limiter key (see gate); grows once, then reused
+	rateKey []byte       // the client's rate limiter key (see gate); allocated on first use, then reused
 	sent    bool         // sendNext used upReq and upResp, which release must reset
 
 	tr reqTrace // the request's trace, when the World has Tracing
@@ -39,7 +39,7 @@ func (s *Server) acquireExchange() *exchange {
 	if x, ok := s.xpool.Get().(*exchange); ok {
 		return x
 	}
-	x := &exchange{rateKey: make([]byte, 0, 80)} // room for any address key
+	x := &exchange{}
 	x.next = x.sendNext
 	x.tr.bind(context.Background())
 	return x
@@ -49,7 +49,7 @@ func (s *Server) releaseExchange(x *exchange) {
 	x.fctx, x.up = nil, nil
 	x.tr.reset()
 	if cap(x.rateKey) > 1<<10 {
-		x.rateKey = make([]byte, 0, 80) // a long subject's key is not kept in the pool
+		x.rateKey = nil // a long subject's key is not kept in the pool
 	}
 	// Do not let one huge request pin its buffers in the pool forever.
 	if cap(x.req.Body) > 1<<20 || cap(x.resp.Body) > 1<<20 {
