@@ -215,12 +215,20 @@ type Limiter struct {
 
 // bucket is one key's state. Credit is kept in units of 1/per of a token, so
 // a refill over e ns adds exactly e*events credit and no rounding drifts.
+// Spent fits in what would be padding, so a bucket stays 32 bytes.
 type bucket struct {
 	key     uint64 // hash of the client key
 	last    int64  // ns since the Limiter's epoch of the last update
-	credit  int64  // in [0, capacity]; one token is per
+	credit  int64  // in [minCredit, capacity]; one token is per; below 0 only after Debit
+	spent   uint32 // tokens spent since the last TakeSpent, saturating
 	chances uint8  // CLOCK chances left, 0..maxChances
 }
+
+// minCredit is the floor of a bucket's credit. Only Debit goes below zero
+// (a fleet's debt, see Debit); the floor keeps capacity-minCredit+events
+// far from overflow (capacity is at most MaxInt64/4) and is never reached by
+// a debt that real traffic can run up.
+const minCredit = -math.MaxInt64 / 4
 
 // maxChances is how many sweeps a bucket survives after its last request.
 const maxChances = 3
@@ -355,6 +363,72 @@ func (l *Limiter) AllowAt(key []byte, now time.Time) (ok bool, retryAfter time.D
 	return l.allow(maphash.Bytes(l.seed, key), int64(now.Sub(l.epoch)))
 }
 
+// AllowHashAt is AllowAt for a key the caller has hashed itself, for limiters
+// of several processes that must agree on a key's identity (a fleet; see
+// Debit). The hash should be keyed with a secret, as maphash is here, so
+// that a client cannot aim a collision at another's bucket.
+func (l *Limiter) AllowHashAt(h uint64, now time.Time) (ok bool, retryAfter time.Duration) {
+	return l.allow(h, int64(now.Sub(l.epoch)))
+}
+
+// Spent is what TakeSpent reports for one tracked key: its hash (as given to
+// AllowHashAt) and the tokens it spent since the previous TakeSpent.
+type Spent struct {
+	Hash   uint64
+	Tokens uint32
+}
+
+// TakeSpent appends to dst every tracked key that spent tokens since the
+// previous call, with how many (saturating at the uint32 maximum), resets
+// those counts and returns the extended slice. Keys are reported by hash:
+// it is meant for limiters fed by AllowHashAt. It locks one shard at a
+// time, so requests on other shards go on; a key evicted between two calls
+// loses its count.
+func (l *Limiter) TakeSpent(dst []Spent) []Spent {
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		for j := range s.buckets {
+			if b := &s.buckets[j]; b.spent != 0 {
+				dst = append(dst, Spent{Hash: b.key, Tokens: b.spent})
+				b.spent = 0
+			}
+		}
+		s.mu.Unlock()
+	}
+	return dst
+}
+
+// Debit takes tokens from the bucket of hash h at now, as if they had been
+// spent here, tracking the key if it is not tracked yet (as a newcomer the
+// CLOCK evicts first). Unlike Allow it may leave the bucket in debt: the
+// key is then refused until the rate has paid the debt back. A fleet of
+// limiters debits each with the others' spending so that together they
+// approach one rate; the debt is never counted as Spent. Debt is floored
+// far below anything real traffic can reach, only to rule out overflow.
+func (l *Limiter) Debit(h uint64, tokens uint32, now time.Time) {
+	if tokens == 0 {
+		return
+	}
+	t := int64(now.Sub(l.epoch))
+	s := &l.shards[h>>l.shift]
+	s.mu.Lock()
+	var b *bucket
+	if i, found := s.index[h]; found {
+		b = &s.buckets[i]
+		l.refill(b, t)
+	} else {
+		b = s.insert(l, h, t) // with no chances: remote keys go first
+	}
+	// tokens*per may overflow; anything past the floor is the floor.
+	if hi, d := bits.Mul64(uint64(tokens), uint64(l.per)); hi != 0 || d > uint64(b.credit-minCredit) {
+		b.credit = minCredit
+	} else {
+		b.credit -= int64(d)
+	}
+	s.mu.Unlock()
+}
+
 func (l *Limiter) allow(h uint64, now int64) (ok bool, retryAfter time.Duration) {
 	s := &l.shards[h>>l.shift] // shift 64 (one shard) gives 0
 
@@ -369,6 +443,9 @@ func (l *Limiter) allow(h uint64, now int64) (ok bool, retryAfter time.Duration)
 	}
 	if b.credit >= l.per {
 		b.credit -= l.per
+		if b.spent != math.MaxUint32 {
+			b.spent++
+		}
 		s.mu.Unlock()
 		return true, 0
 	}
@@ -386,19 +463,26 @@ func (l *Limiter) refill(b *bucket, now int64) {
 		// or the clock went backwards: keep time moving forwards only.
 		return
 	}
-	b.last = now
-	if elapsed >= l.fill {
+	if l.full(b, now) {
 		b.credit = l.capacity
-		return
+	} else {
+		// Not full, so elapsed*events < capacity-credit: no overflow.
+		b.credit += elapsed * l.events
 	}
-	b.credit = min(b.credit+elapsed*l.events, l.capacity)
+	b.last = now
 }
 
 // full reports whether b would be a full bucket at now, so that dropping it
-// loses nothing.
+// loses nothing. A bucket without debt refills within fill ns; one in debt
+// (Debit) needs the debt's time on top.
 func (l *Limiter) full(b *bucket, now int64) bool {
 	elapsed := now - b.last
-	return elapsed >= l.fill || b.credit+max(elapsed, 0)*l.events >= l.capacity
+	if elapsed >= l.fill && b.credit >= 0 {
+		return true
+	}
+	// need < capacity-minCredit <= MaxInt64/2: neither sum overflows.
+	need := l.capacity - b.credit
+	return max(elapsed, 0) >= (need+l.events-1)/l.events
 }
 
 // insert adds a full bucket for hash h, replacing a victim if the shard is

@@ -29,6 +29,7 @@ type exchange struct {
 	maxBody int64
 	next    isolate.Next // x.sendNext, bound once so the hot path does not allocate it
 	idem    idemDispatch // the dispatch an idempotent request runs (see serve)
+	rateKey []byte       // the client's rate limiter key (see gate); allocated on first use, then reused
 	sent    bool         // sendNext used upReq and upResp, which release must reset
 
 	tr reqTrace // the request's trace, when the World has Tracing
@@ -47,6 +48,9 @@ func (s *Server) acquireExchange() *exchange {
 func (s *Server) releaseExchange(x *exchange) {
 	x.fctx, x.up = nil, nil
 	x.tr.reset()
+	if cap(x.rateKey) > 1<<10 {
+		x.rateKey = nil // a long subject's key is not kept in the pool
+	}
 	// Do not let one huge request pin its buffers in the pool forever.
 	if cap(x.req.Body) > 1<<20 || cap(x.resp.Body) > 1<<20 {
 		return

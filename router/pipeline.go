@@ -89,7 +89,7 @@ func (s *Server) serve(ctx *fasthttp.RequestCtx, snap *strangler.Snapshot, ws *w
 	rs := s.state(route.Name)
 	opts := ws.options(route.Name)
 	var id auth.Result // the verified identity; zero on routes without auth
-	if !s.gate(ctx, ws, opts, &id) {
+	if !s.gate(ctx, ws, opts, &id, x) {
 		return route
 	}
 	if opts.MaxRequestBody > 0 && int64(len(ctx.Request.Body())) > opts.MaxRequestBody {
@@ -140,8 +140,10 @@ func (s *Server) dispatch(ctx *fasthttp.RequestCtx, ws *worldState, route *stran
 // *id) and applies the rate limit. It reports false when it has answered ctx itself
 // (401, 403, 429, or 500 for a route requiring auth in a World without an
 // Authenticator). A route with neither auth nor a limit, in a World without an
-// Authenticator, costs two nil checks and no allocation.
-func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts, id *auth.Result) bool {
+// Authenticator, costs two nil checks and no allocation. The client's limiter key
+// is built in the pooled exchange x: a key on the stack would escape through the
+// RateLimiter interface and cost an allocation per request.
+func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts, id *auth.Result, x *exchange) bool {
 	switch a := ws.w.Auth; {
 	case opts.RequireAuth && a == nil:
 		s.log.Error("route requires auth but no authenticator is configured")
@@ -165,8 +167,8 @@ func (s *Server) gate(ctx *fasthttp.RequestCtx, ws *worldState, opts *routeOpts,
 	if opts.RateLimit == nil {
 		return true
 	}
-	var buf [80]byte
-	ok, wait := opts.RateLimit.AllowAt(rateKey(buf[:0], ws, ctx, opts.RateLimitBy, id), ctx.Time())
+	x.rateKey = rateKey(x.rateKey[:0], ws, ctx, opts.RateLimitBy, id)
+	ok, wait := opts.RateLimit.AllowAt(x.rateKey, ctx.Time())
 	if ok {
 		return true
 	}

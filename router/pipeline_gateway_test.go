@@ -221,14 +221,59 @@ func TestGatewayNoAuthRouteAllocs(t *testing.T) {
 	ws := s.world.Load()
 	ctx := newCtx("GET", "/open")
 	var id auth.Result
-	s.gate(ctx, ws, ws.options("open"), &id) // warm
+	x := s.acquireExchange()
+	s.gate(ctx, ws, ws.options("open"), &id, x) // warm
 	allocs := testing.AllocsPerRun(1000, func() {
-		if !s.gate(ctx, ws, ws.options("open"), &id) {
+		if !s.gate(ctx, ws, ws.options("open"), &id, x) {
 			t.Fatal("gate refused an open route")
 		}
 	})
 	if allocs != 0 {
 		t.Errorf("gate on a route without auth: %v allocations per request, want 0", allocs)
+	}
+}
+
+// TestGatewayRateLimitAllocs checks that the rate limit gate, admitting or
+// refusing, allocates nothing: the limiter sits behind the RateLimiter interface,
+// through which a key built on the stack would escape to the heap.
+func TestGatewayRateLimitAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	refusing, _ := gatewayServer(t) // "limited": 1/s, burst 1
+	generous, err := limits.NewLimiter(limits.LimiterOptions{Rate: limits.Rate{Events: limits.MaxRateEvents, Per: time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := strangler.NewTable([]strangler.Route{{Name: "limited", Path: "/limited", Upstream: "gone", Step: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	admitting, err := NewServer(Config{Table: table}, &World{Routes: map[string]RouteOptions{"limited": {RateLimit: generous}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		s    *Server
+		want bool
+	}{{"admitted", admitting, true}, {"refused", refusing, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := tc.s.world.Load()
+			opts := ws.options("limited")
+			x := tc.s.acquireExchange()
+			ctx := newCtx("GET", "/limited")
+			var id auth.Result
+			tc.s.gate(ctx, ws, opts, &id, x) // tracks the client; spends the refusing limiter's token
+			allocs := testing.AllocsPerRun(1000, func() {
+				if got := tc.s.gate(ctx, ws, opts, &id, x); got != tc.want {
+					t.Fatalf("gate = %v, want %v", got, tc.want)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("gate: %v allocations per request, want 0", allocs)
+			}
+		})
 	}
 }
 
@@ -325,9 +370,10 @@ func BenchmarkGate(b *testing.B) {
 				ctx.Request.Header.Set(tc.hdr[i], tc.hdr[i+1])
 			}
 			var id auth.Result
+			x := s.acquireExchange()
 			b.ReportAllocs()
 			for b.Loop() {
-				if !s.gate(ctx, ws, opts, &id) {
+				if !s.gate(ctx, ws, opts, &id, x) {
 					b.Fatalf("gate refused %s: %+v", tc.name, id)
 				}
 			}

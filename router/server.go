@@ -16,7 +16,6 @@ import (
 	"github.com/edged/edged/cost"
 	"github.com/edged/edged/idempotency"
 	"github.com/edged/edged/isolate"
-	"github.com/edged/edged/limits"
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
@@ -104,7 +103,7 @@ type RouteOptions struct {
 	// RateLimit, when non-nil, admits each client's requests through a token
 	// bucket (after auth); a refused request gets 429 with Retry-After in
 	// whole seconds. The client is chosen by RateLimitBy.
-	RateLimit *limits.Limiter
+	RateLimit RateLimiter
 	// RateLimitBy says what identifies a client to RateLimit: RateByIP (the
 	// default, also for ""), RateBySubject or RateByAPIKey. Without a verified
 	// identity of that kind the client address is used.
@@ -113,6 +112,14 @@ type RouteOptions struct {
 	// PATCH requests with an Idempotency-Key header run once per route and
 	// client identity (see idempotency.Handler.Handle).
 	Idempotency *idempotency.Handler
+}
+
+// RateLimiter admits or refuses a client's request: a *limits.Limiter (one
+// node's buckets) or a fleet-wide limiter (limits/fleetrate). AllowAt must not
+// retain key and should not allocate; now is the request's time (fasthttp's
+// RequestCtx.Time). A refusal says how long until a request would pass.
+type RateLimiter interface {
+	AllowAt(key []byte, now time.Time) (ok bool, retryAfter time.Duration)
 }
 
 // Values of RouteOptions.RateLimitBy.

@@ -60,6 +60,10 @@ var arch = map[string]node{
 	// processes, for tests (the events cluster, the fleet).
 	"internal/natstest": {2, []string{"events"}},
 
+	// limits/fleetrate: a rate limit shared by a fleet over NATS JetStream,
+	// on limits' token buckets.
+	"limits/fleetrate": {1, []string{"limits"}},
+
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
@@ -72,10 +76,10 @@ var arch = map[string]node{
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values (and events' subject and schedule
 	// checks), so defaults and rules are written once.
-	"internal/config": {4, []string{"limits", "shadow", "proxy", "isolate", "router", "events"}},
+	"internal/config": {4, []string{"limits", "limits/fleetrate", "shadow", "proxy", "isolate", "router", "events"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
+	"internal/daemon": {5, []string{"limits", "limits/fleetrate", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},

@@ -52,6 +52,7 @@ func TestBounds(t *testing.T) {
 		{"migration min_requests", route + "[routes.migration]\nsteps = [100]\nmin_requests = %s\n", "10000000", "10000001", "routes[0].migration.min_requests"},
 		{"weight", strings.Replace(route, "stage = \"shadow\"\n", "stage = \"canary\"\nweight = %s\n", 1), "100", "101", "routes[0].weight"},
 		{"rate_limit burst", legacy + "[routes.rate_limit]\nrate = \"1/s\"\nburst = %s\n", "10000000", "10000001", "routes[0].rate_limit.burst"},
+		{"rate_limit sync_interval", legacy + "[routes.rate_limit]\nrate = \"1/s\"\nsync_interval = %s\n", `"10s"`, `"11s"`, "routes[0].rate_limit.sync_interval"},
 		{"rate_limit max_clients", legacy + "[routes.rate_limit]\nrate = \"1/s\"\nmax_clients = %s\n", "10000000", "10000001", "routes[0].rate_limit.max_clients"},
 		{"idempotency max_response_bytes", legacy + "[routes.idempotency]\nenabled = true\nmax_response_bytes = %s\n", `"64MiB"`, `"65MiB"`, "routes[0].idempotency.max_response_bytes"},
 		{"idempotency max_stored_bytes", legacy + "[routes.idempotency]\nenabled = true\nmax_stored_bytes = %s\n", `"4GiB"`, `"5GiB"`, "routes[0].idempotency.max_stored_bytes"},

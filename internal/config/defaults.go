@@ -6,6 +6,7 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/limits/fleetrate"
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/router"
 )
@@ -138,6 +139,8 @@ func applyDefaults(c *Config, set map[string]bool) {
 				num(&rl.Burst, p+"rate_limit.burst", defaultBurst(rate))
 			}
 			num(&rl.MaxClients, p+"rate_limit.max_clients", defaultRateMaxClients)
+			str(&rl.Scope, p+"rate_limit.scope", defaultRateScope)
+			dur(&rl.SyncInterval, p+"rate_limit.sync_interval", fleetrate.DefaultSyncInterval)
 		}
 		if id := r.Idempotency; id != nil {
 			dur(&id.TTL, p+"idempotency.ttl", defaultIdemTTL)

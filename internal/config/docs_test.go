@@ -17,6 +17,7 @@ import (
 
 	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/limits/fleetrate"
 	"github.com/edged/edged/router"
 )
 
@@ -486,6 +487,7 @@ var namedDefaults = map[string]any{
 	"limits.DefaultSubrequestTimeout":   limits.DefaultSubrequestTimeout,
 	"limits.DefaultMaxSubrequestBody":   limits.DefaultMaxSubrequestBody,
 	"limits.DefaultMaxKeys":             limits.DefaultMaxKeys,
+	"fleetrate.DefaultSyncInterval":     fleetrate.DefaultSyncInterval,
 	"otlp.DefaultServiceName":           otlp.DefaultServiceName,
 	"otlp.DefaultTimeout":               otlp.DefaultTimeout,
 }

@@ -6,6 +6,13 @@ import (
 	"time"
 
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/limits/fleetrate"
+)
+
+// Values of RateLimit.Scope.
+const (
+	RateScopeNode  = "node"  // each node keeps its own buckets: a fleet of N admits up to N times the rate
+	RateScopeFleet = "fleet" // one approximate bucket per client for the fleet, over NATS (limits/fleetrate)
 )
 
 // Values of Route.Auth.
@@ -83,6 +90,15 @@ type RateLimit struct {
 	// flood of distinct clients cannot grow memory. Default 100000; at most
 	// 10000000.
 	MaxClients int `toml:"max_clients"`
+	// Scope says who shares the buckets: "node" (default; the rate is per
+	// node, so a fleet of N nodes admits up to N times it) or "fleet" (one
+	// approximate bucket per client for the whole fleet, over the NATS
+	// connection of [events]; see docs/gateway.md for its error bound).
+	Scope string `toml:"scope"`
+	// SyncInterval is how often a node shares its clients' spending with
+	// scope = "fleet": the overshoot grows with the rate times it. Default
+	// "200ms"; from "10ms" to "10s".
+	SyncInterval limits.Duration `toml:"sync_interval"`
 }
 
 // Idempotency is [routes.idempotency]: POST, PUT and PATCH requests with an
@@ -115,6 +131,7 @@ const (
 	defaultAuthHeaderPrefix  = "X-Edged-Auth-"
 	defaultRouteAuth         = AuthNone
 	defaultRateKey           = RateKeyIP
+	defaultRateScope         = RateScopeNode
 	defaultIdemTTL           = 24 * time.Hour
 	defaultIdemMaxResponse   = limits.MiB
 	defaultIdemOnConcurrent  = "wait"
@@ -233,6 +250,18 @@ func validateRouteGateway(p *problems, path string, r Route, c *Config) {
 		}
 		if rl.MaxClients <= 0 || rl.MaxClients > maxRateMaxClients {
 			p.add(rp+".max_clients", "must be from 1 to %d", maxRateMaxClients)
+		}
+		switch rl.Scope {
+		case RateScopeNode:
+		case RateScopeFleet:
+			if c.Events == nil {
+				p.add(rp+".scope", `"fleet" needs the NATS connection of an [events] table`)
+			}
+		default:
+			p.add(rp+".scope", `must be "node" or "fleet", not %q`, rl.Scope)
+		}
+		if d := rl.SyncInterval.Std(); d < fleetrate.MinSyncInterval || d > fleetrate.MaxSyncInterval {
+			p.add(rp+".sync_interval", "must be from %v to %v", fleetrate.MinSyncInterval, fleetrate.MaxSyncInterval)
 		}
 	}
 	if id := r.Idempotency; id != nil {

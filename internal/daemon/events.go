@@ -42,6 +42,7 @@ func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
 		}
 	})
 	d.env.events = srv
+	d.env.fleetLimiters = newFleetLimiters(srv.JetStream(), d.o.Logger.With("component", "fleetrate"))
 	return nil
 }
 
@@ -57,6 +58,9 @@ func (d *Daemon) startTriggers(ctx context.Context, cfg *config.Config, w *route
 	// The router's registry is the one the admin API serves on /metrics.
 	if err := d.server.Registerer().Register(d.evMetrics); err != nil {
 		return fmt.Errorf("events: metrics: %w", err)
+	}
+	if err := d.server.Registerer().Register(newFleetRateMetrics(&d.world)); err != nil {
+		return fmt.Errorf("fleet rate limits: metrics: %w", err)
 	}
 	if len(cfg.Triggers) == 0 {
 		return nil

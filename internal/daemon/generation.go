@@ -24,6 +24,9 @@ type env struct {
 	version string // service.version of exported spans
 	// events is the events engine, nil when the file started with needs none.
 	events *events.Server
+	// fleetLimiters builds the rate limiters of scope = "fleet" over the
+	// events connection; nil without one.
+	fleetLimiters fleetLimiters
 }
 
 // generation is one configuration applied as a unit: the file, and the World,

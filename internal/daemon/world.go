@@ -20,6 +20,7 @@ import (
 	"github.com/edged/edged/internal/otlp"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/limits/fleetrate"
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/router"
 )
@@ -107,7 +108,7 @@ func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authe
 	wg.Wait()
 
 	for i, r := range cfg.Routes {
-		o, err := routeOptions(r, prev)
+		o, err := routeOptions(r, prev, e.fleetLimiters)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("routes[%d]: %w", i, err))
 			continue
@@ -253,8 +254,9 @@ func (p previous) route(name string) (*config.Route, router.RouteOptions, bool) 
 
 // routeOptions converts the parts of a [[routes]] entry that the strangler table does
 // not hold, building the route's rate limiter and idempotency store, or taking them
-// over from prev when their configuration is unchanged.
-func routeOptions(r config.Route, prev previous) (router.RouteOptions, error) {
+// over from prev when their configuration is unchanged. fleet builds the limiters of
+// scope = "fleet"; nil when the daemon has no NATS connection.
+func routeOptions(r config.Route, prev previous, fleet fleetLimiters) (router.RouteOptions, error) {
 	oldCfg, oldOpts, hadRoute := prev.route(r.Name)
 	// MaxRequestBody stays 0, the server's cap: a function's own max_request_body is
 	// enforced by the isolate and must not cap what legacy receives on the same route.
@@ -277,10 +279,8 @@ func routeOptions(r config.Route, prev previous) (router.RouteOptions, error) {
 	case hadRoute && oldOpts.RateLimit != nil && reflect.DeepEqual(oldCfg.RateLimit, rl):
 		o.RateLimit, o.RateLimitBy = oldOpts.RateLimit, oldOpts.RateLimitBy
 	default:
-		rate, err := limits.ParseRate(rl.Rate)
-		if err == nil {
-			o.RateLimit, err = limits.NewLimiter(limits.LimiterOptions{Rate: rate, Burst: rl.Burst, MaxKeys: rl.MaxClients})
-		}
+		var err error
+		o.RateLimit, err = rateLimiter(r.Name, rl, fleet)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rate_limit: %w", err))
 		}
@@ -304,6 +304,28 @@ func routeOptions(r config.Route, prev previous) (router.RouteOptions, error) {
 		}
 	}
 	return o, errors.Join(errs...)
+}
+
+// rateLimiter builds the limiter of route's [routes.rate_limit]: the node's own
+// buckets, or with scope = "fleet" buckets shared over fleet. It returns a nil
+// interface, never a typed nil, on error.
+func rateLimiter(route string, rl *config.RateLimit, fleet fleetLimiters) (router.RateLimiter, error) {
+	rate, err := limits.ParseRate(rl.Rate)
+	if err != nil {
+		return nil, err
+	}
+	if rl.Scope == config.RateScopeFleet {
+		if fleet == nil {
+			return nil, errors.New(`scope = "fleet" needs the NATS connection of [events]`)
+		}
+		return fleet(fleetrate.Options{Route: route, Rate: rate, Burst: rl.Burst, MaxKeys: rl.MaxClients,
+			SyncInterval: rl.SyncInterval.Std()})
+	}
+	l, err := limits.NewLimiter(limits.LimiterOptions{Rate: rate, Burst: rl.Burst, MaxKeys: rl.MaxClients})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // authOptions converts [auth]; nil for a file without it.
