@@ -1,0 +1,69 @@
+package fleet
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edged/edged/events"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// waitLimit bounds every wait in these tests; nothing legitimate takes it.
+const waitLimit = 20 * time.Second
+
+// startNATS starts an embedded NATS server with JetStream listening on a
+// loopback port, as edged's [events] does, and returns its client URL.
+func startNATS(t testing.TB) string {
+	t.Helper()
+	s, err := events.Open(context.Background(), events.Options{
+		StoreDir: t.TempDir(),
+		Listen:   "127.0.0.1:0",
+		Sync:     events.SyncInterval, // nothing here needs to survive power loss
+	})
+	if err != nil {
+		t.Fatalf("events.Open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s.ClientURL()
+}
+
+// connect opens a client connection of its own, as one fleet node has.
+func connect(t testing.TB, url, name string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.Name(name))
+	if err != nil {
+		t.Fatalf("connect %s: %v", name, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// wait blocks until ch is closed or fails the test after waitLimit.
+func wait(t testing.TB, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(waitLimit):
+		t.Fatalf("no %s within %v", what, waitLimit)
+	}
+}
+
+// testLogger writes to the test's log at debug level.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
