@@ -192,6 +192,8 @@ func (p *WindowPublisher) Publish() error {
 		if last == nil {
 			last = &published{}
 			p.last[name] = last
+		} else if last.gen == p.gen {
+			continue // listed twice: its window is out already
 		}
 		last.gen = p.gen
 		w := cur.Sub(last.s)
