@@ -3,7 +3,9 @@ package fleet
 import (
 	"context"
 	"log/slog"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,4 +68,85 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// partitionProxy forwards one TCP connection to a NATS server and can cut it
+// without closing it, as a network partition does: bytes wait, nothing fails.
+type partitionProxy struct {
+	ln     net.Listener
+	mu     sync.Mutex
+	open   *sync.Cond
+	closed bool
+	cut    bool
+}
+
+func newPartitionProxy(t testing.TB, target string) *partitionProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &partitionProxy{ln: ln}
+	p.open = sync.NewCond(&p.mu)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		p.mu.Lock()
+		p.closed = true
+		p.open.Broadcast()
+		p.mu.Unlock()
+		_ = ln.Close()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = in.Close()
+				return
+			}
+			wg.Add(2)
+			go func() { defer wg.Done(); p.pipe(out, in) }()
+			go func() { defer wg.Done(); p.pipe(in, out) }()
+		}
+	}()
+	return p
+}
+
+// pipe copies src to dst, holding each chunk while the link is cut.
+func (p *partitionProxy) pipe(dst, src net.Conn) {
+	defer func() { _ = dst.Close(); _ = src.Close() }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		for p.cut && !p.closed {
+			p.open.Wait()
+		}
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			return
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func (p *partitionProxy) url() string { return "nats://" + p.ln.Addr().String() }
+
+func (p *partitionProxy) setCut(cut bool) {
+	p.mu.Lock()
+	p.cut = cut
+	p.open.Broadcast()
+	p.mu.Unlock()
 }

@@ -362,3 +362,60 @@ func TestCheckNode(t *testing.T) {
 		})
 	}
 }
+
+// TestElectionPartitionedLeader cuts the leader off without closing its
+// connection, as a network partition does: it must stop at the end of its
+// lease, another node takes over after the TTL, and when the partition heals
+// the old leader's renewals, held in the network all along, must not disturb
+// the new leader.
+func TestElectionPartitionedLeader(t *testing.T) {
+	url := startNATS(t)
+	proxy := newPartitionProxy(t, strings.TrimPrefix(url, "nats://"))
+	a := elect(t, proxy.url(), "a")[0]
+	rest := elect(t, url, "b", "c")
+	ctx, term, ok := a.e.Leading()
+	if !ok {
+		t.Fatal("a does not lead after the first Elect")
+	}
+	proxy.setCut(true)
+	wait(t, ctx.Done(), "end of a's term")
+	end := context.Cause(ctx).(*TermEnd)
+	if !errors.Is(end, ErrLeaseExpired) {
+		t.Fatalf("a's term ended with %v, want ErrLeaseExpired", end)
+	}
+	next, st := nextLeader(t, rest)
+	if st.Term <= term || !st.Since.After(end.At) {
+		t.Fatalf("%s took term %d at %v; a held term %d until %v", next.name, st.Term, st.Since, term, end.At)
+	}
+	nextCtx, _, _ := next.e.Leading()
+
+	// Heal: a's pending writes reach the server now. Watch the lock from
+	// outside until the new leader has renewed it twice more after a is back
+	// in touch (a sees the new leader).
+	_, js := connect(t, url, "observer")
+	kv, err := js.KeyValue(context.Background(), DefaultElectionBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := kv.Watch(context.Background(), DefaultElectionKey, jetstream.UpdatesOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Stop() }()
+	proxy.setCut(false)
+	until(t, a.e, "a sees "+next.name, func() bool { l, _ := a.e.Leader(); return l == next.name })
+	for i := 0; i < 2; {
+		select {
+		case ent := <-w.Updates():
+			if ent.Operation() != jetstream.KeyValuePut || holder(ent.Value()) != next.name {
+				t.Fatalf("after the heal the lock became %v %q, want %s's renewals only", ent.Operation(), ent.Value(), next.name)
+			}
+			i++
+		case <-time.After(waitLimit):
+			t.Fatalf("no renewal by %s within %v", next.name, waitLimit)
+		}
+	}
+	if nextCtx.Err() != nil || a.e.IsLeader() {
+		t.Fatalf("after the heal: %s's term ended (%v), a leads = %v", next.name, context.Cause(nextCtx), a.e.IsLeader())
+	}
+}
