@@ -67,6 +67,9 @@ var arch = map[string]node{
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
+	// fleet: leader election and gate windows on NATS JetStream, feeding
+	// strangler's controller a fleet-wide Sampler.
+	"fleet": {2, []string{"strangler"}},
 
 	"router": {3, []string{"internal/fieldname", "limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost"}},
 
