@@ -214,10 +214,9 @@ func eFetch(inst *instance, stack []uint64) {
 
 	// A guest waiting on the network does not use a core: give its execution
 	// slot to another guest meanwhile.
-	f.slots.Release()
+	inst.offCore()
 	resp, err := f.egress.Do(ctx, req, inst.budget)
-	_ = f.slots.Acquire(context.Background(), 0)
-	inst.turn = f.rt.now()
+	inst.onCore()
 	if traced != nil {
 		status := 0
 		if resp != nil {

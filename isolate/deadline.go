@@ -137,7 +137,7 @@ func (r *Runtime) yield(ctx context.Context, _ api.Module, stack []uint64) {
 			panic(errInterrupted)
 		}
 	}
-	if inst.holding && inst.shareSlot(now) {
+	if inst.holding && (inst.shareSlot(now) || inst.holdLong(now)) {
 		// It waited for its slot: that says nothing of its loop speed, so
 		// its fuel stays as it was.
 		stack[0] = uint64(inst.fuel)

@@ -155,6 +155,7 @@ type Function struct {
 	hasStart bool // has a start section, run by wazero at instantiation
 	snap     *snapshot
 	slots    *limits.ConcurrencyClass // this function's share of rt.conc
+	long     *limits.ConcurrencyClass // its share of rt.long; nil when rt.long is
 	// globals lists the module's mutable globals and their exports, for
 	// snapshots.
 	globals []wasmrw.GlobalExport
@@ -270,6 +271,9 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 
 		globals: globals,
 		data:    data,
+	}
+	if r.long != nil {
+		f.long = r.long.NewClass()
 	}
 	if f.log == nil {
 		f.log = r.log

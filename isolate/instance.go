@@ -51,6 +51,11 @@ type instance struct {
 	// when it has run on it.
 	holding bool
 	turn    int64
+	// Long slot (fair.go): whether the instance holds one, and since when
+	// it has run without waiting on the network or the store.
+	longHeld bool
+	longTurn int64 // when it took its long slot, for the quantum
+	runStart int64
 
 	// Per-invocation state, reset by begin. callCtx is the caller's context
 	// for this invocation only: host functions that block (fetch) honour its
@@ -169,8 +174,10 @@ func (inst *instance) initialize(ctx context.Context) error {
 	inst.callCtx = ctx
 	inst.deadline = f.rt.now() + int64(f.opts.InitTimeout)
 	inst.lastTick = f.rt.now()
+	inst.runStart = inst.lastTick
 	err := init.CallWithStack(inst.ctx, inst.stack[:])
 	inst.dropSlot()
+	inst.dropLong()
 	inst.callCtx = nil
 	inst.flushOutput("init")
 	if pe := (*procExit)(nil); errors.As(err, &pe) && pe.code == 0 && inst.interrupt == nil {
@@ -313,10 +320,12 @@ func (inst *instance) call(ctx context.Context, fn api.Function, phase int, maxW
 	start := inst.turn
 	inst.deadline = start + int64(f.policy.Timeout)
 	inst.lastTick = start
+	inst.runStart = start
 	err := fn.CallWithStack(inst.ctx, inst.stack[:])
 	end := f.rt.now()
 	exec := time.Duration(end - start)
 	inst.dropSlot()
+	inst.dropLong()
 	name := "handle_request"
 	if phase == phaseResponse {
 		name = "handle_response"

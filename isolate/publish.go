@@ -214,10 +214,9 @@ func ePublish(inst *instance, stack []uint64) {
 	defer cancel()
 	// Waiting for the store does not use a core: give the execution slot to
 	// another guest meanwhile, as fetch does.
-	f.slots.Release()
+	inst.offCore()
 	err := f.opts.Publisher.Publish(ctx, subject, typ, data)
-	_ = f.slots.Acquire(context.Background(), 0)
-	inst.turn = f.rt.now()
+	inst.onCore()
 	if err != nil {
 		f.log.LogAttrs(context.Background(), slog.LevelWarn, "guest publish failed",
 			inst.logAttrs(slog.String("subject", subject), slog.Any("error", err))...)

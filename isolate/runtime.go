@@ -42,9 +42,13 @@ type RuntimeOptions struct {
 // Create Functions with Load. A Runtime is safe for concurrent use; Close it
 // after the Functions it created.
 type Runtime struct {
-	rt     wazero.Runtime
-	cache  wazero.CompilationCache
-	conc   *limits.Concurrency
+	rt    wazero.Runtime
+	cache wazero.CompilationCache
+	conc  *limits.Concurrency
+	// long bounds how many guests run past longRun at once, to one slot fewer
+	// than conc, so that one is always left for short invocations (fair.go);
+	// nil with a single slot.
+	long   *limits.Concurrency
 	mem    *memoryPool
 	log    *slog.Logger
 	opts   RuntimeOptions
@@ -73,6 +77,9 @@ func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
 		opts:      opts,
 		epoch:     time.Now(),
 		functions: make(map[*Function]struct{}),
+	}
+	if n := r.conc.Cap(); n >= 2 {
+		r.long = limits.NewConcurrency(n - 1)
 	}
 	if opts.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)

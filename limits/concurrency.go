@@ -216,6 +216,14 @@ func (k *ConcurrencyClass) Release() {
 // nil, the caller holds no slot. Without waiters of another class it costs
 // one atomic load.
 func (k *ConcurrencyClass) Yield(ctx context.Context, maxWait time.Duration, rotate bool) (yielded bool, err error) {
+	return k.YieldWith(ctx, maxWait, rotate, nil)
+}
+
+// YieldWith is Yield that calls onYield, when not nil, once the slot has been
+// handed over and before the wait: a caller holding a slot of another limiter
+// gives that up there, so it waits holding neither. onYield runs with k's
+// limiter locked and must not call into it.
+func (k *ConcurrencyClass) YieldWith(ctx context.Context, maxWait time.Duration, rotate bool, onYield func()) (yielded bool, err error) {
 	c := k.c
 	if c.nqueued.Load() == 0 {
 		return false, nil
@@ -236,6 +244,9 @@ func (k *ConcurrencyClass) Yield(ctx context.Context, maxWait time.Duration, rot
 	}
 	k.held--
 	c.grantToLocked(to)
+	if onYield != nil {
+		onYield()
+	}
 	return true, k.waitLocked(ctx, maxWait)
 }
 

@@ -3,6 +3,7 @@ package limits
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -209,8 +210,9 @@ func TestConcurrencyYield(t *testing.T) {
 				}
 				bw := acquireAsync(waiter, t.Context(), 0)
 				yw := make(chan error, 1)
+				var handedOver atomic.Int32 // YieldWith's onYield calls
 				go func() {
-					yielded, err := a.Yield(t.Context(), 0, tc.rotate)
+					yielded, err := a.YieldWith(t.Context(), 0, tc.rotate, func() { handedOver.Add(1) })
 					if !yielded {
 						err = errors.New("not yielded")
 					}
@@ -220,6 +222,10 @@ func TestConcurrencyYield(t *testing.T) {
 				_, granted := returned(bw)
 				if granted != tc.want {
 					t.Fatalf("waiter granted = %v, want %v", granted, tc.want)
+				}
+				// onYield runs once the slot is handed over, before the wait.
+				if n, want := handedOver.Load(), map[bool]int32{false: 0, true: 1}[tc.want]; n != want {
+					t.Fatalf("onYield called %d times, want %d", n, want)
 				}
 				if !tc.want {
 					if err, ok := returned(yw); !ok || err == nil {
