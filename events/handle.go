@@ -117,6 +117,13 @@ func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg, attempt 
 		return attemptResult{err: err}
 	}
 	sp := sub.startSpan(req, attempt)
+	// What the function publishes continues the trace of this delivery.
+	if tp := req.Header.Get(HeaderTraceParent); tp != "" {
+		if tctx := WithTraceParent(ctx, tp, req.Header.Get(headerTraceState)); tctx != ctx {
+			ctx = tctx
+			req = req.WithContext(ctx)
+		}
+	}
 	status, header, err := sub.inv.Invoke(ctx, req)
 	sp.end(status, err)
 	res := attemptResult{status: status, err: err}
@@ -156,7 +163,7 @@ func (sub *Subscription) startSpan(req *http.Request, attempt int) *eventSpan {
 	req.Header.Set(HeaderTraceParent, string(tc.AppendTraceparent(nil, id)))
 	return &eventSpan{exp: exp, span: trace.Span{
 		TraceID: tc.TraceID, SpanID: id, ParentID: tc.ParentID, RemoteParent: true, TraceState: tc.State,
-		Name: "edged.event", Kind: trace.KindServer, Start: time.Now(),
+		Name: "edged.event", Kind: trace.KindConsumer, Start: time.Now(),
 		Attrs: []trace.Attr{
 			trace.Str("edged.trigger", sub.t.Name), trace.Str("cloudevents.event_id", req.Header.Get(HeaderID)),
 			trace.Int("edged.attempt", int64(attempt)),
