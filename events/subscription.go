@@ -22,6 +22,7 @@ type Subscription struct {
 	stream jetstream.Stream // the stream holding t.Subject
 	dlq    jetstream.Stream // the stream holding t.DeadLetter
 	cons   jetstream.Consumer
+	runsKV jetstream.KeyValue // runs of events being retried
 	sched  Schedule
 	log    *slog.Logger
 
@@ -71,6 +72,9 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 		progressStop: make(chan struct{}),
 	}
 	var err error
+	if sub.runsKV, err = s.openRuns(ctx); err != nil {
+		return nil, fmt.Errorf("events: bucket %s: %w", runsBucket, err)
+	}
 	if t.Schedule != "" {
 		sub.sched, _ = ParseSchedule(t.Schedule) // checked by Validate
 		if sub.stream, err = s.ensureStream(ctx, schedulesStream, "edged.schedule.*", jetstream.InterestPolicy); err != nil {
