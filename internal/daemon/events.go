@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package daemon
 
 import (
@@ -15,6 +17,10 @@ import (
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
 )
+
+// eventsEngine is the events engine of env: NATS JetStream. A build with
+// -tags noevents has none (events_noevents.go).
+type eventsEngine = events.Server
 
 // startEvents opens the events engine when the file needs one ([events], or
 // triggers, enqueue routes or publish lists, which give it the defaults):
