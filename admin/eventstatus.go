@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package admin
 
 import (
@@ -28,10 +30,6 @@ type EventsEngine interface {
 	// returns its id; events.ErrNoStream when no stream captures subject.
 	Publish(ctx context.Context, subject, ceType string, data []byte) (string, error)
 }
-
-// StatePending is the state of an event no trigger has finished: waiting,
-// being processed or retried, or never published.
-const StatePending = "pending"
 
 // maxEventAttr bounds the id and source of a status query, as events bounds
 // CloudEvents attributes.

@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package events
 
 import (
@@ -29,6 +31,7 @@ const (
 	// process events with the same key one at a time, in order.
 	HeaderPartitionKey = "ce-partitionkey"
 	HeaderTraceParent  = "traceparent"
+	headerTraceState   = "tracestate"
 	headerContentType  = "Content-Type"
 	specVersion        = "1.0"
 	// maxAttrLen bounds every CloudEvents attribute taken from a message.
@@ -52,8 +55,11 @@ type Event struct {
 	// OrderingKey, when set, orders events on triggers with ordering "key".
 	OrderingKey string
 	// TraceParent is the W3C traceparent of the publisher, so the trace
-	// continues in the consumer.
+	// continues in the consumer; PublishEvent takes the one of its context
+	// (WithTraceParent) when empty.
 	TraceParent string
+	// TraceState is the W3C tracestate beside TraceParent.
+	TraceState string
 	// Data is the payload.
 	Data []byte
 }
@@ -85,6 +91,9 @@ func (e Event) header() nats.Header {
 	setIf(h, headerContentType, e.ContentType)
 	setIf(h, HeaderPartitionKey, e.OrderingKey)
 	setIf(h, HeaderTraceParent, e.TraceParent)
+	if e.TraceParent != "" {
+		setIf(h, headerTraceState, e.TraceState)
+	}
 	h.Set(nats.MsgIdHdr, eventKey(e.Source, e.ID))
 	return h
 }

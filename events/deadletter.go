@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package events
 
 import (

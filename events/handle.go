@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package events
 
 import (
@@ -39,7 +41,7 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		sub.log.Warn("events: not a JetStream message", "error", err)
 		return
 	}
-	attempt := int(md.NumDelivered)
+	delivered := int(md.NumDelivered)
 	obs := sub.s.opts.Observer
 	obs.Delivered(sub.t.Name)
 	ev, err := parseEvent(msg.Headers(), msg.Data(), sub.t.MaxBodyBytes)
@@ -51,13 +53,21 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 	// A first delivery cannot have completed before: the duplicate window
 	// already dropped a repeated publish. Only redeliveries, and ticks (a
 	// tick re-fired after a crash may be outside the window), are checked.
-	if attempt > 1 || sub.t.Schedule != "" {
+	if delivered > 1 || sub.t.Schedule != "" {
 		if rec, ok := sub.s.record(ctx, key); ok && rec.State == StateDone {
 			// The work completed but the ack was lost: do not do it again.
 			sub.ack(msg)
 			obs.Acked(sub.t.Name)
 			return
 		}
+	}
+	// Attempts count runs, not deliveries: an event the trigger held but
+	// never ran when the daemon died is delivered again without having used
+	// a retry. A first delivery has no run behind it; a redelivery reads
+	// the runs recorded so far (see recordRun).
+	attempt, recorded := 1, false
+	if delivered > 1 {
+		attempt = sub.runs(ctx, key) + 1
 	}
 	for {
 		if sem != nil {
@@ -68,6 +78,24 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 				return
 			}
 		}
+		if attempt > sub.t.MaxRetries+1 {
+			// Every run was used up by runs that ended without a verdict
+			// (the daemon died in them), or a dead-letter publish failed
+			// after the last one: do not run it once more.
+			if sem != nil {
+				<-sem
+			}
+			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt - 1, err: errNoVerdict,
+				reason: fmt.Sprintf("failed after %d attempts", attempt-1), kind: DeadLetterRetries})
+			return
+		}
+		// A run on a redelivery, or a local retry, is recorded before it
+		// starts, so a run the daemon dies in counts too (an event that
+		// kills the daemon is dead-lettered in the end). The first run of a
+		// first delivery is not: no write on the common path.
+		if delivered > 1 || attempt > 1 {
+			recorded = sub.recordRun(ctx, key, attempt)
+		}
 		start := time.Now()
 		res := sub.invoke(ctx, msg, attempt)
 		obs.Processed(sub.t.Name, time.Since(start))
@@ -76,6 +104,9 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 		}
 		if ctx.Err() != nil {
 			// Cancelled by Close, not failed: no attempt is counted against it.
+			if recorded {
+				sub.recordRun(context.WithoutCancel(ctx), key, attempt-1)
+			}
 			sub.handBack(msg)
 			return
 		}
@@ -85,19 +116,25 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			return
 		case res.err == nil && res.status >= 200 && res.status < 300:
 			handedOff = sub.complete(ctx, msg, key, Record{
-				State: StateDone, Trigger: sub.t.Name, Attempts: attempt, Status: res.status, Time: sub.s.opts.Now().UTC(),
+				State: StateDone, Trigger: sub.t.Name, Attempts: attempt, Deliveries: delivered, Status: res.status,
+				Time: sub.s.opts.Now().UTC(),
 			})
 			return
 		case attempt > sub.t.MaxRetries:
 			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err,
 				reason: fmt.Sprintf("failed after %d attempts", attempt), kind: DeadLetterRetries})
 			return
-		case !local:
-			obs.Retried(sub.t.Name)
+		}
+		// A failed run is recorded before the retry waits, wherever it
+		// waits, so a crash meanwhile does not forget it.
+		if !recorded {
+			sub.recordRun(ctx, key, attempt)
+		}
+		obs.Retried(sub.t.Name)
+		if !local {
 			_ = msg.NakWithDelay(sub.t.delay(attempt))
 			return
 		}
-		obs.Retried(sub.t.Name)
 		select {
 		case <-time.After(sub.t.delay(attempt)):
 			attempt++
@@ -117,6 +154,13 @@ func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg, attempt 
 		return attemptResult{err: err}
 	}
 	sp := sub.startSpan(req, attempt)
+	// What the function publishes continues the trace of this delivery.
+	if tp := req.Header.Get(HeaderTraceParent); tp != "" {
+		if tctx := WithTraceParent(ctx, tp, req.Header.Get(headerTraceState)); tctx != ctx {
+			ctx = tctx
+			req = req.WithContext(ctx)
+		}
+	}
 	status, header, err := sub.inv.Invoke(ctx, req)
 	sp.end(status, err)
 	res := attemptResult{status: status, err: err}
@@ -156,7 +200,7 @@ func (sub *Subscription) startSpan(req *http.Request, attempt int) *eventSpan {
 	req.Header.Set(HeaderTraceParent, string(tc.AppendTraceparent(nil, id)))
 	return &eventSpan{exp: exp, span: trace.Span{
 		TraceID: tc.TraceID, SpanID: id, ParentID: tc.ParentID, RemoteParent: true, TraceState: tc.State,
-		Name: "edged.event", Kind: trace.KindServer, Start: time.Now(),
+		Name: "edged.event", Kind: trace.KindConsumer, Start: time.Now(),
 		Attrs: []trace.Attr{
 			trace.Str("edged.trigger", sub.t.Name), trace.Str("cloudevents.event_id", req.Header.Get(HeaderID)),
 			trace.Int("edged.attempt", int64(attempt)),
@@ -312,7 +356,8 @@ func (sub *Subscription) deadLetter(ctx context.Context, msg jetstream.Msg, md *
 		return
 	}
 	if ev.id != "" && ev.source != "" {
-		rec := Record{State: StateDead, Trigger: sub.t.Name, Attempts: h.attempts, Status: h.status, Reason: clip(h.reason), Time: now}
+		rec := Record{State: StateDead, Trigger: sub.t.Name, Attempts: h.attempts, Deliveries: int(md.NumDelivered),
+			Status: h.status, Reason: clip(h.reason), Time: now}
 		if h.err != nil {
 			rec.Error = clip(h.err.Error())
 		}
@@ -335,13 +380,17 @@ const (
 // Record is what edged keeps about a finished event for one trigger, for
 // Options.CompletionTTL.
 type Record struct {
-	State    string    `json:"state"`
-	Trigger  string    `json:"trigger"`
-	Attempts int       `json:"attempts"`
-	Status   int       `json:"status,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	Time     time.Time `json:"time"`
+	State   string `json:"state"`
+	Trigger string `json:"trigger"`
+	// Attempts counts the runs of the function, the last included.
+	Attempts int `json:"attempts"`
+	// Deliveries counts JetStream's deliveries of the event to the trigger:
+	// more than Attempts when the daemon died holding it before a run.
+	Deliveries int       `json:"deliveries,omitempty"`
+	Status     int       `json:"status,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Time       time.Time `json:"time"`
 }
 
 // doneSubjectPrefix is where the records bucket stores keys: a KV put is a

@@ -41,7 +41,9 @@ func TestTriggersInfo(t *testing.T) {
 		}
 		return all[1]
 	}
-	eventually(t, "one dead letter", func() bool { return info().DeadLetters == 1 })
+	// The dead letter is stored before the original is acknowledged: wait
+	// for both, or the ack may still be on its way.
+	eventually(t, "one dead letter, acknowledged", func() bool { in := info(); return in.DeadLetters == 1 && in.InFlight == 0 })
 	if in := info(); in.Delivered != 2 || in.InFlight != 0 || in.Pending != 0 || in.Stream != "EDGED_b" ||
 		in.Consumer != "b" || in.DeadLetter != "b.in.dead" {
 		t.Errorf("after ok and bad: %+v", in)

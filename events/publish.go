@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package events
 
 import (
@@ -28,7 +30,9 @@ func (s *Server) Publish(ctx context.Context, subject, ceType string, data []byt
 // (Options.Source) and Time (now) when empty. The NATS message id is
 // source + " " + id, so publishing the same event twice within the stream's
 // duplicate window (2 minutes by default) stores it once; the second call
-// succeeds too. It returns ErrNoStream when no stream captures subject.
+// succeeds too. Without a TraceParent, ev carries the one of ctx
+// (WithTraceParent), so the consumer's span joins the publisher's trace. It
+// returns ErrNoStream when no stream captures subject.
 func (s *Server) PublishEvent(ctx context.Context, subject string, ev *Event) error {
 	if err := ValidSubject(subject); err != nil {
 		return fmt.Errorf("events: publish: %w", err)
@@ -44,6 +48,9 @@ func (s *Server) PublishEvent(ctx context.Context, subject string, ev *Event) er
 	}
 	if ev.Time.IsZero() {
 		ev.Time = s.opts.Now()
+	}
+	if ev.TraceParent == "" {
+		ev.TraceParent, ev.TraceState = TraceParentFrom(ctx)
 	}
 	m := nats.NewMsg(subject)
 	m.Header = ev.header()

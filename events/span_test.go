@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -32,7 +33,7 @@ func (r *spanRecorder) got() []trace.Span {
 }
 
 // TestEventSpan: an event published with a sampled traceparent is invoked
-// under a span "edged.event" that continues the publisher's trace (same
+// under a span "edged.event" (kind consumer) that continues the publisher's trace (same
 // trace id, the publisher's span as parent), and the function is told that
 // span as its parent; an unsampled or absent traceparent records nothing.
 func TestEventSpan(t *testing.T) {
@@ -84,7 +85,7 @@ func TestEventSpan(t *testing.T) {
 				t.Fatalf("spans = %+v, want one", spans)
 			}
 			sp := spans[0]
-			if sp.Name != "edged.event" || sp.Kind != trace.KindServer || sp.TraceID.String() != traceID ||
+			if sp.Name != "edged.event" || sp.Kind != trace.KindConsumer || sp.TraceID.String() != traceID ||
 				sp.ParentID.String() != parent || !sp.RemoteParent || sp.SpanID.IsZero() || sp.End.Before(sp.Start) {
 				t.Errorf("span = %+v, want edged.event under %s in trace %s", sp, parent, traceID)
 			}
@@ -93,6 +94,95 @@ func TestEventSpan(t *testing.T) {
 			}
 			if failed := sp.Err != ""; failed != (tc.verdict == "dead") {
 				t.Errorf("span Err = %q for verdict %s", sp.Err, tc.verdict)
+			}
+		})
+	}
+}
+
+// TestPublishJoinsDeliveryTrace: an event a function publishes while it
+// handles an event (Publish with the Invoker's context) carries the
+// traceparent of that delivery, so the trigger consuming it records its
+// span in the same trace, under the first delivery's span. An unsampled
+// trace is carried on unsampled; an event without a traceparent publishes
+// one without.
+func TestPublishJoinsDeliveryTrace(t *testing.T) {
+	const (
+		traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+		parent  = "00f067aa0ba902b7"
+	)
+	tests := []struct {
+		name, traceParent, traceState string
+		wantSpans                     bool
+	}{
+		{"sampled", "00-" + traceID + "-" + parent + "-01", "vendor=a", true},
+		{"not sampled", "00-" + traceID + "-" + parent + "-00", "", false},
+		{"no traceparent", "", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			exp := &spanRecorder{}
+			s := openTest(t, t.TempDir(), Options{Exporter: exp})
+			first := newRecorder(func(call, int) (int, http.Header, error) { return http.StatusOK, nil, nil })
+			// The first trigger's function publishes on "next" with the
+			// context it was invoked with, as a guest's publish does.
+			fanOut := InvokerFunc(func(ctx context.Context, req *http.Request) (int, http.Header, error) {
+				if _, err := s.Publish(ctx, "next", "job.next", []byte("{}")); err != nil {
+					return http.StatusInternalServerError, nil, err
+				}
+				return first.Invoke(ctx, req)
+			})
+			second := newRecorder(nil)
+			subs := []struct {
+				t   Trigger
+				inv Invoker
+			}{{Trigger{Name: "jobs", Subject: "jobs"}, fanOut}, {Trigger{Name: "next", Subject: "next"}, second}}
+			for _, sc := range subs {
+				if _, err := s.Subscribe(ctx, sc.t, sc.inv); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ev := &Event{ID: "e1", Type: "job", TraceParent: tc.traceParent, TraceState: tc.traceState}
+			if err := s.PublishEvent(ctx, "jobs", ev); err != nil {
+				t.Fatal(err)
+			}
+			c1 := first.next(t)
+			c2 := second.next(t)
+			if tc.traceParent == "" {
+				if c2.traceParent != "" {
+					t.Errorf("published event's traceparent = %q, want none", c2.traceParent)
+				}
+				return
+			}
+			if !tc.wantSpans {
+				// Carried as the first function saw it: same trace, unsampled.
+				if c2.traceParent[:36] != c1.traceParent[:36] || !strings.HasSuffix(c2.traceParent, "-00") {
+					t.Errorf("published event's traceparent = %q, want the trace of %q, unsampled", c2.traceParent, c1.traceParent)
+				}
+				if spans := exp.got(); len(spans) != 0 {
+					t.Errorf("spans = %+v, want none", spans)
+				}
+				return
+			}
+			var spans []trace.Span
+			eventually(t, "two spans exported", func() bool { spans = exp.got(); return len(spans) == 2 })
+			byTrigger := map[string]trace.Span{}
+			for _, sp := range spans {
+				for _, a := range sp.Attrs {
+					if a.Key == "edged.trigger" {
+						byTrigger[a.Str] = sp
+					}
+				}
+			}
+			jobs, next := byTrigger["jobs"], byTrigger["next"]
+			if jobs.TraceID.String() != traceID || jobs.ParentID.String() != parent {
+				t.Fatalf("span of jobs = %+v, want in trace %s under %s", jobs, traceID, parent)
+			}
+			if next.TraceID != jobs.TraceID || next.ParentID != jobs.SpanID || !next.RemoteParent || next.Kind != trace.KindConsumer {
+				t.Errorf("span of next = %+v, want a consumer span under the span of jobs %s in trace %s", next, jobs.SpanID, traceID)
+			}
+			if next.TraceState != tc.traceState {
+				t.Errorf("span of next tracestate = %q, want %q", next.TraceState, tc.traceState)
 			}
 		})
 	}

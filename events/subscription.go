@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package events
 
 import (
@@ -22,6 +24,7 @@ type Subscription struct {
 	stream jetstream.Stream // the stream holding t.Subject
 	dlq    jetstream.Stream // the stream holding t.DeadLetter
 	cons   jetstream.Consumer
+	runsKV jetstream.KeyValue // runs of events being retried
 	sched  Schedule
 	log    *slog.Logger
 
@@ -71,6 +74,12 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 		progressStop: make(chan struct{}),
 	}
 	var err error
+	if err = s.whenReady(ctx, func(ctx context.Context) (err error) {
+		sub.runsKV, err = s.openRuns(ctx)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("events: bucket %s: %w", runsBucket, err)
+	}
 	if t.Schedule != "" {
 		sub.sched, _ = ParseSchedule(t.Schedule) // checked by Validate
 		if sub.stream, err = s.ensureStream(ctx, schedulesStream, "edged.schedule.*", jetstream.InterestPolicy); err != nil {

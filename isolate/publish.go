@@ -212,6 +212,11 @@ func ePublish(inst *instance, stack []uint64) {
 	}
 	ctx, cancel := context.WithDeadline(callCtx, f.rt.epoch.Add(time.Duration(inst.deadline)))
 	defer cancel()
+	if t := inst.trace; t != nil && t.Publish != nil {
+		if tp, ts := t.Publish(); tp != "" {
+			ctx = context.WithValue(ctx, publishTraceKey{}, publishTrace{tp, ts})
+		}
+	}
 	// Waiting for the store does not use a core: give the execution slot to
 	// another guest meanwhile, as fetch does.
 	inst.offCore()

@@ -21,6 +21,7 @@ type published struct {
 type recordingPublisher struct {
 	mu     sync.Mutex
 	events []published
+	traces [][2]string // PublishTrace of each call's context
 	err    error
 }
 
@@ -32,6 +33,8 @@ func (p *recordingPublisher) Publish(ctx context.Context, subject, ceType string
 	}
 	_, ok := ctx.Deadline()
 	p.events = append(p.events, published{subject, ceType, data, ok})
+	tp, ts := PublishTrace(ctx)
+	p.traces = append(p.traces, [2]string{tp, ts})
 	return nil
 }
 
@@ -364,6 +367,43 @@ func BenchmarkPublish(b *testing.B) {
 				if string(resp.Body) != bc.want {
 					b.Fatalf("codes = %q, want %q", resp.Body, bc.want)
 				}
+			}
+		})
+	}
+}
+
+// TestPublishTrace: with an InvocationTrace whose Publish hook names the
+// span handling the invocation, the Publisher's context carries that
+// traceparent and tracestate (PublishTrace), so the event joins the trace;
+// without a hook, or without a trace, it carries none.
+func TestPublishTrace(t *testing.T) {
+	const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	tests := []struct {
+		name  string
+		trace *InvocationTrace
+		want  [2]string
+	}{
+		{"hook", &InvocationTrace{Publish: func() (string, string) { return tp, "vendor=a" }}, [2]string{tp, "vendor=a"}},
+		{"trace without the hook", &InvocationTrace{}, [2]string{}},
+		{"no trace", nil, [2]string{}},
+	}
+	rt := newRuntime(t, RuntimeOptions{})
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := &recordingPublisher{}
+			f := load(t, rt, "testdata/publish.wasm", FunctionOptions{Publish: []string{">"}, Publisher: pub})
+			ctx := context.Background()
+			if tc.trace != nil {
+				ctx = WithInvocationTrace(ctx, tc.trace)
+			}
+			var resp Response
+			if err := f.Handle(ctx, newRequest("POST", "/", "d", "x-subject", "a", "x-type", "t"), &resp, nil); err != nil {
+				t.Fatal(err)
+			}
+			pub.mu.Lock()
+			defer pub.mu.Unlock()
+			if len(pub.traces) != 1 || pub.traces[0] != tc.want {
+				t.Errorf("publisher saw trace %q, want one call with %q", pub.traces, tc.want)
 			}
 		})
 	}

@@ -30,6 +30,12 @@ type InvocationTrace struct {
 	// traceparent. The function it returns, if not nil, is called when the
 	// subrequest has an answer (status) or failed (err).
 	Fetch func(req *http.Request) func(status int, err error)
+	// Publish is called when a guest's edged.publish has passed the host's
+	// checks, before the Publisher stores the event. It returns the W3C
+	// traceparent (and tracestate) the event is to carry, naming the span
+	// that handles the invocation, so the consumer of the event continues
+	// the trace; the Publisher reads them with PublishTrace.
+	Publish func() (traceparent, tracestate string)
 	// TraceID, when not all zero, is added in hex as "trace_id" to the log
 	// lines of the invocation: guest log calls, guest output and failed
 	// fetches. It is a W3C trace-id; bytes, so that a request that logs
@@ -54,6 +60,18 @@ func invocationTrace(ctx context.Context) *InvocationTrace {
 	}
 	t, _ := ctx.Value(traceKey{}).(*InvocationTrace)
 	return t
+}
+
+type publishTraceKey struct{}
+
+type publishTrace struct{ parent, state string }
+
+// PublishTrace returns the traceparent and tracestate InvocationTrace.Publish
+// gave for the event a Publisher is called with (ctx is the context of
+// Publisher.Publish), or empty strings when the invocation has no trace.
+func PublishTrace(ctx context.Context) (traceparent, tracestate string) {
+	pt, _ := ctx.Value(publishTraceKey{}).(publishTrace)
+	return pt.parent, pt.state
 }
 
 // at converts a runtime.now reading to a wall-clock time.

@@ -61,8 +61,8 @@ type reqTrace struct {
 // bind builds the invocation contexts on base (the context invocations run
 // under) once per exchange or mirror.
 func (t *reqTrace) bind(base context.Context) {
-	t.prop.Fetch = t.fetch
-	t.rec = isolate.InvocationTrace{Fetch: t.fetch, Acquired: t.acquired, Called: t.called}
+	t.prop.Fetch, t.prop.Publish = t.fetch, t.publish
+	t.rec = isolate.InvocationTrace{Fetch: t.fetch, Publish: t.publish, Acquired: t.acquired, Called: t.called}
 	t.propCtx = isolate.WithInvocationTrace(base, &t.prop)
 	t.recCtx = isolate.WithInvocationTrace(base, &t.rec)
 }
@@ -253,6 +253,13 @@ func (t *reqTrace) fetch(req *http.Request) func(int, error) {
 			trace.Str("http.request.method", method), trace.Str("url.full", url),
 			trace.Int("http.response.status_code", int64(status)))
 	}
+}
+
+// publish gives an event the guest publishes the traceparent of the
+// handle_request span, so the trigger consuming it continues the request's
+// trace under that span.
+func (t *reqTrace) publish() (traceparent, tracestate string) {
+	return string(t.traceparent(t.invoke)), t.tc.State
 }
 
 // finish records the request's server span and hands every span to the

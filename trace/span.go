@@ -10,6 +10,7 @@ const (
 	KindInternal Kind = iota // work inside edged (route match, invoke)
 	KindServer               // the request as edged received it
 	KindClient               // a request edged sent (legacy proxy, guest fetch)
+	KindConsumer             // an event edged took from a queue and delivered to a function
 )
 
 // Attr is one attribute of a Span: a string, or an integer when IsInt is set.

@@ -112,8 +112,17 @@ func validate(c *Config) []error {
 	}
 	validateRoutes(&p, c)
 	validateEvents(&p, c)
+	if !eventsBuilt && c.Events != nil {
+		p.add("events", "%w", ErrEventsNotBuilt)
+	}
 	return p
 }
+
+// ErrEventsNotBuilt refuses a file that needs the events engine ([events],
+// [[triggers]], an enqueue route or a function's publish list) in a binary
+// built without it (-tags noevents).
+var ErrEventsNotBuilt = errors.New("this edged is built without events (-tags noevents): [events], [[triggers]], " +
+	"enqueue routes and publish lists need a build with them")
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

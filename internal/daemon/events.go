@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package daemon
 
 import (
@@ -15,6 +17,10 @@ import (
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
 )
+
+// eventsEngine is the events engine of env: NATS JetStream. A build with
+// -tags noevents has none (events_noevents.go).
+type eventsEngine = events.Server
 
 // startEvents opens the events engine when the file needs one ([events], or
 // triggers, enqueue routes or publish lists, which give it the defaults):
@@ -156,11 +162,17 @@ func cloudEventRequest(dst *isolate.Request, r *http.Request, maxBody int64) err
 }
 
 // publisher backs isolate.FunctionOptions.Publisher with the events engine:
-// a guest's edged.publish returns once JetStream has stored the event.
+// a guest's edged.publish returns once JetStream has stored the event. The
+// event carries the traceparent of the span handling the invocation: the
+// router's (isolate.PublishTrace) for a request, the trigger's delivery
+// (already in ctx) for an event.
 type publisher struct{ srv *events.Server }
 
 // Publish implements isolate.Publisher.
 func (p publisher) Publish(ctx context.Context, subject, ceType string, data []byte) error {
+	if tp, ts := isolate.PublishTrace(ctx); tp != "" {
+		ctx = events.WithTraceParent(ctx, tp, ts)
+	}
 	_, err := p.srv.Publish(ctx, subject, ceType, data)
 	return err
 }

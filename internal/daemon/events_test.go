@@ -407,3 +407,45 @@ func TestReloadEvents(t *testing.T) {
 		}
 	})
 }
+
+// TestGuestPublishTrace: an event a guest publishes while it handles a
+// request carries the request's trace, with the span handling the guest
+// (not the client's) as parent, so the trigger's consumer span joins the
+// request's trace. Read on the NATS subject itself, as the trigger gets it.
+func TestGuestPublishTrace(t *testing.T) {
+	const (
+		traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+		client  = "00f067aa0ba902b7"
+	)
+	d, _ := startDaemon(t, eventsConfig(t, ""))
+	nc := d.env.events.JetStream().Conn()
+	watch, err := nc.SubscribeSync("jobs.traced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = watch.Unsubscribe() }()
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, d.PublicURL()+"/pub", strings.NewReader("job"))
+	req.Header.Set("x-subject", "jobs.traced")
+	req.Header.Set("x-type", "test.job")
+	req.Header.Set("traceparent", "00-"+traceID+"-"+client+"-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /pub = %d, want 200", resp.StatusCode)
+	}
+	m, err := watch.NextMsg(30 * time.Second)
+	if err != nil {
+		t.Fatalf("no event on jobs.traced: %v", err)
+	}
+	tp := m.Header.Get("traceparent")
+	parts := strings.Split(tp, "-")
+	if len(parts) != 4 || parts[1] != traceID || parts[2] == client || len(parts[2]) != 16 || parts[3] != "01" {
+		t.Errorf("published event's traceparent = %q, want trace %s, sampled, under edged's span (not the client's %s)", tp, traceID, client)
+	}
+}

@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package daemon
 
 import (
@@ -13,11 +15,6 @@ import (
 	"github.com/edged/edged/limits/fleetrate"
 	"github.com/edged/edged/router"
 )
-
-// fleetLimiters builds the limiter of a route whose [routes.rate_limit] has
-// scope = "fleet". nil means the daemon has no NATS connection to share
-// buckets over.
-type fleetLimiters func(fleetrate.Options) (router.RateLimiter, error)
 
 // fleetOpenTimeout bounds preparing the fleet's rate limit stream and bucket.
 const fleetOpenTimeout = 10 * time.Second

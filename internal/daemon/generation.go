@@ -8,7 +8,6 @@ import (
 	"reflect"
 
 	"github.com/edged/edged/auth"
-	"github.com/edged/edged/events"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
@@ -23,7 +22,7 @@ type env struct {
 	dev     bool   // a missing secret is a warning, not an error
 	version string // service.version of exported spans
 	// events is the events engine, nil when the file started with needs none.
-	events *events.Server
+	events *eventsEngine
 	// fleetLimiters builds the rate limiters of scope = "fleet" over the
 	// events connection; nil without one.
 	fleetLimiters fleetLimiters

@@ -306,6 +306,11 @@ func routeOptions(r config.Route, prev previous, fleet fleetLimiters) (router.Ro
 	return o, errors.Join(errs...)
 }
 
+// fleetLimiters builds the limiter of a route whose [routes.rate_limit] has
+// scope = "fleet". nil means the daemon has no NATS connection to share
+// buckets over.
+type fleetLimiters func(fleetrate.Options) (router.RateLimiter, error)
+
 // rateLimiter builds the limiter of route's [routes.rate_limit]: the node's own
 // buckets, or with scope = "fleet" buckets shared over fleet. It returns a nil
 // interface, never a typed nil, on error.

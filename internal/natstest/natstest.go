@@ -1,3 +1,5 @@
+//go:build !noevents
+
 // Package natstest starts edged's embedded NATS servers as a cluster of
 // child processes on loopback, for tests that need real nodes to kill -9
 // and restart: the events cluster test and the fleet tests.

@@ -50,6 +50,7 @@ const (
 	spanKindInternal = 1
 	spanKindServer   = 2
 	spanKindClient   = 3
+	spanKindConsumer = 5 // SPAN_KIND_CONSUMER; 4 is PRODUCER, which edged does not record
 
 	statusCodeError = 2
 
@@ -128,6 +129,8 @@ func appendSpan(b []byte, s *trace.Span) []byte {
 		kind = spanKindServer
 	case trace.KindClient:
 		kind = spanKindClient
+	case trace.KindConsumer:
+		kind = spanKindConsumer
 	}
 	b = protowire.AppendTag(b, fieldSpanKind, protowire.VarintType)
 	b = protowire.AppendVarint(b, kind)

@@ -98,6 +98,7 @@ var (
 	rootID   = trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8}
 	childID  = trace.SpanID{9, 10, 11, 12, 13, 14, 15, 16}
 	fetchID  = trace.SpanID{17, 18, 19, 20, 21, 22, 23, 24}
+	eventID  = trace.SpanID{25, 26, 27, 28, 29, 30, 31, 32}
 	t0       = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 )
 
@@ -117,13 +118,21 @@ func requestSpans() []trace.Span {
 	}
 }
 
+// eventSpan is the consumer span of an event the request's function
+// published, delivered to a trigger in the same trace.
+func eventSpan() trace.Span {
+	return trace.Span{TraceID: traceID, SpanID: eventID, ParentID: childID, RemoteParent: true, TraceState: "vendor=a,other=b",
+		Name: "edged.event", Kind: trace.KindConsumer, Start: t0.Add(2 * time.Millisecond), End: t0.Add(3 * time.Millisecond),
+		Attrs: []trace.Attr{trace.Str("edged.trigger", "orders")}}
+}
+
 func TestExportOTLP(t *testing.T) {
 	col := newCollector(t, nil)
 	e := newExporter(t, Options{
 		Endpoint: col.URL, Headers: map[string]string{"X-Api-Key": "k1"},
 		ServiceName: "edge-eu", ServiceVersion: "1.2.3",
 	})
-	in := requestSpans()
+	in := append(requestSpans(), eventSpan())
 	e.ExportSpans(in)
 	// The router reuses its spans after ExportSpans returns.
 	for i := range in {
@@ -154,8 +163,8 @@ func TestExportOTLP(t *testing.T) {
 	if got := rs.ScopeSpans[0].Scope.GetName(); got != scopeName {
 		t.Errorf("scope = %q, want %q", got, scopeName)
 	}
-	if len(spans) != 3 {
-		t.Fatalf("received %d spans, want 3", len(spans))
+	if len(spans) != 4 {
+		t.Fatalf("received %d spans, want 4", len(spans))
 	}
 	byName := map[string]*tracepb.Span{}
 	for _, s := range spans {
@@ -185,6 +194,8 @@ func TestExportOTLP(t *testing.T) {
 			map[string]any{"edged.function": "users"}, tracepb.Status_STATUS_CODE_UNSET, "", 1e6, 1e6},
 		{"proxy monolith", fetchID, rootID, tracepb.Span_SPAN_KIND_CLIENT, false,
 			map[string]any{}, tracepb.Status_STATUS_CODE_ERROR, "upstream refused connection", 2e6, 1e6},
+		{"edged.event", eventID, childID, tracepb.Span_SPAN_KIND_CONSUMER, true,
+			map[string]any{"edged.trigger": "orders"}, tracepb.Status_STATUS_CODE_UNSET, "", 2e6, 1e6},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,3 +1,5 @@
+//go:build !noevents
+
 // Package fleetrate is a rate limit shared by a fleet of edged nodes: one
 // approximate token bucket per (route, client key) for the whole fleet
 // instead of one per node, kept over NATS JetStream.
@@ -100,12 +102,6 @@ import (
 
 // Defaults and bounds, defined once.
 const (
-	// DefaultSyncInterval is how often a node publishes its spending. The
-	// overshoot grows with R times it; the messages with its inverse.
-	DefaultSyncInterval = 200 * time.Millisecond
-	MinSyncInterval     = 10 * time.Millisecond
-	MaxSyncInterval     = 10 * time.Second
-
 	// StreamName is the counter stream holding each key's fleet total.
 	StreamName = "EDGED_RATELIMIT"
 	// SubjectPrefix starts every counter subject: edged.ratelimit.<route>.<hash>.
@@ -230,30 +226,6 @@ func (f *Fleet) loadSecret(ctx context.Context, kv jetstream.KeyValue) error {
 	}
 	copy(f.secret[:], e.Value())
 	return nil
-}
-
-// Options configures NewLimiter.
-type Options struct {
-	// Route names the limit fleet-wide: nodes share the spending of limiters
-	// with the same Route. Letters, digits, '-' and '_'. Required.
-	Route string
-	// Rate, Burst and MaxKeys are as in limits.LimiterOptions: the fleet's
-	// rate and burst per client, and the keys tracked on this node.
-	Rate    limits.Rate
-	Burst   int
-	MaxKeys int
-	// SyncInterval is how often this node publishes its spending (see the
-	// package's error bound). 0 means DefaultSyncInterval; else from
-	// MinSyncInterval to MaxSyncInterval.
-	SyncInterval time.Duration
-	// Now is the clock, as in limits.LimiterOptions; nil means time.Now.
-	Now func() time.Time
-
-	// manual turns the sync loop off: tests call Sync themselves.
-	manual bool
-	// heard, when set, is sent a value after each increment from another
-	// node has been applied, for tests.
-	heard chan<- struct{}
 }
 
 // Stats counts a limiter's sync traffic.
