@@ -47,6 +47,9 @@ var arch = map[string]node{
 	// events: NATS JetStream triggers, delivering to an Invoker it declares;
 	// it records a span per delivery through trace.Exporter.
 	"events": {1, []string{"trace"}},
+	// corpus: the record-and-replay format; redaction uses shadow's JSON
+	// paths, fetch errors limits' sentinels.
+	"corpus": {1, []string{"limits", "shadow"}},
 
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
