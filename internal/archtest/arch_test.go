@@ -55,7 +55,7 @@ var arch = map[string]node{
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
 
-	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost"}},
+	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "corpus"}},
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
