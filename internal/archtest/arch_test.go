@@ -63,7 +63,7 @@ var arch = map[string]node{
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values (and events' subject and schedule
 	// checks), so defaults and rules are written once.
-	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
+	"internal/config": {4, []string{"limits", "shadow", "router", "events", "corpus"}},
 
 	// The composition root: config -> one generation, installed with one swap.
 	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
