@@ -66,7 +66,7 @@ var arch = map[string]node{
 	"internal/config": {4, []string{"limits", "shadow", "router", "events", "corpus"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
+	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "corpus"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
