@@ -169,6 +169,38 @@ func TestWriterNeverBlocks(t *testing.T) {
 	}
 }
 
+// TestWriterTruncate: a Writer appends to a corpus unless told to begin a
+// new one.
+func TestWriterTruncate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.jsonl")
+	count := func() int {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		n := 0
+		for r := NewReader(f); ; n++ {
+			if _, err := r.Next(); err != nil {
+				return n
+			}
+		}
+	}
+	for _, tc := range []struct {
+		truncate bool
+		want     int
+	}{{false, 1}, {false, 2}, {true, 1}} {
+		w := newWriter(t, WriterOptions{Path: path, Truncate: tc.truncate})
+		w.Write(testRecord(1))
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(); got != tc.want {
+			t.Errorf("Truncate %v: %d records, want %d", tc.truncate, got, tc.want)
+		}
+	}
+}
+
 func TestWriterSample(t *testing.T) {
 	for _, tc := range []struct {
 		sample float64

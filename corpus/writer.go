@@ -36,6 +36,9 @@ type WriterOptions struct {
 	// QueueSize bounds the records waiting to be written; Write drops beyond
 	// it. Default DefaultQueueSize.
 	QueueSize int
+	// Truncate begins a new corpus: Path and Path+".1" are removed first.
+	// Default false: records are appended to what Path holds.
+	Truncate bool
 	// Logger receives write errors; nil discards.
 	Logger *slog.Logger
 }
@@ -95,6 +98,13 @@ func NewWriter(o WriterOptions) (*Writer, error) {
 	w := &Writer{o: o, rd: rd, log: o.Logger, q: make(chan *Record, o.QueueSize), done: make(chan struct{})}
 	if w.log == nil {
 		w.log = slog.New(slog.DiscardHandler)
+	}
+	if o.Truncate {
+		for _, p := range []string{o.Path + ".1", o.Path} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("corpus: %w", err)
+			}
+		}
 	}
 	if err := w.open(); err != nil {
 		return nil, err

@@ -93,7 +93,9 @@ func (rs *recorders) StartRecording(_ context.Context, route string) (admin.Reco
 	if !ok {
 		return admin.RecordingState{}, fmt.Errorf("no route %q in the configuration", route)
 	}
-	w, err := rs.startLocked(route, rs.writerOptions(&r), false)
+	o := rs.writerOptions(&r)
+	o.Truncate = true // a recording started on demand is a corpus of its own
+	w, err := rs.startLocked(route, o, false)
 	if err != nil {
 		return admin.RecordingState{}, err
 	}
