@@ -102,6 +102,9 @@ func (r *Reader) readLine() ([]byte, error) {
 	}
 }
 
+// Line returns the number of the line Next read last (from 1).
+func (r *Reader) Line() int { return r.line }
+
 // Parse decodes one line of a corpus and validates it (Record.Validate).
 func Parse(line []byte) (*Record, error) {
 	var rec Record

@@ -83,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPublish(rest, os.Stdin, stdout, stderr)
 	case "record":
 		err = cmdRecord(rest, stdout, stderr)
+	case "replay":
+		err = cmdReplay(rest, stdout, stderr)
 	case "promote", "rollback", "pause", "resume", "weight":
 		err = cmdAction(cmd, rest, stdout, stderr)
 	case "version", "-version", "--version":

@@ -55,6 +55,10 @@ var arch = map[string]node{
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
 
+	// replay runs a corpus against a function (isolate) or a deployment and
+	// compares under the shadow rules.
+	"replay": {2, []string{"isolate", "limits", "shadow", "corpus"}},
+
 	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "corpus"}},
 
 	// admin serves the admin API and dashboard on a router.Server; the router
@@ -68,7 +72,7 @@ var arch = map[string]node{
 	// The composition root: config -> one generation, installed with one swap.
 	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "corpus"}},
 
-	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
+	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon", "isolate", "limits", "corpus", "replay"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "proxy", "router", "internal/otlp"}},
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/edged/edged/admin"
 	"github.com/edged/edged/corpus"
 	"github.com/edged/edged/internal/config"
+	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
 )
 
@@ -166,3 +167,26 @@ func state(route string, w *corpus.Writer, on bool) admin.RecordingState {
 
 // recordFlushTimeout bounds the flush of the corpus files at shutdown.
 const recordFlushTimeout = 10 * time.Second
+
+// ReplayFunction returns the options of the function of the route named route,
+// as serve would load it (limits, pool, config, env), for `edged replay`:
+// secrets are read as `edged dev` reads them, an unavailable one left out with
+// a warning on log. The module to run is the caller's.
+func ReplayFunction(cfg *config.Config, route string, log *slog.Logger) (isolate.FunctionOptions, error) {
+	for _, r := range cfg.Routes {
+		if r.Name != route {
+			continue
+		}
+		f, ok := cfg.Functions[r.Function]
+		if !ok {
+			return isolate.FunctionOptions{}, fmt.Errorf("route %q has no function", route)
+		}
+		secrets, err := readSecrets(cfg, true, log)
+		if err != nil {
+			return isolate.FunctionOptions{}, err
+		}
+		_, o, err := functionOptions(r.Function, f, secrets, log)
+		return o, err
+	}
+	return isolate.FunctionOptions{}, fmt.Errorf("no route %q in the configuration", route)
+}
