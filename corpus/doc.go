@@ -12,7 +12,7 @@
 // older file so that both together stay under WriterOptions.MaxBytes.
 //
 // A Reader reads a corpus back, reporting a corrupt line with its number
-// (LineError) and going on with the next one. Import reads HAR 1.2 files and
-// GoReplay .gor files into records. docs/record-replay.md describes the
-// format for people.
+// (LineError) and going on with the next one. ImportHAR and ImportGor read
+// HAR 1.2 files and GoReplay .gor files into records, which an Encoder writes
+// without a queue. docs/record-replay.md describes the format for people.
 package corpus

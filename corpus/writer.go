@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -197,13 +198,10 @@ func (w *Writer) run() {
 
 // write redacts, encodes and appends r, rotating first when it would not fit.
 func (w *Writer) write(r *Record) error {
-	r.Version = Version
-	w.rd.record(r)
-	line, err := json.Marshal(r)
+	line, err := encodeLine(w.rd, r)
 	if err != nil {
 		return err
 	}
-	line = append(line, '\n')
 	half := w.o.MaxBytes / 2
 	if int64(len(line)) > half {
 		return fmt.Errorf("record of %d bytes is over half of max_bytes (%d)", len(line), w.o.MaxBytes)
@@ -239,4 +237,42 @@ func (w *Writer) rotate() error {
 	}
 	w.rotations.Add(1)
 	return w.open()
+}
+
+// encodeLine redacts r in place and returns its line, newline included.
+func encodeLine(rd *redactor, r *Record) ([]byte, error) {
+	r.Version = Version
+	rd.record(r)
+	line, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	return append(line, '\n'), nil
+}
+
+// Encoder writes records to an io.Writer as they come, redacted as a Writer
+// redacts them, with no queue, sampling or rotation: for importers, which must
+// not drop records. It is not safe for concurrent use.
+type Encoder struct {
+	w  io.Writer
+	rd *redactor
+}
+
+// NewEncoder returns an Encoder writing to w with redaction r.
+func NewEncoder(w io.Writer, r Redaction) (*Encoder, error) {
+	rd, err := compileRedaction(r)
+	if err != nil {
+		return nil, fmt.Errorf("corpus: %w", err)
+	}
+	return &Encoder{w: w, rd: rd}, nil
+}
+
+// Encode redacts rec in place and writes it as one line.
+func (e *Encoder) Encode(rec *Record) error {
+	line, err := encodeLine(e.rd, rec)
+	if err != nil {
+		return err
+	}
+	_, err = e.w.Write(line)
+	return err
 }

@@ -44,6 +44,7 @@ Usage:
   edged record   ROUTE [-for 10m] [-out corpus.jsonl] [...admin flags]
   edged replay   -corpus corpus.jsonl (-module new.wasm | -against URL) [-config router.toml -route NAME]
                  [-max-mismatch-rate 0] [-json]
+  edged corpus   import -route NAME -out corpus.jsonl [-format har|gor] [-redact NAME,$.path] FILE...
   edged version
 
 Run "edged COMMAND -h" for a command's flags.
@@ -85,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRecord(rest, stdout, stderr)
 	case "replay":
 		err = cmdReplay(rest, stdout, stderr)
+	case "corpus":
+		err = cmdCorpus(rest, stdout, stderr)
 	case "promote", "rollback", "pause", "resume", "weight":
 		err = cmdAction(cmd, rest, stdout, stderr)
 	case "version", "-version", "--version":
