@@ -54,6 +54,9 @@ type Config struct {
 	// letters of triggers (GET /v1/triggers/{name}/dead-letters, POST
 	// /v1/triggers/{name}/redrive); nil answers 501.
 	Events EventsEngine
+	// Recorder serves POST /v1/routes/{name}/record/{start|stop}; nil
+	// answers 501.
+	Recorder Recorder
 }
 
 // Actor is the Event.Actor of changes made through the admin API.
@@ -101,6 +104,7 @@ func New(c Config) (*API, error) {
 	mux.HandleFunc("/v1/routes", a.auth(a.method(http.MethodGet, a.listRoutes)))
 	mux.HandleFunc("/v1/routes/{name}", a.auth(a.method(http.MethodGet, a.getRoute)))
 	mux.HandleFunc("/v1/routes/{name}/{action}", a.auth(a.method(http.MethodPost, a.routeAction)))
+	mux.HandleFunc("/v1/routes/{name}/record/{op}", a.auth(a.method(http.MethodPost, a.record)))
 	mux.HandleFunc("/v1/reload", a.auth(a.method(http.MethodPost, a.reload)))
 	mux.HandleFunc("/v1/events", a.auth(a.method(http.MethodGet, a.events)))
 	mux.HandleFunc("/v1/events/{id}", a.auth(a.method(http.MethodGet, a.eventStatus)))

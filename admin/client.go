@@ -102,6 +102,22 @@ func (c *Client) act(ctx context.Context, name, action string, body actionBody) 
 	return out.Route, err
 }
 
+// StartRecording starts recording the route named name into a corpus
+// (POST /v1/routes/{name}/record/start).
+func (c *Client) StartRecording(ctx context.Context, name string) (RecordingState, error) {
+	var out RecordingState
+	err := c.do(ctx, http.MethodPost, "/v1/routes/"+url.PathEscape(name)+"/record/start", nil, &out)
+	return out, err
+}
+
+// StopRecording stops it and returns what it wrote (POST
+// /v1/routes/{name}/record/stop).
+func (c *Client) StopRecording(ctx context.Context, name string) (RecordingState, error) {
+	var out RecordingState
+	err := c.do(ctx, http.MethodPost, "/v1/routes/"+url.PathEscape(name)+"/record/stop", nil, &out)
+	return out, err
+}
+
 // Reload asks the daemon to reload its configuration file (POST
 // /v1/reload); a file it refuses is an *Error with status 422.
 func (c *Client) Reload(ctx context.Context) error {

@@ -74,6 +74,9 @@ func eABIVersion(_ *instance, stack []uint64) { stack[0] = edgedABIVersion }
 func eSecretGet(inst *instance, stack []uint64) {
 	name := inst.bytes(uint32(stack[0]), uint32(stack[1]))
 	v, ok := inst.fn.opts.Secrets[string(name)]
+	if h := inst.hostCalls(); h != nil && h.Secret != nil {
+		h.Secret(string(name), ok)
+	}
 	if !ok {
 		stack[0] = uint64(uint32(0xffffffff)) // -1: unknown or not granted, on purpose the same
 		return
@@ -215,7 +218,17 @@ func eFetch(inst *instance, stack []uint64) {
 	// A guest waiting on the network does not use a core: give its execution
 	// slot to another guest meanwhile.
 	inst.offCore()
-	resp, err := f.egress.Do(ctx, req, inst.budget)
+	var resp *http.Response
+	if h := inst.hostCalls(); h != nil && h.Fetch != nil {
+		resp, err = h.Fetch(ctx, req, func(ctx context.Context, req *http.Request) (*http.Response, error) {
+			return f.egress.Do(ctx, req, inst.budget)
+		})
+		if resp == nil && err == nil {
+			err = errors.New("HostCalls.Fetch returned no response and no error")
+		}
+	} else {
+		resp, err = f.egress.Do(ctx, req, inst.budget)
+	}
 	inst.onCore()
 	if traced != nil {
 		status := 0

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/edged/edged/corpus"
 	"github.com/edged/edged/cost"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/shadow"
@@ -135,6 +136,11 @@ type routeState struct {
 	noise shadow.Noise
 	cost  cost.Meter // the route's isolate invocations as FaaS would bill them
 
+	// rec is the Writer the route records into; nil when it does not
+	// (Server.Record). recQueued and recDropped count its records.
+	rec                   atomic.Pointer[corpus.Writer]
+	recQueued, recDropped prometheus.Counter
+
 	// rejected counts the gate's own answers (401, 403, 429) by reason; they
 	// never reach a target, so the per-target counters do not see them.
 	rejected [rejectCount]prometheus.Counter
@@ -175,6 +181,7 @@ type metrics struct {
 	shadow    *prometheus.CounterVec
 
 	rejections *prometheus.CounterVec
+	records    *prometheus.CounterVec
 }
 
 var codeClasses = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
@@ -212,6 +219,14 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	if err := reg.Register(m.rejections); err != nil {
 		return nil, err
 	}
+	m.records = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "edged_record_records_total",
+		Help: "Records of a recording route (docs/record-replay.md) by route and result: queued for the " +
+			"corpus file, or dropped because the writer's queue was full.",
+	}, []string{"route", "result"})
+	if err := reg.Register(m.records); err != nil {
+		return nil, err
+	}
 	if err := reg.Register(&idemCollector{s: s}); err != nil {
 		return nil, err
 	}
@@ -226,6 +241,8 @@ func (m *metrics) newRouteState(name string) *routeState {
 		shadowMatch:   m.shadow.WithLabelValues(name, "match"),
 		shadowMis:     m.shadow.WithLabelValues(name, "mismatch"),
 		shadowSkip:    m.shadow.WithLabelValues(name, "skipped"),
+		recQueued:     m.records.WithLabelValues(name, "queued"),
+		recDropped:    m.records.WithLabelValues(name, "dropped"),
 	}
 	for t := range rs.targets {
 		for c := range codeClasses {

@@ -292,7 +292,11 @@ func (s *Server) serveLegacy(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 	} else {
 		_ = x.tr.callUpstream(up, route.Upstream, ctx, nil, nil, 0)
 	}
-	rs.targets[targetLegacy].record(ctx.Response.StatusCode(), s.mono()-start)
+	d := s.mono() - start
+	rs.targets[targetLegacy].record(ctx.Response.StatusCode(), d)
+	if w := rs.rec.Load(); w != nil && up != nil {
+		s.recordLegacy(ctx, route, rs, w, x, d)
+	}
 }
 
 // serveIsolate runs the route's function on the request. On an isolate failure it

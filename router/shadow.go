@@ -36,6 +36,8 @@ type mirror struct {
 	legacy2 fasthttp.Response // legacy's answer to probe
 	xff     []byte            // scratch for probe's X-Forwarded-For
 	keys    []string          // scratch for the noise one baseline finds
+
+	rec mirrorRecording // when rec.w is set, the mirror is recorded (record.go)
 }
 
 func (s *Server) acquireMirror() *mirror {
@@ -45,6 +47,7 @@ func (s *Server) acquireMirror() *mirror {
 	m := &mirror{}
 	m.next = m.sendNext
 	m.tr.bind(s.bgCtx)
+	m.rec.bind()
 	return m
 }
 
@@ -53,6 +56,7 @@ func (s *Server) releaseMirror(m *mirror) {
 	m.legacy2.Reset()
 	m.probe.Reset()
 	m.tr.reset()
+	m.rec.reset()
 	if cap(m.req.Body) > 1<<20 || cap(m.resp.Body) > 1<<20 {
 		return
 	}
@@ -125,10 +129,14 @@ func (s *Server) serveShadow(ctx *fasthttp.RequestCtx, ws *worldState, route *st
 		return
 	}
 	m.legacy.CopyTo(&ctx.Response)
-	rs.targets[targetLegacy].record(ctx.Response.StatusCode(), time.Since(start))
+	d := time.Since(start)
+	rs.targets[targetLegacy].record(ctx.Response.StatusCode(), d)
 	if int64(len(m.legacy.Body())) > opts.ShadowMaxBody {
 		abandon(m)
 		return
+	}
+	if w := rs.rec.Load(); w != nil && w.Sample() {
+		m.rec.w, m.rec.legacy, m.rec.start = w, d, start
 	}
 	if x.tr.on {
 		m.tr.fork(&x.tr)
@@ -168,6 +176,10 @@ func (s *Server) runMirror(f *isolate.Function, up *proxy.Upstream, rs *routeSta
 	if m.tr.on {
 		hctx = m.tr.toGuest(&m.req)
 	}
+	if m.rec.w != nil {
+		m.rec.begin(&m.req, m.tls)
+		hctx = isolate.WithHostCalls(hctx, &m.rec.hc)
+	}
 	start := time.Now()
 	rs.cost.Begin()
 	err := f.Handle(hctx, &m.req, &m.resp, m.next)
@@ -195,6 +207,9 @@ func (s *Server) runMirror(f *isolate.Function, up *proxy.Upstream, rs *routeSta
 	}
 	rs.compared.Add(1)
 	field, lv, iv, same := compareResponses(&m.legacy, &m.resp, opts, m.head, &rs.noise)
+	if m.rec.w != nil {
+		s.finishRecording(m, rs, m.resp.Status, field, d)
+	}
 	if same {
 		outcome = "match"
 		rs.shadowMatch.Inc()

@@ -41,6 +41,10 @@ Usage:
   edged events   [-admin URL] [-token-file FILE] [-config router.toml]
   edged dlq      list TRIGGER | redrive TRIGGER (-id EVENT-ID | -all) [...admin flags]
   edged publish  SUBJECT [-type CE-TYPE] [-data TEXT|@FILE|@-] [...admin flags]
+  edged record   ROUTE [-for 10m] [-out corpus.jsonl] [...admin flags]
+  edged replay   -corpus corpus.jsonl (-module new.wasm | -against URL) [-config router.toml -route NAME]
+                 [-max-mismatch-rate 0] [-json]
+  edged corpus   import -route NAME -out corpus.jsonl [-format har|gor] [-redact NAME,$.path] FILE...
   edged version
 
 Run "edged COMMAND -h" for a command's flags.
@@ -78,6 +82,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdEvents(rest, stdout, stderr)
 	case "publish":
 		err = cmdPublish(rest, os.Stdin, stdout, stderr)
+	case "record":
+		err = cmdRecord(rest, stdout, stderr)
+	case "replay":
+		err = cmdReplay(rest, stdout, stderr)
+	case "corpus":
+		err = cmdCorpus(rest, stdout, stderr)
 	case "promote", "rollback", "pause", "resume", "weight":
 		err = cmdAction(cmd, rest, stdout, stderr)
 	case "version", "-version", "--version":

@@ -64,6 +64,10 @@ var arch = map[string]node{
 	// on limits' token buckets.
 	"limits/fleetrate": {1, []string{"limits"}},
 
+	// corpus: the record-and-replay format; redaction uses shadow's JSON
+	// paths, fetch errors limits' sentinels.
+	"corpus": {1, []string{"limits", "shadow"}},
+
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
@@ -71,7 +75,11 @@ var arch = map[string]node{
 	// strangler's controller a fleet-wide Sampler.
 	"fleet": {2, []string{"strangler"}},
 
-	"router": {3, []string{"internal/fieldname", "limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost"}},
+	// replay runs a corpus against a function (isolate) or a deployment and
+	// compares under the shadow rules.
+	"replay": {2, []string{"isolate", "limits", "shadow", "corpus"}},
+
+	"router": {3, []string{"internal/fieldname", "limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "corpus"}},
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
@@ -79,12 +87,12 @@ var arch = map[string]node{
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values (and events' subject and schedule
 	// checks), so defaults and rules are written once.
-	"internal/config": {4, []string{"limits", "limits/fleetrate", "shadow", "proxy", "isolate", "router", "events"}},
+	"internal/config": {4, []string{"limits", "limits/fleetrate", "shadow", "proxy", "isolate", "router", "events", "corpus"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "limits/fleetrate", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
+	"internal/daemon": {5, []string{"limits", "limits/fleetrate", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "corpus"}},
 
-	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
+	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon", "isolate", "limits", "corpus", "replay"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "proxy", "router", "internal/otlp"}},
 }

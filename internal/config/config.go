@@ -310,6 +310,9 @@ type Route struct {
 	// Idempotency configures idempotency keys ([routes.idempotency]); nil
 	// or Enabled false for none.
 	Idempotency *Idempotency `toml:"idempotency"`
+	// Record configures recording a corpus for replay ([routes.record]); nil
+	// records only on demand, with the defaults.
+	Record *Record `toml:"record"`
 	// Enqueue makes the route accept each request as an event published on
 	// this NATS subject (no wildcards) and answer 202 Accepted with its id,
 	// after the gateway (auth, rate limit, body cap) has run. An enqueue

@@ -302,6 +302,15 @@ func resolvePaths(c *Config) {
 	if e := c.Events; e != nil {
 		e.StoreDir = resolve(c.Dir, e.StoreDir)
 	}
+	for i := range c.Routes {
+		if rec := c.Routes[i].Record; rec != nil {
+			if rec.Path == "" {
+				rec.Path = defaultRecordPath(c.Runtime.StateDir, c.Routes[i].Name)
+			} else {
+				rec.Path = resolve(c.Dir, rec.Path)
+			}
+		}
+	}
 	for name, f := range c.Functions {
 		f.Module = resolve(c.Dir, f.Module)
 		c.Functions[name] = f

@@ -149,6 +149,10 @@ func applyDefaults(c *Config, set map[string]bool) {
 			num(&id.MaxKeys, p+"idempotency.max_keys", defaultIdemMaxKeys)
 			size(&id.MaxStoredBytes, p+"idempotency.max_stored_bytes", max(defaultIdemMaxStored, id.MaxResponseBytes))
 		}
+		if rec := r.Record; rec != nil {
+			float(&rec.Sample, p+"record.sample", defaultRecordSample)
+			size(&rec.MaxBytes, p+"record.max_bytes", defaultRecordMaxBytes)
+		}
 		if r.Fallback == nil {
 			t := true
 			r.Fallback = &t

@@ -394,6 +394,9 @@ func validateRoutes(p *problems, c *Config) {
 	matches := make(map[string]int, len(c.Routes))
 	for i, r := range c.Routes {
 		path := "routes[" + strconv.Itoa(i) + "]"
+		if r.Record != nil {
+			validateRecord(p, path+".record", r.Record)
+		}
 		if r.Name == "" {
 			p.add(path+".name", "required")
 		} else {

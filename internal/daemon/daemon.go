@@ -78,6 +78,7 @@ type Daemon struct {
 	evMetrics *eventMetrics // the events engine's Observer; nil without one
 	ctrl      *strangler.Controller
 	persister *strangler.Persister
+	rec       *recorders
 	admin     *http.Server
 	ln, aln   net.Listener
 
@@ -209,6 +210,15 @@ func (d *Daemon) startRouting(ctx context.Context, g *generation) error {
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
+	d.rec = newRecorders(d.server, d.config, log.With("component", "record"))
+	d.rec.apply(g.cfg)
+	d.stack.push(func() {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordFlushTimeout)
+		defer cancel()
+		if err := d.rec.closeAll(fctx); err != nil {
+			log.Warn("flushing the corpus files", "err", err)
+		}
+	})
 	d.ctrl = strangler.NewController(d.table, d.server, strangler.ControllerOptions{Logger: log.With("component", "migrations")})
 	d.ctrl.SetPlans(g.plans)
 	d.persister = strangler.NewPersister(d.table, store, d.plans,
@@ -243,6 +253,7 @@ func (d *Daemon) listen(cfg *config.Config, token []byte) error {
 		Logger:     log.With("component", "admin"),
 		Pricing:    pricing(cfg.Pricing),
 		Events:     d.eventStatus(),
+		Recorder:   d.rec,
 	})
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)

@@ -61,6 +61,7 @@ func (d *Daemon) install(g *generation) error {
 	d.gen = g
 	d.world.Store(g.world)
 	d.ctrl.SetPlans(g.plans)
+	d.rec.apply(g.cfg)
 	d.retire(old)
 	return nil
 }
