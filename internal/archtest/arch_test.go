@@ -38,6 +38,8 @@ var arch = map[string]node{
 	"isolate/guest":              {1, []string{"isolate/guest/internal/abi"}},
 	"examples/monolith":          {0, nil},
 	"internal/archtest":          {0, nil},
+	// deploy: the systemd unit and Containerfile, and their tests; no code.
+	"deploy": {0, nil},
 
 	"isolate":       {1, []string{"limits", "isolate/internal/wasmrw"}},
 	"strangler":     {1, nil},
@@ -68,6 +70,8 @@ var arch = map[string]node{
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "proxy", "router", "internal/otlp"}},
+	// surge drives a running edged over loopback sockets only.
+	"scripts/surge": {6, nil},
 }
 
 // TestArrows lists the module's packages with go list and checks every import
