@@ -79,7 +79,7 @@ func (cl *client) do(timeout time.Duration) (result, error) {
 	cl.resp.Reset()
 	if err := cl.resp.Read(cl.br); err != nil {
 		var ne net.Error
-		if errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, fasthttp.ErrTimeout) || (errors.As(err, &ne) && ne.Timeout()) {
 			return result{}, errTimeout
 		}
 		return result{}, fmt.Errorf("read: %w", err)

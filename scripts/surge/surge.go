@@ -95,11 +95,12 @@ func runClient(ctx context.Context, o surgeOptions, w io.Writer) error {
 			}
 			defer cl.close()
 			open.Add(1)
-			// The first request at a random phase within the first interval
-			// after the connection opens, then one every interval: the ramp
-			// does not come with a burst of requests, and the load is spread
-			// evenly over time.
-			next := time.Now().Add(rand.N(o.interval))
+			// The first request at a random phase after the connection opens,
+			// within the interval or the ramp, whichever is shorter (and well
+			// within edged's read_timeout, which closes a new connection that
+			// sends nothing), then one every interval: the ramp does not come
+			// with a burst of requests, and the load is spread over time.
+			next := time.Now().Add(rand.N(max(min(o.interval, o.ramp), time.Millisecond)))
 			for n := 0; ; n++ {
 				if n > 0 {
 					next = next.Add(o.interval)
