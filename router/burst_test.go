@@ -10,7 +10,9 @@ import (
 
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/limits"
+	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
+	"github.com/valyala/fasthttp"
 )
 
 // TestColdBurst: a function with no instance (min_instances = 0) meets a burst
@@ -96,5 +98,37 @@ func TestColdBurst(t *testing.T) {
 	}
 	if st.PoolExhausted != uint64(busy) {
 		t.Errorf("pool counted %d exhausted waits, clients saw %d 503s", st.PoolExhausted, busy)
+	}
+}
+
+// TestBusyUpstreamRetryAfter: a legacy request that waited the upstream's
+// max_conn_wait for a free connection gets 503 with Retry-After, like a busy
+// function: under a surge, clients back off instead of retrying at once.
+func TestBusyUpstreamRetryAfter(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+		entered <- struct{}{}
+		<-release
+		ctx.WriteString("done")
+	})
+	up, err := proxy.New("mono", proxy.Options{URL: "http://" + ln.Addr().String(), MaxConns: 1,
+		MaxConnWait: 20 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = up.Close() })
+	e := startEdge(t, []strangler.Route{{Name: "legacy", Path: "/", Upstream: "mono", Stage: strangler.StageLegacy}},
+		&World{Upstreams: map[string]*proxy.Upstream{"mono": up}})
+	url := "http://" + e.addr + "/x"
+	first := make(chan reply, 1)
+	go func() { first <- send(t, "GET", url, nil, "") }()
+	<-entered // the only connection is busy
+	r := send(t, "GET", url, nil, "")
+	close(release)
+	if r.status != 503 || r.header.Get("Retry-After") != "1" {
+		t.Errorf("GET while the upstream's only connection is busy = %d, Retry-After %q; want 503, 1", r.status, r.header.Get("Retry-After"))
+	}
+	if r := <-first; r.status != 200 || r.body != "done" {
+		t.Errorf("the first request = %d %q, want 200 \"done\"", r.status, r.body)
 	}
 }
