@@ -50,7 +50,13 @@ need_tools go
 
 # The whole run is bounded: after LIMIT seconds this shell stops, and lib.sh's
 # cleanup stops edged and the monolith.
-( sleep "$LIMIT" && echo "$NAME: stopped after ${LIMIT}s" >&2 && kill -TERM $$ ) &
+# The watchdog's own sleep goes with it when cleanup stops it.
+(
+	trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+	sleep "$LIMIT" &
+	sleeper=$!
+	wait "$sleeper" && echo "$NAME: stopped after ${LIMIT}s" >&2 && kill -TERM $$
+) &
 WATCHDOG=$!
 PIDS+=("$WATCHDOG")
 
