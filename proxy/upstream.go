@@ -67,7 +67,7 @@ type Options struct {
 	// MaxConns caps the connections to this upstream. Default 512.
 	MaxConns int
 	// MaxConnWait bounds the wait for a free connection when MaxConns are busy; when it
-	// expires the request fails with ErrPoolTimeout (503). Default 1s.
+	// expires the request fails with ErrPoolTimeout (503, Retry-After: 1). Default 1s.
 	MaxConnWait time.Duration
 	// ConnectTimeout bounds the TCP connect (and TLS handshake start). Default 2s.
 	ConnectTimeout time.Duration
@@ -573,7 +573,8 @@ func appendBody(dst []byte, r io.Reader, size int64, limit int64) ([]byte, error
 	}
 }
 
-// writeError answers ctx with the status for err and a short plain-text body.
+// writeError answers ctx with the status for err and a short plain-text body;
+// a 503 (every connection busy for MaxConnWait) carries Retry-After: 1.
 func (u *Upstream) writeError(ctx *fasthttp.RequestCtx, err error) {
 	code := fasthttp.StatusBadGateway
 	switch {
@@ -593,6 +594,10 @@ func (u *Upstream) writeError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.SetStatusCode(code)
 	ctx.Response.Header.SetContentType("text/plain; charset=utf-8")
 	ctx.Response.SetBodyString(fasthttp.StatusMessage(code) + "\n")
+	if code == fasthttp.StatusServiceUnavailable {
+		// Busy, not broken: clients back off instead of retrying at once.
+		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
+	}
 }
 
 // Stats returns a snapshot of the counters. It is safe for concurrent use.

@@ -414,11 +414,13 @@ func statusFor(err error) int {
 }
 
 // writeError answers ctx with statusFor(err) and a short plain-text body. A
-// function that was busy for its whole max_wait (ErrPoolExhausted) is not
-// broken: its 503 carries Retry-After so that clients back off.
+// function that was busy for its whole max_wait (ErrPoolExhausted), or an
+// upstream whose connections all stayed busy for max_conn_wait
+// (proxy.ErrPoolTimeout), is not broken: its 503 carries Retry-After so that
+// clients back off.
 func writeError(ctx *fasthttp.RequestCtx, err error) {
 	writeStatus(ctx, statusFor(err))
-	if errors.Is(err, isolate.ErrPoolExhausted) {
+	if errors.Is(err, isolate.ErrPoolExhausted) || errors.Is(err, proxy.ErrPoolTimeout) {
 		ctx.Response.Header.Set(fasthttp.HeaderRetryAfter, "1")
 	}
 }

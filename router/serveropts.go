@@ -37,15 +37,25 @@ type ServerOptions struct {
 	// IdleTimeout bounds the wait for the next request on a keep-alive connection.
 	// Default 60s.
 	IdleTimeout time.Duration
+	// KeepIdleBuffers keeps a connection's read and write buffers and request
+	// context while it waits for its next request. The default (false) gives
+	// them back after every request (fasthttp's ReduceMemoryUsage): an idle
+	// keep-alive connection then costs about 7 KiB of edged's RSS instead of
+	// about 18 KiB (the read buffer is MaxHeaderSize), for a few percent more
+	// CPU per request (docs/performance.md, "Surge").
+	KeepIdleBuffers bool
 }
 
 // ConfigureServer sets on s what the edge needs: header names and request paths kept
 // as the client sent them (the proxy forwards them byte for byte; the router matches on
 // NormalizePath's copy), the size caps and timeouts of o, and an ErrorHandler answering
 // 413 for an oversize body, 431 for oversize headers, 408 for a read timeout and 400
-// otherwise, each with a short plain-text body. Other fields of s are left alone;
-// o.WriteTimeout is not set on s (Server.Serve applies it per write, see
-// WriteDeadlineListener).
+// otherwise, each with a short plain-text body. Unless o.KeepIdleBuffers, an idle
+// keep-alive connection holds no buffers (ReduceMemoryUsage). Other fields of s are
+// left alone, among them Concurrency (fasthttp's 262,144 connections; the open files
+// limit bounds them first) and MaxConnsPerIP (unlimited: behind a load balancer
+// every connection comes from a few addresses). o.WriteTimeout is not set on s
+// (Server.Serve applies it per write, see WriteDeadlineListener).
 func ConfigureServer(s *fasthttp.Server, o ServerOptions) {
 	s.DisableHeaderNamesNormalizing = true
 	s.DisablePreParseMultipartForm = true
@@ -58,6 +68,9 @@ func ConfigureServer(s *fasthttp.Server, o ServerOptions) {
 	s.WriteTimeout = 0
 	s.IdleTimeout = or(o.IdleTimeout, DefaultServerIdleTimeout)
 	s.ErrorHandler = serverError
+	// A keep-alive connection spends most of its life idle: without this it holds a
+	// MaxHeaderSize read buffer, a write buffer and a RequestCtx while it waits.
+	s.ReduceMemoryUsage = !o.KeepIdleBuffers
 }
 
 func or(d, def time.Duration) time.Duration {

@@ -43,6 +43,8 @@ var arch = map[string]node{
 	"isolate/guest":              {1, []string{"isolate/guest/internal/abi"}},
 	"examples/monolith":          {0, nil},
 	"internal/archtest":          {0, nil},
+	// deploy: the systemd unit and Containerfile, and their tests; no code.
+	"deploy": {0, nil},
 
 	"isolate":       {1, []string{"internal/fieldname", "limits", "isolate/internal/wasmrw"}},
 	"strangler":     {1, []string{"internal/fieldname"}},
@@ -95,6 +97,8 @@ var arch = map[string]node{
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon", "isolate", "limits", "corpus", "replay"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "proxy", "router", "internal/otlp"}},
+	// surge drives a running edged over loopback sockets only.
+	"scripts/surge": {6, nil},
 }
 
 // TestArrows lists the module's packages with go list and checks every import

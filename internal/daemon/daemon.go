@@ -123,6 +123,9 @@ func (d *Daemon) setup(ctx context.Context) error {
 	signal.Notify(d.hup, syscall.SIGHUP)
 	d.stack.push(func() { signal.Stop(d.hup) })
 
+	// Before anything opens a file: every connection will hold one.
+	raiseOpenFiles(d.o.Logger)
+
 	path := d.o.ConfigPath
 	cfg, err := config.Load(path)
 	if err != nil {
