@@ -18,6 +18,7 @@ import (
 	"github.com/edged/edged/cost"
 	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // Config configures the admin API. Table and Token are required.
@@ -38,14 +39,14 @@ type Config struct {
 	// Logger receives the admin actions taken (at Info) and failures; nil discards.
 	Logger *slog.Logger
 	// Durable, when set, is called after a route action succeeded and must
-	// return once the change is on disk (strangler.Persister.WaitSaved): a
+	// return once the change is on disk (migrate.Persister.WaitSaved): a
 	// 200 then means the change survives a crash. An error answers 500 (the
 	// change is applied but may not survive a crash).
 	Durable func(ctx context.Context) error
 	// Controller, when set, supplies each route's migration plan (promote and
 	// rollback follow its steps) and the judgement of its gates, shown by
 	// GET /v1/routes/{name} and the dashboard.
-	Controller *strangler.Controller
+	Controller *migrate.Controller
 	// Pricing prices GET /v1/cost (see Server.CostReport) when the Server's current
 	// World has no Pricing of its own (World.Pricing wins, so that prices follow
 	// a reload); nil uses cost.DefaultPricing.
@@ -353,7 +354,7 @@ func toPlan(p strangler.Plan) Plan {
 }
 
 // Gates is the migration controller's judgement of a route's current step
-// (strangler.Gates).
+// (migrate.Gates).
 type Gates struct {
 	Stage            string    `json:"stage"`
 	Weight           int       `json:"weight"`
@@ -373,7 +374,7 @@ type Gates struct {
 	Reason           string    `json:"reason"`
 }
 
-func toGates(g strangler.Gates) Gates {
+func toGates(g migrate.Gates) Gates {
 	return Gates{Stage: g.Stage.String(), Weight: g.Weight, Step: g.Step, Since: g.Since,
 		ElapsedSeconds: g.Elapsed.Seconds(), Requests: g.Requests, IsolateErrorRate: g.IsolateErrorRate,
 		LegacyErrorRate: g.LegacyErrorRate, IsolateP99Ms: ms(g.IsolateP99), LegacyP99Ms: ms(g.LegacyP99),

@@ -14,6 +14,7 @@ import (
 
 	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 const adminToken = "t0ken"
@@ -239,7 +240,7 @@ func TestMigrationMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrl := strangler.NewController(table, srv, strangler.ControllerOptions{})
+	ctrl := migrate.NewController(table, srv, migrate.ControllerOptions{})
 	ctrl.SetPlans(map[string]strangler.Plan{"users": {Start: strangler.StageCanary, Steps: []int{5, 100},
 		Interval: time.Minute, MinRequests: 10, MaxErrorRate: 0.01, MaxLatencyRatio: 1.5, MaxMismatchRate: 0.01}})
 	ctrl.Tick()

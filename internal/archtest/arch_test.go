@@ -39,9 +39,12 @@ var arch = map[string]node{
 	"examples/monolith":          {0, nil},
 	"internal/archtest":          {0, nil},
 
-	"isolate":       {1, []string{"limits", "isolate/internal/wasmrw"}},
-	"strangler":     {1, nil},
-	"internal/otlp": {1, []string{"trace"}},
+	"isolate":   {1, []string{"limits", "isolate/internal/wasmrw"}},
+	"strangler": {1, nil},
+	// strangler/migrate drives a table's routes through migration plans:
+	// gates, the controller, persistence of progress.
+	"strangler/migrate": {2, []string{"strangler"}},
+	"internal/otlp":     {1, []string{"trace"}},
 	// proxy reads a traceparent only to put a trace id on its log lines.
 	"proxy": {1, []string{"trace"}},
 	// events: NATS JetStream triggers, delivering to an Invoker it declares;
@@ -52,18 +55,18 @@ var arch = map[string]node{
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
 
-	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost"}},
+	"router": {3, []string{"limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "strangler/migrate", "cost"}},
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
-	"admin": {4, []string{"cost", "strangler", "router", "events"}},
+	"admin": {4, []string{"cost", "strangler", "strangler/migrate", "router", "events"}},
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values (and events' subject and schedule
 	// checks), so defaults and rules are written once.
 	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
+	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "strangler/migrate", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},

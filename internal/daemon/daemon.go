@@ -20,6 +20,7 @@ import (
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // retireGrace is how long a replaced generation stays open after a reload, for
@@ -76,8 +77,8 @@ type Daemon struct {
 	table     *strangler.Table
 	server    *router.Server
 	evMetrics *eventMetrics // the events engine's Observer; nil without one
-	ctrl      *strangler.Controller
-	persister *strangler.Persister
+	ctrl      *migrate.Controller
+	persister *migrate.Persister
 	admin     *http.Server
 	ln, aln   net.Listener
 
@@ -184,7 +185,7 @@ func (d *Daemon) startRuntime(ctx context.Context, cfg *config.Config) error {
 // which run until shutdown (the writer saves once more after the server drained).
 func (d *Daemon) startRouting(ctx context.Context, g *generation) error {
 	log := d.o.Logger
-	store, err := strangler.OpenStore(g.cfg.Runtime.StateDir)
+	store, err := migrate.OpenStore(g.cfg.Runtime.StateDir)
 	if err != nil {
 		return err
 	}
@@ -209,9 +210,9 @@ func (d *Daemon) startRouting(ctx context.Context, g *generation) error {
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	d.ctrl = strangler.NewController(d.table, d.server, strangler.ControllerOptions{Logger: log.With("component", "migrations")})
+	d.ctrl = migrate.NewController(d.table, d.server, migrate.ControllerOptions{Logger: log.With("component", "migrations")})
 	d.ctrl.SetPlans(g.plans)
-	d.persister = strangler.NewPersister(d.table, store, d.plans,
+	d.persister = migrate.NewPersister(d.table, store, d.plans,
 		func(err error) { log.Error("saving migration state", "err", err) })
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

@@ -1,4 +1,4 @@
-package strangler
+package migrate
 
 import (
 	"context"
@@ -6,10 +6,9 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-)
 
-// ActorController is defined in event.go; the controller signs its events
-// with it.
+	"github.com/edged/edged/strangler"
+)
 
 // Sample is a cumulative reading of one route's outcomes, as the router
 // records them. The controller subtracts the reading taken when a step began
@@ -63,7 +62,7 @@ const (
 // Gates is the last judgement of a route's current step, for people: the
 // admin API and the dashboard show it.
 type Gates struct {
-	Stage            Stage
+	Stage            strangler.Stage
 	Weight           int
 	Step             int
 	Since            time.Time // when the step began
@@ -93,20 +92,20 @@ type ControllerOptions struct {
 // the router's numbers and promotes, rolls back or pauses routes through the
 // same transitions people use. It is safe for concurrent use.
 type Controller struct {
-	t   *Table
+	t   *strangler.Table
 	s   Sampler
 	now func() time.Time
 	log *slog.Logger
 
 	mu        sync.Mutex
-	plans     map[string]Plan
+	plans     map[string]strangler.Plan
 	steps     map[string]*stepState
 	gates     map[string]Gates
 	legacyP99 map[string]time.Duration // last legacy p99 seen, the reference once legacy gets no traffic
 }
 
 type stepState struct {
-	stage    Stage
+	stage    strangler.Stage
 	weight   int
 	start    time.Time
 	baseline Sample
@@ -114,7 +113,7 @@ type stepState struct {
 
 // NewController returns a controller for t reading s. Give it plans with
 // SetPlans and call Tick periodically, or Run.
-func NewController(t *Table, s Sampler, o ControllerOptions) *Controller {
+func NewController(t *strangler.Table, s Sampler, o ControllerOptions) *Controller {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -123,7 +122,7 @@ func NewController(t *Table, s Sampler, o ControllerOptions) *Controller {
 	}
 	return &Controller{
 		t: t, s: s, now: o.Now, log: o.Logger,
-		plans:     map[string]Plan{},
+		plans:     map[string]strangler.Plan{},
 		steps:     map[string]*stepState{},
 		gates:     map[string]Gates{},
 		legacyP99: map[string]time.Duration{},
@@ -132,7 +131,7 @@ func NewController(t *Table, s Sampler, o ControllerOptions) *Controller {
 
 // SetPlans replaces the plans (a config reload). Routes whose plan is gone
 // stop being driven; steps in progress for unchanged plans keep their clock.
-func (c *Controller) SetPlans(plans map[string]Plan) {
+func (c *Controller) SetPlans(plans map[string]strangler.Plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for name, old := range c.plans {
@@ -141,14 +140,14 @@ func (c *Controller) SetPlans(plans map[string]Plan) {
 			delete(c.gates, name)
 		}
 	}
-	c.plans = make(map[string]Plan, len(plans))
+	c.plans = make(map[string]strangler.Plan, len(plans))
 	for k, v := range plans {
 		c.plans[k] = v
 	}
 }
 
 // Plan returns the plan of a route.
-func (c *Controller) Plan(route string) (Plan, bool) {
+func (c *Controller) Plan(route string) (strangler.Plan, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.plans[route]
@@ -213,10 +212,10 @@ func (c *Controller) tick(name string) {
 	if r.Paused {
 		return
 	}
-	a := Action{Actor: ActorController, Reason: g.Reason}
+	a := strangler.Action{Actor: strangler.ActorController, Reason: g.Reason}
 	var err error
 	switch {
-	case g.Verdict == VerdictFail && plan.OnFailure == FailPause:
+	case g.Verdict == VerdictFail && plan.OnFailure == strangler.FailPause:
 		_, err = c.t.SetPaused(name, true, a)
 	case g.Verdict == VerdictFail:
 		_, err = c.t.Rollback(name, &plan, a)
@@ -233,7 +232,7 @@ func (c *Controller) tick(name string) {
 }
 
 // judge computes the gates of r's current step.
-func (c *Controller) judge(name string, r Route, p Plan, cur Sample, now time.Time) Gates {
+func (c *Controller) judge(name string, r strangler.Route, p strangler.Plan, cur Sample, now time.Time) Gates {
 	c.mu.Lock()
 	st := c.steps[name]
 	if st == nil || st.stage != r.Stage || st.weight != r.Weight {
@@ -267,9 +266,9 @@ func (c *Controller) judge(name string, r Route, p Plan, cur Sample, now time.Ti
 	}
 
 	switch r.Stage {
-	case StageShadow:
+	case strangler.StageShadow:
 		g.Requests = w.ShadowCompared
-	case StageCanary:
+	case strangler.StageCanary:
 		g.Requests = w.Isolate.Requests
 	default:
 		g.Verdict = VerdictIdle
@@ -281,11 +280,11 @@ func (c *Controller) judge(name string, r Route, p Plan, cur Sample, now time.Ti
 		return g
 	}
 	var fails []string
-	if r.Stage == StageCanary && g.IsolateErrorRate > g.LegacyErrorRate+p.MaxErrorRate {
+	if r.Stage == strangler.StageCanary && g.IsolateErrorRate > g.LegacyErrorRate+p.MaxErrorRate {
 		fails = append(fails, fmt.Sprintf("error rate %.2f%% > legacy %.2f%% + %.2f%%",
 			100*g.IsolateErrorRate, 100*g.LegacyErrorRate, 100*p.MaxErrorRate))
 	}
-	if r.Stage == StageCanary && g.LatencyRatio > p.MaxLatencyRatio {
+	if r.Stage == strangler.StageCanary && g.LatencyRatio > p.MaxLatencyRatio {
 		fails = append(fails, fmt.Sprintf("p99 %v / legacy %v = %.2f > %.2f",
 			g.IsolateP99, g.LegacyP99, g.LatencyRatio, p.MaxLatencyRatio))
 	}
