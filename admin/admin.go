@@ -43,6 +43,11 @@ type Config struct {
 	// 200 then means the change survives a crash. An error answers 500 (the
 	// change is applied but may not survive a crash).
 	Durable func(ctx context.Context) error
+	// Mover, when set, makes the route actions (promote, rollback, pause,
+	// resume, weight) instead of Table: a fleet's shared state store, so an
+	// action on any node changes every node. Its strangler.ErrUnavailable
+	// answers 503 (the change was not made). nil means Table.
+	Mover strangler.Mover
 	// Controller, when set, supplies each route's migration plan (promote and
 	// rollback follow its steps) and the judgement of its gates, shown by
 	// GET /v1/routes/{name} and the dashboard.
@@ -448,23 +453,31 @@ func (a *API) routeAction(w http.ResponseWriter, r *http.Request) {
 	}
 	act := strangler.Action{Actor: Actor, Reason: body.Reason}
 	plan := a.plan(name)
-	var route strangler.Route
+	var tr strangler.Transition
 	switch {
 	case action == "weight":
-		route, err = a.c.Table.SetWeight(name, *body.Weight, act)
+		tr = strangler.SetWeight(*body.Weight)
 	case action == "promote":
-		route, err = a.c.Table.Promote(name, plan, act)
+		tr = strangler.Promote(plan)
 	case action == "rollback":
-		route, err = a.c.Table.Rollback(name, plan, act)
+		tr = strangler.Rollback(plan)
 	default:
-		route, err = a.c.Table.SetPaused(name, kind == strangler.KindPause, act)
+		tr = strangler.Pause(kind == strangler.KindPause)
 	}
+	var mover strangler.Mover = a.c.Table
+	if a.c.Mover != nil {
+		mover = a.c.Mover
+	}
+	route, err := mover.Move(r.Context(), name, tr, act)
 	switch {
 	case errors.Is(err, strangler.ErrNotFound):
 		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("route %q not found", name))
 		return
-	case errors.Is(err, strangler.ErrNoTransition), errors.Is(err, strangler.ErrInvalidRoute):
+	case errors.Is(err, strangler.ErrNoTransition), errors.Is(err, strangler.ErrInvalidRoute), errors.Is(err, strangler.ErrStale):
 		writeJSONError(w, http.StatusConflict, err.Error())
+		return
+	case errors.Is(err, strangler.ErrUnavailable):
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	case err != nil:
 		writeJSONError(w, http.StatusInternalServerError, err.Error())

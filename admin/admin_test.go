@@ -298,3 +298,36 @@ func TestRouteStatsNoise(t *testing.T) {
 		})
 	}
 }
+
+// downMover is a Mover whose state store cannot be reached, as a fleet node
+// cut off from NATS is.
+type downMover struct{}
+
+func (downMover) Move(context.Context, string, strangler.Transition, strangler.Action) (strangler.Route, error) {
+	return strangler.Route{}, fmt.Errorf("%w: NATS is not reachable; serving the last-known-good state", strangler.ErrUnavailable)
+}
+
+func TestAdminActionThroughAnUnavailableMover(t *testing.T) {
+	table, err := strangler.NewTable([]strangler.Route{{Name: "users", Path: "/api/users", Upstream: "mono", Function: "api", Step: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{Table: table, Mover: downMover{}, Token: []byte(adminToken)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(a)
+	t.Cleanup(hs.Close)
+	env := &adminEnv{table: table, url: hs.URL}
+	for _, action := range []string{"promote", "rollback", "pause", "resume"} {
+		t.Run(action, func(t *testing.T) {
+			code, _, body := env.do(t, "POST", "/v1/routes/users/"+action, adminToken, "")
+			if code != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(body["error"]), "not reachable") {
+				t.Errorf("%s = %d %v, want 503 with the store's message", action, code, body)
+			}
+		})
+	}
+	if r, _ := table.Route("users"); r.Stage != strangler.StageLegacy || r.Paused {
+		t.Errorf("the table changed behind the Mover: %s paused=%v", r.Stage, r.Paused)
+	}
+}

@@ -124,3 +124,46 @@ func promote(tb *Table, p *Plan) (Route, error) {
 func rollback(tb *Table, p *Plan) (Route, error) {
 	return tb.Rollback("users", p, Action{Actor: "admin", Reason: "test"})
 }
+
+func TestTransitionExpect(t *testing.T) {
+	plan := testPlan()
+	tests := []struct {
+		name    string
+		judged  Route // what the decision was made on
+		current Route // what the table holds when the move is made
+		want    Route
+		err     error
+	}{
+		{"unchanged route moves", migRoute(StageCanary, 5), migRoute(StageCanary, 5), migRoute(StageCanary, 25), nil},
+		{"a route moved meanwhile is not moved again", migRoute(StageCanary, 5), migRoute(StageCanary, 25), migRoute(StageCanary, 25), ErrStale},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tb, err := NewTable([]Route{tc.current})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := tb.Move(t.Context(), "users", Promote(&plan).Expect(tc.judged), Action{Actor: "test"})
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Move = %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				r, _ = tb.Route("users")
+			}
+			if r.Stage != tc.want.Stage || r.Weight != tc.want.Weight {
+				t.Errorf("route = %s/%d, want %s/%d", r.Stage, r.Weight, tc.want.Stage, tc.want.Weight)
+			}
+		})
+	}
+	t.Run("apply validates the result", func(t *testing.T) {
+		r := migRoute(StageCanary, 5)
+		r.Upstream = ""
+		if err := Rollback(nil).Apply(&r); !errors.Is(err, ErrNoTransition) {
+			t.Errorf("Apply = %v, want ErrNoTransition", err)
+		}
+		var zero Transition
+		if err := zero.Apply(&r); !errors.Is(err, ErrNoTransition) {
+			t.Errorf("zero Apply = %v, want ErrNoTransition", err)
+		}
+	})
+}

@@ -86,6 +86,12 @@ type ControllerOptions struct {
 	Now func() time.Time
 	// Logger receives one line per promotion or rollback; nil discards.
 	Logger *slog.Logger
+	// Mover makes the controller's moves; nil means the table itself. A fleet
+	// gives its shared state store, so a decision is one compare-and-swap
+	// write every node applies. Every move is made with
+	// strangler.Transition.Expect on the route as judged: a route that moved
+	// meanwhile (a person, another controller) is not moved twice.
+	Mover strangler.Mover
 }
 
 // Controller drives migration plans: it judges each running plan's gates on
@@ -93,6 +99,7 @@ type ControllerOptions struct {
 // same transitions people use. It is safe for concurrent use.
 type Controller struct {
 	t   *strangler.Table
+	mv  strangler.Mover
 	s   Sampler
 	now func() time.Time
 	log *slog.Logger
@@ -120,8 +127,11 @@ func NewController(t *strangler.Table, s Sampler, o ControllerOptions) *Controll
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Mover == nil {
+		o.Mover = t
+	}
 	return &Controller{
-		t: t, s: s, now: o.Now, log: o.Logger,
+		t: t, mv: o.Mover, s: s, now: o.Now, log: o.Logger,
 		plans:     map[string]strangler.Plan{},
 		steps:     map[string]*stepState{},
 		gates:     map[string]Gates{},
@@ -162,7 +172,8 @@ func (c *Controller) Gates(route string) (Gates, bool) {
 	return g, ok
 }
 
-// Run calls Tick every interval until ctx ends.
+// Run calls Tick every interval until ctx ends. A fleet runs it on the
+// leader only, for the leader's term: ctx is the term.
 func (c *Controller) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -171,13 +182,15 @@ func (c *Controller) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.Tick()
+			c.tickAll(ctx)
 		}
 	}
 }
 
 // Tick judges every running plan once and acts on the verdicts.
-func (c *Controller) Tick() {
+func (c *Controller) Tick() { c.tickAll(context.Background()) }
+
+func (c *Controller) tickAll(ctx context.Context) {
 	c.mu.Lock()
 	names := make([]string, 0, len(c.plans))
 	for name := range c.plans {
@@ -185,11 +198,11 @@ func (c *Controller) Tick() {
 	}
 	c.mu.Unlock()
 	for _, name := range names {
-		c.tick(name)
+		c.tick(ctx, name)
 	}
 }
 
-func (c *Controller) tick(name string) {
+func (c *Controller) tick(ctx context.Context, name string) {
 	c.mu.Lock()
 	plan, ok := c.plans[name]
 	c.mu.Unlock()
@@ -213,18 +226,18 @@ func (c *Controller) tick(name string) {
 		return
 	}
 	a := strangler.Action{Actor: strangler.ActorController, Reason: g.Reason}
-	var err error
+	var tr strangler.Transition
 	switch {
 	case g.Verdict == VerdictFail && plan.OnFailure == strangler.FailPause:
-		_, err = c.t.SetPaused(name, true, a)
+		tr = strangler.Pause(true)
 	case g.Verdict == VerdictFail:
-		_, err = c.t.Rollback(name, &plan, a)
+		tr = strangler.Rollback(&plan)
 	case g.Verdict == VerdictPass && g.Elapsed >= plan.Interval:
-		_, err = c.t.Promote(name, &plan, a)
+		tr = strangler.Promote(&plan)
 	default:
 		return
 	}
-	if err != nil {
+	if _, err := c.mv.Move(ctx, name, tr.Expect(r), a); err != nil {
 		c.log.Warn("migration step", "route", name, "verdict", g.Verdict, "error", err)
 		return
 	}

@@ -332,3 +332,38 @@ func TestPersisterWaitSaved(t *testing.T) {
 		}
 	}
 }
+
+// racingMover moves the route by hand just before the controller's move
+// lands, as another node's admin would.
+type racingMover struct {
+	tb    *strangler.Table
+	moves int
+}
+
+func (m *racingMover) Move(ctx context.Context, name string, tr strangler.Transition, a strangler.Action) (strangler.Route, error) {
+	m.moves++
+	if _, err := m.tb.SetWeight(name, 40, strangler.Action{Actor: "admin"}); err != nil {
+		return strangler.Route{}, err
+	}
+	return m.tb.Move(ctx, name, tr, a)
+}
+
+func TestControllerDoesNotApplyAStaleDecision(t *testing.T) {
+	tb, _ := strangler.NewTable([]strangler.Route{migRoute(strangler.StageCanary, 5)})
+	now := time.Unix(1000, 0)
+	fs := &fakeSampler{}
+	mv := &racingMover{tb: tb}
+	c := NewController(tb, fs, ControllerOptions{Now: func() time.Time { return now }, Mover: mv})
+	c.SetPlans(map[string]strangler.Plan{"users": testPlan()})
+	c.Tick()
+	fs.serve(true, 150, 0, time.Millisecond)
+	fs.serve(false, 150, 0, time.Millisecond)
+	now = now.Add(time.Minute)
+	c.Tick()
+	if mv.moves != 1 {
+		t.Fatalf("the controller moved %d times through its Mover, want 1", mv.moves)
+	}
+	if r, _ := tb.Route("users"); r.Stage != strangler.StageCanary || r.Weight != 40 {
+		t.Errorf("route = %s/%d, want canary/40: the promotion judged at 5%% must not apply on top of 40%%", r.Stage, r.Weight)
+	}
+}
