@@ -51,6 +51,11 @@ var arch = map[string]node{
 	// it records a span per delivery through trace.Exporter.
 	"events": {1, []string{"trace"}},
 
+	// fleet: the route state of many nodes in NATS JetStream (KV, stream),
+	// applied to a strangler table; beside events, above the migration
+	// package whose Sampler and controller it serves.
+	"fleet": {3, []string{"strangler", "strangler/migrate"}},
+
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
@@ -66,7 +71,7 @@ var arch = map[string]node{
 	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "strangler/migrate", "cost", "router", "admin", "internal/config", "internal/otlp", "events"}},
+	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "strangler/migrate", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "fleet"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
