@@ -60,6 +60,9 @@ type Config struct {
 	// letters of triggers (GET /v1/triggers/{name}/dead-letters, POST
 	// /v1/triggers/{name}/redrive); nil answers 501.
 	Events EventsEngine
+	// Fleet serves GET /v1/fleet and GET /v1/fleet/events when the node is
+	// in a fleet ([fleet] state = "nats"); nil answers 501.
+	Fleet Fleet
 }
 
 // Actor is the Event.Actor of changes made through the admin API.
@@ -115,6 +118,8 @@ func New(c Config) (*API, error) {
 	mux.HandleFunc("/v1/triggers/{name}/redrive", a.auth(a.method(http.MethodPost, a.redrive)))
 	mux.HandleFunc("/v1/publish", a.auth(a.method(http.MethodPost, a.publish)))
 	mux.HandleFunc("/v1/cost", a.auth(a.method(http.MethodGet, a.cost)))
+	mux.HandleFunc("/v1/fleet", a.auth(a.method(http.MethodGet, a.fleetStatus)))
+	mux.HandleFunc("/v1/fleet/events", a.auth(a.method(http.MethodGet, a.fleetEvents)))
 	mux.HandleFunc("/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not found")
 	}))

@@ -78,10 +78,8 @@ type StateOptions struct {
 
 func (o *StateOptions) validate() error {
 	var errs []error
-	if o.Node == "" {
-		errs = append(errs, errors.New("fleet: StateOptions.Node is required"))
-	} else if !keyValidNode(o.Node) {
-		errs = append(errs, fmt.Errorf("fleet: node %q: only letters, digits, '-' and '_' are allowed", o.Node))
+	if err := CheckNode(o.Node); err != nil {
+		errs = append(errs, fmt.Errorf("fleet: StateOptions.Node: %w", err))
 	}
 	if o.Table == nil {
 		errs = append(errs, errors.New("fleet: StateOptions.Table is required"))
@@ -111,16 +109,6 @@ func (o *StateOptions) validate() error {
 		o.Now = time.Now
 	}
 	return errors.Join(errs...)
-}
-
-// keyValidNode: a node name is a KV key of one token.
-func keyValidNode(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !keyByte(s[i]) {
-			return false
-		}
-	}
-	return len(s) <= 128
 }
 
 // State is a node's view of the fleet's route state: it applies the routes

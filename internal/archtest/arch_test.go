@@ -64,16 +64,16 @@ var arch = map[string]node{
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
-	"admin": {4, []string{"cost", "strangler", "strangler/migrate", "router", "events"}},
+	"admin": {4, []string{"cost", "strangler", "strangler/migrate", "router", "events", "fleet"}},
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values (and events' subject and schedule
 	// checks), so defaults and rules are written once.
-	"internal/config": {4, []string{"limits", "shadow", "router", "events"}},
+	"internal/config": {4, []string{"limits", "shadow", "router", "events", "fleet"}},
 
 	// The composition root: config -> one generation, installed with one swap.
 	"internal/daemon": {5, []string{"limits", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "strangler/migrate", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "fleet"}},
 
-	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon"}},
+	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon", "fleet"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "proxy", "router", "internal/otlp"}},
 }

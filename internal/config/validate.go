@@ -112,6 +112,7 @@ func validate(c *Config) []error {
 	}
 	validateRoutes(&p, c)
 	validateEvents(&p, c)
+	validateFleet(&p, c)
 	return p
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/admin"
+	"github.com/edged/edged/fleet"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
@@ -79,6 +80,8 @@ type Daemon struct {
 	evMetrics *eventMetrics // the events engine's Observer; nil without one
 	ctrl      *migrate.Controller
 	persister *migrate.Persister
+	fleet     *fleet.State // nil unless [fleet] state = "nats"
+	plansNow  atomic.Pointer[map[string]strangler.Plan]
 	admin     *http.Server
 	ln, aln   net.Listener
 
@@ -210,7 +213,17 @@ func (d *Daemon) startRouting(ctx context.Context, g *generation) error {
 	if err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	d.ctrl = migrate.NewController(d.table, d.server, migrate.ControllerOptions{Logger: log.With("component", "migrations")})
+	d.plansNow.Store(&g.plans)
+	if err := d.startFleet(ctx, g.cfg); err != nil {
+		return err
+	}
+	// In a fleet the controller's decisions are compare-and-swap writes to
+	// the fleet's state (d.mover), made with Transition.Expect, so no step
+	// is taken twice. The seam for leader election: run d.ctrl.Run only for
+	// the leader's term (its context), on the leader only.
+	d.ctrl = migrate.NewController(d.table, d.server, migrate.ControllerOptions{
+		Logger: log.With("component", "migrations"), Mover: d.mover(),
+	})
 	d.ctrl.SetPlans(g.plans)
 	d.persister = migrate.NewPersister(d.table, store, d.plans,
 		func(err error) { log.Error("saving migration state", "err", err) })
@@ -235,6 +248,8 @@ func (d *Daemon) listen(cfg *config.Config, token []byte) error {
 	log := d.o.Logger
 	api, err := admin.New(admin.Config{
 		Controller: d.ctrl,
+		Mover:      d.mover(),
+		Fleet:      d.fleetView(),
 		Durable:    durable(d.persister),
 		Table:      d.table,
 		Server:     d.server,
