@@ -28,8 +28,16 @@ func (s *State) run(ctx context.Context) {
 	wait := retryMin
 	var last string
 	for ctx.Err() == nil {
+		s.mu.Lock()
+		synced := s.syncedAt
+		s.mu.Unlock()
 		err := s.session(ctx, status)
 		s.setLive(false)
+		s.mu.Lock()
+		if s.syncedAt != synced {
+			wait = retryMin // the session had caught up: retry soon after a loss
+		}
+		s.mu.Unlock()
 		if ctx.Err() != nil {
 			return
 		}
@@ -45,9 +53,6 @@ func (s *State) run(ctx context.Context) {
 		}
 		t.Stop()
 		wait = min(2*wait, retryMax)
-		if s.Age() == 0 {
-			wait = retryMin
-		}
 	}
 }
 
@@ -70,7 +75,10 @@ func (s *State) session(ctx context.Context, status <-chan nats.Status) error {
 	if err != nil {
 		return fmt.Errorf("fleet: watch %s: %w", RoutesBucket, err)
 	}
-	defer func() { _ = w.Stop() }()
+	// Stopping a watch deletes its consumer with a request to the server,
+	// which waits out the request timeout when the connection is gone: the
+	// State's wait group owns it, so the node turns not-live and retries now.
+	defer s.wg.Go(func() { _ = w.Stop() })
 	initial := true
 	for {
 		select {
@@ -78,6 +86,7 @@ func (s *State) session(ctx context.Context, status <-chan nats.Status) error {
 			return nil
 		case st := <-status:
 			if st != nats.CONNECTED {
+				s.setLive(false)
 				return fmt.Errorf("%w (%s)", errDisconnected, st)
 			}
 		case e, ok := <-w.Updates():
