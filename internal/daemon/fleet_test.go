@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/events"
 	"github.com/edged/edged/strangler"
 )
 
@@ -129,5 +131,67 @@ func TestFleetDaemons(t *testing.T) {
 	if code != http.StatusOK || len(evs) != 1 || evs[0].(map[string]any)["kind"] != "promote" ||
 		evs[0].(map[string]any)["reason"] != "(on node a)" {
 		t.Errorf("fleet events on B = %d %v, want A's promotion", code, body)
+	}
+}
+
+// TestFleetDaemonWithoutNATS: a node whose NATS goes away keeps serving,
+// answers route actions with 503 and the reason, reports a state age above
+// 0, and takes changes again once NATS is back.
+func TestFleetDaemonWithoutNATS(t *testing.T) {
+	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
+	t.Cleanup(mono.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	store := t.TempDir()
+	open := func() *events.Server {
+		srv, err := events.Open(context.Background(), events.Options{StoreDir: store, Listen: addr, Sync: events.SyncInterval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	srv := open()
+	d, _ := startDaemon(t, fleetConfig(t, "b", "", "nats://"+addr, mono.URL))
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, d, false)
+	code, body := adminCall(t, d, http.MethodPost, "/v1/routes/users/promote")
+	if code != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(body["error"]), "last-known-good") {
+		t.Errorf("promote without NATS = %d %v, want 503 saying the node serves its last-known-good state", code, body)
+	}
+	if r, _ := d.table.Route("users"); r.Stage != strangler.StageLegacy {
+		t.Errorf("route moved to %s without NATS", r.Stage)
+	}
+	if m := scrape(t, d); strings.Contains(m, "edged_fleet_state_age_seconds 0\n") || !strings.Contains(m, "edged_fleet_state_age_seconds ") {
+		t.Errorf("edged_fleet_state_age_seconds should be above 0 without NATS")
+	}
+	srv = open()
+	t.Cleanup(func() { _ = srv.Close(context.Background()) })
+	waitLive(t, d, true)
+	if code, body := adminCall(t, d, http.MethodPost, "/v1/routes/users/promote"); code != http.StatusOK {
+		t.Errorf("promote once NATS is back = %d %v", code, body)
+	}
+}
+
+// waitLive waits, on the fleet's change channel, until the daemon's fleet
+// state is live (or not).
+func waitLive(t *testing.T, d *Daemon, live bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		ch := d.fleet.Changed()
+		if d.fleet.Live() == live {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("fleet state live = %v, want %v", !live, live)
+		}
 	}
 }
