@@ -342,3 +342,19 @@ func TestHistory(t *testing.T) {
 		t.Errorf("history = %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+// TestHistoryEmptyRoute: a route nobody changed has no history, at once.
+func TestHistoryEmptyRoute(t *testing.T) {
+	_, nodes := threeNodes(t)
+	if _, err := nodes[0].promote(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := nodes[1].state.History(t.Context(), "orders.v2", 10)
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("History(orders.v2) = %v, %v; want none", evs, err)
+	}
+	all, err := nodes[1].state.History(t.Context(), "", 10)
+	if err != nil || len(all) != 1 || all[0].Route != "users" {
+		t.Fatalf("History(all) = %+v, %v; want users' promotion", all, err)
+	}
+}
