@@ -80,6 +80,7 @@ func (s *State) session(ctx context.Context, status <-chan nats.Status) error {
 	// State's wait group owns it, so the node turns not-live and retries now.
 	defer s.wg.Go(func() { _ = w.Stop() })
 	initial := true
+	var newest uint64 // the highest revision among the initial values
 	for {
 		select {
 		case <-ctx.Done():
@@ -95,8 +96,16 @@ func (s *State) session(ctx context.Context, status <-chan nats.Status) error {
 				return fmt.Errorf("fleet: watch of %s ended", RoutesBucket)
 			case e == nil: // every value there was at the start is in
 				initial = false
+				if newest > 0 {
+					s.mu.Lock()
+					s.rev = newest // also right for a bucket that started over
+					s.mu.Unlock()
+				}
 				s.setLive(true)
 			default:
+				if initial {
+					newest = max(newest, e.Revision())
+				}
 				s.apply(e, initial)
 			}
 		}
@@ -212,7 +221,10 @@ func (s *State) apply(e jetstream.KeyValueEntry, initial bool) {
 	s.mu.Lock()
 	prev, ok := s.seen[e.Key()]
 	s.mu.Unlock()
-	if ok && prev.Revision >= e.Revision() {
+	// A live update older than what the node has is a redelivery. The
+	// initial values are each key's newest and are always taken: a bucket
+	// that was deleted and imported again starts its revisions from 1.
+	if ok && prev.Revision >= e.Revision() && !initial {
 		return
 	}
 	why := s.applyToTable(st, "", initial)

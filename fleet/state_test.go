@@ -358,3 +358,37 @@ func TestHistoryEmptyRoute(t *testing.T) {
 		t.Fatalf("History(all) = %+v, %v; want users' promotion", all, err)
 	}
 }
+
+// TestBucketStartedOver: a node whose cache holds revisions of a bucket that
+// was since deleted and imported again (revisions from 1) takes the new
+// bucket's state, not its own newer-looking revisions.
+func TestBucketStartedOver(t *testing.T) {
+	ns := startNATSNode(t)
+	a := openNode(t, ns.url(), "a", nodeOpts{})
+	a.synced(t)
+	for range 5 {
+		if _, err := a.promote(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.state.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(ns.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteKeyValue(t.Context(), fleet.RoutesBucket); err != nil {
+		t.Fatal(err)
+	}
+	b := openNode(t, ns.url(), "b", nodeOpts{}) // imports router.toml's legacy
+	b.synced(t)
+	a2 := openNode(t, ns.url(), "a", nodeOpts{dir: a.dir})
+	a2.synced(t)
+	a2.waitRoute(t, "users", strangler.StageLegacy, 0, patience)
+	if got, want := a2.state.Revision(), b.state.Revision(); got != want {
+		t.Errorf("A's revision = %d, want the new bucket's %d", got, want)
+	}
+}
