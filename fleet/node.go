@@ -1,7 +1,6 @@
 package fleet
 
 import (
-	"fmt"
 	"os"
 	"strings"
 )
@@ -16,29 +15,6 @@ const (
 	// DefaultState is StateFile.
 	DefaultState = StateFile
 )
-
-// maxNodeLen bounds a node name.
-const maxNodeLen = 128
-
-// CheckNode returns why name cannot name a node, or nil: 1..128 letters,
-// digits, '-', '_' and '.', with no dot leading, trailing or doubled (a node
-// name is a key of NodesBucket).
-func CheckNode(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("node name is empty")
-	case len(name) > maxNodeLen:
-		return fmt.Errorf("node name %q is longer than %d bytes", name, maxNodeLen)
-	case name[0] == '.' || name[len(name)-1] == '.' || strings.Contains(name, ".."):
-		return fmt.Errorf("node name %q: a dot may not lead, trail or follow a dot", name)
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; !keyByte(c) && c != '.' {
-			return fmt.Errorf("node name %q: only letters, digits, '-', '_' and '.' are allowed", name)
-		}
-	}
-	return nil
-}
 
 // DefaultNode is the default [fleet] node: the host name, with every byte a
 // node name may not hold replaced by '-', or "edged" when there is none.
