@@ -18,6 +18,7 @@ import (
 	"github.com/edged/edged/cost"
 	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // Config configures the admin API. Table and Token are required.
@@ -38,14 +39,19 @@ type Config struct {
 	// Logger receives the admin actions taken (at Info) and failures; nil discards.
 	Logger *slog.Logger
 	// Durable, when set, is called after a route action succeeded and must
-	// return once the change is on disk (strangler.Persister.WaitSaved): a
+	// return once the change is on disk (migrate.Persister.WaitSaved): a
 	// 200 then means the change survives a crash. An error answers 500 (the
 	// change is applied but may not survive a crash).
 	Durable func(ctx context.Context) error
+	// Mover, when set, makes the route actions (promote, rollback, pause,
+	// resume, weight) instead of Table: a fleet's shared state store, so an
+	// action on any node changes every node. Its strangler.ErrUnavailable
+	// answers 503 (the change was not made). nil means Table.
+	Mover strangler.Mover
 	// Controller, when set, supplies each route's migration plan (promote and
 	// rollback follow its steps) and the judgement of its gates, shown by
 	// GET /v1/routes/{name} and the dashboard.
-	Controller *strangler.Controller
+	Controller *migrate.Controller
 	// Pricing prices GET /v1/cost (see Server.CostReport) when the Server's current
 	// World has no Pricing of its own (World.Pricing wins, so that prices follow
 	// a reload); nil uses cost.DefaultPricing.
@@ -57,6 +63,9 @@ type Config struct {
 	// Recorder serves POST /v1/routes/{name}/record/{start|stop}; nil
 	// answers 501.
 	Recorder Recorder
+	// Fleet serves GET /v1/fleet and GET /v1/fleet/events when the node is
+	// in a fleet ([fleet] state = "nats"); nil answers 501.
+	Fleet Fleet
 }
 
 // Actor is the Event.Actor of changes made through the admin API.
@@ -113,6 +122,8 @@ func New(c Config) (*API, error) {
 	mux.HandleFunc("/v1/triggers/{name}/redrive", a.auth(a.method(http.MethodPost, a.redrive)))
 	mux.HandleFunc("/v1/publish", a.auth(a.method(http.MethodPost, a.publish)))
 	mux.HandleFunc("/v1/cost", a.auth(a.method(http.MethodGet, a.cost)))
+	mux.HandleFunc("/v1/fleet", a.auth(a.method(http.MethodGet, a.fleetStatus)))
+	mux.HandleFunc("/v1/fleet/events", a.auth(a.method(http.MethodGet, a.fleetEvents)))
 	mux.HandleFunc("/", a.auth(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusNotFound, "not found")
 	}))
@@ -357,7 +368,7 @@ func toPlan(p strangler.Plan) Plan {
 }
 
 // Gates is the migration controller's judgement of a route's current step
-// (strangler.Gates).
+// (migrate.Gates).
 type Gates struct {
 	Stage            string    `json:"stage"`
 	Weight           int       `json:"weight"`
@@ -377,7 +388,7 @@ type Gates struct {
 	Reason           string    `json:"reason"`
 }
 
-func toGates(g strangler.Gates) Gates {
+func toGates(g migrate.Gates) Gates {
 	return Gates{Stage: g.Stage.String(), Weight: g.Weight, Step: g.Step, Since: g.Since,
 		ElapsedSeconds: g.Elapsed.Seconds(), Requests: g.Requests, IsolateErrorRate: g.IsolateErrorRate,
 		LegacyErrorRate: g.LegacyErrorRate, IsolateP99Ms: ms(g.IsolateP99), LegacyP99Ms: ms(g.LegacyP99),
@@ -451,23 +462,31 @@ func (a *API) routeAction(w http.ResponseWriter, r *http.Request) {
 	}
 	act := strangler.Action{Actor: Actor, Reason: body.Reason}
 	plan := a.plan(name)
-	var route strangler.Route
+	var tr strangler.Transition
 	switch {
 	case action == "weight":
-		route, err = a.c.Table.SetWeight(name, *body.Weight, act)
+		tr = strangler.SetWeight(*body.Weight)
 	case action == "promote":
-		route, err = a.c.Table.Promote(name, plan, act)
+		tr = strangler.Promote(plan)
 	case action == "rollback":
-		route, err = a.c.Table.Rollback(name, plan, act)
+		tr = strangler.Rollback(plan)
 	default:
-		route, err = a.c.Table.SetPaused(name, kind == strangler.KindPause, act)
+		tr = strangler.Pause(kind == strangler.KindPause)
 	}
+	var mover strangler.Mover = a.c.Table
+	if a.c.Mover != nil {
+		mover = a.c.Mover
+	}
+	route, err := mover.Move(r.Context(), name, tr, act)
 	switch {
 	case errors.Is(err, strangler.ErrNotFound):
 		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("route %q not found", name))
 		return
-	case errors.Is(err, strangler.ErrNoTransition), errors.Is(err, strangler.ErrInvalidRoute):
+	case errors.Is(err, strangler.ErrNoTransition), errors.Is(err, strangler.ErrInvalidRoute), errors.Is(err, strangler.ErrStale):
 		writeJSONError(w, http.StatusConflict, err.Error())
+		return
+	case errors.Is(err, strangler.ErrUnavailable):
+		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	case err != nil:
 		writeJSONError(w, http.StatusInternalServerError, err.Error())

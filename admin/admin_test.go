@@ -14,6 +14,7 @@ import (
 
 	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 const adminToken = "t0ken"
@@ -239,7 +240,7 @@ func TestMigrationMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctrl := strangler.NewController(table, srv, strangler.ControllerOptions{})
+	ctrl := migrate.NewController(table, srv, migrate.ControllerOptions{})
 	ctrl.SetPlans(map[string]strangler.Plan{"users": {Start: strangler.StageCanary, Steps: []int{5, 100},
 		Interval: time.Minute, MinRequests: 10, MaxErrorRate: 0.01, MaxLatencyRatio: 1.5, MaxMismatchRate: 0.01}})
 	ctrl.Tick()
@@ -295,5 +296,38 @@ func TestRouteStatsNoise(t *testing.T) {
 				t.Errorf("toRouteStats(Noise: %q)[noise] = %s, want %s", tc.noise, got, tc.want)
 			}
 		})
+	}
+}
+
+// downMover is a Mover whose state store cannot be reached, as a fleet node
+// cut off from NATS is.
+type downMover struct{}
+
+func (downMover) Move(context.Context, string, strangler.Transition, strangler.Action) (strangler.Route, error) {
+	return strangler.Route{}, fmt.Errorf("%w: NATS is not reachable; serving the last-known-good state", strangler.ErrUnavailable)
+}
+
+func TestAdminActionThroughAnUnavailableMover(t *testing.T) {
+	table, err := strangler.NewTable([]strangler.Route{{Name: "users", Path: "/api/users", Upstream: "mono", Function: "api", Step: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(Config{Table: table, Mover: downMover{}, Token: []byte(adminToken)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(a)
+	t.Cleanup(hs.Close)
+	env := &adminEnv{table: table, url: hs.URL}
+	for _, action := range []string{"promote", "rollback", "pause", "resume"} {
+		t.Run(action, func(t *testing.T) {
+			code, _, body := env.do(t, "POST", "/v1/routes/users/"+action, adminToken, "")
+			if code != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(body["error"]), "not reachable") {
+				t.Errorf("%s = %d %v, want 503 with the store's message", action, code, body)
+			}
+		})
+	}
+	if r, _ := table.Route("users"); r.Stage != strangler.StageLegacy || r.Paused {
+		t.Errorf("the table changed behind the Mover: %s paused=%v", r.Stage, r.Paused)
 	}
 }

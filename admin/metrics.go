@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // migrationCollector exports every route's migration state and the
@@ -11,14 +12,14 @@ import (
 // hot path pays nothing for them.
 type migrationCollector struct {
 	table *strangler.Table
-	ctrl  *strangler.Controller
+	ctrl  *migrate.Controller
 
 	step, paused, stepSeconds, requests         *prometheus.Desc
 	isoErr, legErr, isoP99, legP99, latRatio    *prometheus.Desc
 	compared, mismatches, mismatchRate, verdict *prometheus.Desc
 }
 
-func newMigrationCollector(t *strangler.Table, c *strangler.Controller) *migrationCollector {
+func newMigrationCollector(t *strangler.Table, c *migrate.Controller) *migrationCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("edged_migration_"+name, help, append([]string{"route"}, labels...), nil)
 	}
@@ -74,7 +75,7 @@ func (m *migrationCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(m.compared, float64(g.ShadowCompared), r.Name)
 		gauge(m.mismatches, float64(g.ShadowMismatches), r.Name)
 		gauge(m.mismatchRate, g.MismatchRate, r.Name)
-		for _, v := range []strangler.Verdict{strangler.VerdictWaiting, strangler.VerdictPass, strangler.VerdictFail, strangler.VerdictIdle} {
+		for _, v := range []migrate.Verdict{migrate.VerdictWaiting, migrate.VerdictPass, migrate.VerdictFail, migrate.VerdictIdle} {
 			gauge(m.verdict, b2f(g.Verdict == v), r.Name, string(v))
 		}
 	}

@@ -1,3 +1,5 @@
+//go:build !noevents
+
 package fleet
 
 import (
@@ -11,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 	"github.com/nats-io/nats.go"
 )
 
@@ -54,7 +56,7 @@ type WindowPublisherOptions struct {
 type WindowPublisher struct {
 	nc       *nats.Conn
 	subject  string
-	src      strangler.Sampler
+	src      migrate.Sampler
 	routes   func() []string
 	interval time.Duration
 	part     int
@@ -72,13 +74,13 @@ type WindowPublisher struct {
 }
 
 type published struct {
-	s   strangler.Sample
+	s   migrate.Sample
 	gen uint64
 }
 
 type pendingRoute struct {
 	p   *published
-	cur strangler.Sample
+	cur migrate.Sample
 }
 
 // WindowPublisherStats counts what a WindowPublisher sent.
@@ -92,7 +94,7 @@ type WindowPublisherStats struct {
 
 // NewWindowPublisher returns a publisher for node (see CheckNode) that reads
 // src for the routes routes returns (called once per window).
-func NewWindowPublisher(nc *nats.Conn, node string, src strangler.Sampler, routes func() []string, o WindowPublisherOptions) (*WindowPublisher, error) {
+func NewWindowPublisher(nc *nats.Conn, node string, src migrate.Sampler, routes func() []string, o WindowPublisherOptions) (*WindowPublisher, error) {
 	if err := CheckNode(node); err != nil {
 		return nil, err
 	}
@@ -197,7 +199,7 @@ func (p *WindowPublisher) Publish() error {
 		}
 		last.gen = p.gen
 		w := cur.Sub(last.s)
-		if w == (strangler.Sample{}) {
+		if w == (migrate.Sample{}) {
 			continue
 		}
 		before := len(p.entries)
@@ -245,8 +247,8 @@ type WindowCollectorOptions struct {
 }
 
 // WindowCollector sums the gate windows of every node of the fleet into
-// fleet-wide cumulative readings: it implements strangler.Sampler, so the
-// leader's strangler.Controller judges gates on the whole fleet's traffic. A
+// fleet-wide cumulative readings: it implements migrate.Sampler, so the
+// leader's migrate.Controller judges gates on the whole fleet's traffic. A
 // reading counts what the collector received since it started; the
 // controller only ever subtracts two readings. Its methods are safe for
 // concurrent use.
@@ -259,7 +261,7 @@ type WindowCollector struct {
 
 	mu    sync.Mutex
 	nodes map[string]*nodeWindows
-	total map[string]*strangler.Sample
+	total map[string]*migrate.Sample
 	stats WindowCollectorStats
 	// received is closed and replaced after each message.
 	received chan struct{}
@@ -316,7 +318,7 @@ func CollectWindows(nc *nats.Conn, o WindowCollectorOptions) (*WindowCollector, 
 	}
 	c := &WindowCollector{
 		dropAfter: o.DropAfter, maxNodes: o.MaxNodes, maxRoutes: o.MaxRoutes, now: o.Now,
-		nodes: map[string]*nodeWindows{}, total: map[string]*strangler.Sample{},
+		nodes: map[string]*nodeWindows{}, total: map[string]*migrate.Sample{},
 		received: make(chan struct{}),
 	}
 	sub, err := nc.Subscribe(WindowsSubject+">", func(m *nats.Msg) { c.receive(m.Subject, m.Data) })
@@ -385,7 +387,7 @@ func (c *WindowCollector) receive(subject string, data []byte) {
 				c.stats.Refused++
 				return
 			}
-			t = &strangler.Sample{}
+			t = &migrate.Sample{}
 			c.total[string(rw.name)] = t
 		}
 		addSample(t, &rw.s)
@@ -402,18 +404,18 @@ func (c *WindowCollector) dropSilentLocked(now time.Time) {
 }
 
 // Sample returns the fleet-wide cumulative reading of route: the sum of
-// every window received for it. It implements strangler.Sampler; a route no
+// every window received for it. It implements migrate.Sampler; a route no
 // node reported reads as zero.
-func (c *WindowCollector) Sample(route string) (strangler.Sample, bool) {
+func (c *WindowCollector) Sample(route string) (migrate.Sample, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t := c.total[route]; t != nil {
 		return *t, true
 	}
-	return strangler.Sample{}, true
+	return migrate.Sample{}, true
 }
 
-var _ strangler.Sampler = (*WindowCollector)(nil)
+var _ migrate.Sampler = (*WindowCollector)(nil)
 
 // Nodes returns the live nodes, sorted by name: those heard from within
 // DropAfter.
@@ -459,14 +461,14 @@ func (c *WindowCollector) Close(ctx context.Context) error {
 }
 
 // addSample adds w to t, saturating: a window is untrusted input.
-func addSample(t, w *strangler.Sample) {
+func addSample(t, w *migrate.Sample) {
 	addTarget(&t.Legacy, &w.Legacy)
 	addTarget(&t.Isolate, &w.Isolate)
 	t.ShadowCompared = addSat(t.ShadowCompared, w.ShadowCompared)
 	t.ShadowMismatches = addSat(t.ShadowMismatches, w.ShadowMismatches)
 }
 
-func addTarget(t, w *strangler.TargetSample) {
+func addTarget(t, w *migrate.TargetSample) {
 	t.Requests = addSat(t.Requests, w.Requests)
 	t.Errors = addSat(t.Errors, w.Errors)
 	for i := range t.Latency {

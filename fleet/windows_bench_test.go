@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // tickSampler is a node's router after tick seconds of steady traffic: each
@@ -17,7 +17,7 @@ type tickSampler struct {
 	every   uint64 // a route is active one tick in every; 1 = always
 	names   []string
 	index   map[string]int
-	profile []strangler.Sample
+	profile []migrate.Sample
 }
 
 func newTickSampler(routes int, every uint64) *tickSampler {
@@ -31,10 +31,10 @@ func newTickSampler(routes int, every uint64) *tickSampler {
 	return s
 }
 
-func (s *tickSampler) Sample(route string) (strangler.Sample, bool) {
+func (s *tickSampler) Sample(route string) (migrate.Sample, bool) {
 	i, ok := s.index[route]
 	if !ok {
-		return strangler.Sample{}, false
+		return migrate.Sample{}, false
 	}
 	active := (s.tick.Load() + uint64(i)%s.every) / s.every // ticks this route was active
 	return scale(s.profile[i], active), true
@@ -42,8 +42,8 @@ func (s *tickSampler) Sample(route string) (strangler.Sample, bool) {
 
 func (s *tickSampler) routes() []string { return s.names }
 
-func scale(s strangler.Sample, k uint64) strangler.Sample {
-	t := func(ts *strangler.TargetSample) {
+func scale(s migrate.Sample, k uint64) migrate.Sample {
+	t := func(ts *migrate.TargetSample) {
 		ts.Requests *= k
 		ts.Errors *= k
 		for i := range ts.Latency {
@@ -121,7 +121,7 @@ func BenchmarkWindowCollect(b *testing.B) {
 		msg = appendRoute(msg, name, &w)
 	}
 	c := &WindowCollector{dropAfter: DefaultDropAfter, maxNodes: DefaultMaxWindowNodes, maxRoutes: DefaultMaxWindowRoutes,
-		now: time.Now, nodes: map[string]*nodeWindows{}, total: map[string]*strangler.Sample{}, received: make(chan struct{})}
+		now: time.Now, nodes: map[string]*nodeWindows{}, total: map[string]*migrate.Sample{}, received: make(chan struct{})}
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	seq := uint64(0)

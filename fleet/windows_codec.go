@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // The gate-window wire format, version 1. One message holds some routes of
@@ -58,7 +58,7 @@ type windowHeader struct {
 // message it was decoded from.
 type routeWindow struct {
 	name []byte
-	s    strangler.Sample
+	s    migrate.Sample
 }
 
 // appendWindowHeader appends a message header announcing count routes.
@@ -71,7 +71,7 @@ func appendWindowHeader(dst []byte, seq uint64, span time.Duration, count int) [
 
 // appendRoute appends route name's window s, which must not be zero. name is
 // 1 to 255 bytes (route names are at most 128).
-func appendRoute(dst []byte, name string, s *strangler.Sample) []byte {
+func appendRoute(dst []byte, name string, s *migrate.Sample) []byte {
 	dst = append(dst, byte(len(name)))
 	dst = append(dst, name...)
 	maskAt := len(dst)
@@ -83,7 +83,7 @@ func appendRoute(dst []byte, name string, s *strangler.Sample) []byte {
 			dst = binary.AppendUvarint(dst, v)
 		}
 	}
-	hist := func(bit byte, h *strangler.Histogram) {
+	hist := func(bit byte, h *migrate.Histogram) {
 		n := 0
 		for _, c := range h {
 			if c != 0 {
@@ -189,7 +189,7 @@ func readRoute(b []byte, rw *routeWindow) ([]byte, error) {
 	if mask == 0 {
 		return nil, errors.New("empty mask")
 	}
-	rw.s = strangler.Sample{}
+	rw.s = migrate.Sample{}
 	var err error
 	counter := func(bit byte, v *uint64) {
 		if err != nil || mask&(1<<bit) == 0 {
@@ -200,11 +200,11 @@ func readRoute(b []byte, rw *routeWindow) ([]byte, error) {
 			err = fmt.Errorf("field %d", bit)
 		}
 	}
-	hist := func(bit byte, h *strangler.Histogram) {
+	hist := func(bit byte, h *migrate.Histogram) {
 		if err != nil || mask&(1<<bit) == 0 {
 			return
 		}
-		if len(b) < 1 || b[0] == 0 || int(b[0]) > strangler.NumBuckets {
+		if len(b) < 1 || b[0] == 0 || int(b[0]) > migrate.NumBuckets {
 			err = fmt.Errorf("field %d: bucket count", bit)
 			return
 		}
@@ -213,7 +213,7 @@ func readRoute(b []byte, rw *routeWindow) ([]byte, error) {
 		next := uint64(0)
 		for j := 0; j < k; j++ {
 			gap, rest, ok := uvarint(b)
-			if !ok || gap >= uint64(strangler.NumBuckets)-next {
+			if !ok || gap >= uint64(migrate.NumBuckets)-next {
 				err = fmt.Errorf("field %d: bucket index", bit)
 				return
 			}

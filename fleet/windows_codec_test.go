@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // decodedRoute is a routeWindow that owns its name.
 type decodedRoute struct {
 	name string
-	s    strangler.Sample
+	s    migrate.Sample
 }
 
 func decodeAll(b []byte) (windowHeader, []decodedRoute, error) {
@@ -33,28 +33,28 @@ func encodeAll(seq uint64, span time.Duration, routes []decodedRoute) []byte {
 
 // busy is a route window with traffic on every field, latencies spread over
 // buckets as a real route's are.
-func busy(reqs uint64) strangler.Sample {
-	var s strangler.Sample
+func busy(reqs uint64) migrate.Sample {
+	var s migrate.Sample
 	s.Legacy.Requests, s.Legacy.Errors = reqs, reqs/50+1
 	s.Isolate.Requests, s.Isolate.Errors = reqs/2+1, reqs/100+1
 	for i, d := range []time.Duration{800 * time.Microsecond, 1200 * time.Microsecond, 2 * time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond, 9 * time.Millisecond, 40 * time.Millisecond} {
-		s.Legacy.Latency[strangler.BucketOf(d)] += reqs / (uint64(i) + 2)
-		s.Isolate.Latency[strangler.BucketOf(d/2)] += reqs/(uint64(i)+4) + 1
+		s.Legacy.Latency[migrate.BucketOf(d)] += reqs / (uint64(i) + 2)
+		s.Isolate.Latency[migrate.BucketOf(d/2)] += reqs/(uint64(i)+4) + 1
 	}
 	s.ShadowCompared, s.ShadowMismatches = reqs/3+1, 1
 	return s
 }
 
 func TestWindowRoundTrip(t *testing.T) {
-	var edges strangler.Sample
+	var edges migrate.Sample
 	edges.Legacy.Requests = 1<<64 - 1
 	edges.Isolate.Latency[0] = 1
-	edges.Isolate.Latency[strangler.NumBuckets-1] = 1<<64 - 1
-	var full strangler.Sample
+	edges.Isolate.Latency[migrate.NumBuckets-1] = 1<<64 - 1
+	var full migrate.Sample
 	for i := range full.Legacy.Latency {
 		full.Legacy.Latency[i] = uint64(i) + 1
 	}
-	var one strangler.Sample
+	var one migrate.Sample
 	one.ShadowMismatches = 1
 	tests := []struct {
 		name   string
@@ -144,8 +144,8 @@ func TestDecodeWindowRejects(t *testing.T) {
 func FuzzDecodeWindow(f *testing.F) {
 	f.Add(encodeAll(1, time.Second, nil))
 	f.Add(encodeAll(9, 999*time.Millisecond, []decodedRoute{{"users", busy(100)}, {"orders", busy(3)}}))
-	var one strangler.Sample
-	one.Isolate.Latency[strangler.NumBuckets-1] = 5
+	var one migrate.Sample
+	one.Isolate.Latency[migrate.NumBuckets-1] = 5
 	f.Add(encodeAll(2, 0, []decodedRoute{{"z", one}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, routes, err := decodeAll(b)
@@ -153,7 +153,7 @@ func FuzzDecodeWindow(f *testing.F) {
 			return
 		}
 		for _, r := range routes {
-			if r.name == "" || len(r.name) > 255 || r.s == (strangler.Sample{}) {
+			if r.name == "" || len(r.name) > 255 || r.s == (migrate.Sample{}) {
 				t.Fatalf("accepted route %+v", r)
 			}
 		}

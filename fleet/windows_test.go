@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 	"github.com/nats-io/nats.go"
 )
 
@@ -15,19 +16,19 @@ import (
 // that the test moves forward as traffic would.
 type nodeSampler struct {
 	mu     sync.Mutex
-	routes map[string]strangler.Sample
+	routes map[string]migrate.Sample
 }
 
-func newNodeSampler() *nodeSampler { return &nodeSampler{routes: map[string]strangler.Sample{}} }
+func newNodeSampler() *nodeSampler { return &nodeSampler{routes: map[string]migrate.Sample{}} }
 
-func (n *nodeSampler) Sample(route string) (strangler.Sample, bool) {
+func (n *nodeSampler) Sample(route string) (migrate.Sample, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.routes[route], true
 }
 
 // serve records traffic on route: w is added to its cumulative reading.
-func (n *nodeSampler) serve(route string, w strangler.Sample) {
+func (n *nodeSampler) serve(route string, w migrate.Sample) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s := n.routes[route]
@@ -48,12 +49,12 @@ func (n *nodeSampler) names() []string {
 // traffic is a window of reqs legacy and iso isolate requests, errs isolate
 // errors, at the given latencies, and cmp shadow comparisons with mis
 // mismatches.
-func traffic(reqs, iso, errs uint64, legacyLat, isoLat time.Duration, cmp, mis uint64) strangler.Sample {
-	var s strangler.Sample
+func traffic(reqs, iso, errs uint64, legacyLat, isoLat time.Duration, cmp, mis uint64) migrate.Sample {
+	var s migrate.Sample
 	s.Legacy.Requests = reqs
-	s.Legacy.Latency[strangler.BucketOf(legacyLat)] = reqs
+	s.Legacy.Latency[migrate.BucketOf(legacyLat)] = reqs
 	s.Isolate.Requests, s.Isolate.Errors = iso, errs
-	s.Isolate.Latency[strangler.BucketOf(isoLat)] = iso
+	s.Isolate.Latency[migrate.BucketOf(isoLat)] = iso
 	s.ShadowCompared, s.ShadowMismatches = cmp, mis
 	return s
 }
@@ -128,8 +129,8 @@ func awaitMessages(t *testing.T, c *WindowCollector, n uint64) {
 	}
 }
 
-func sum(ws ...strangler.Sample) strangler.Sample {
-	var s strangler.Sample
+func sum(ws ...migrate.Sample) migrate.Sample {
+	var s migrate.Sample
 	for i := range ws {
 		addSample(&s, &ws[i])
 	}
@@ -156,7 +157,7 @@ func TestWindowsSummedAcrossNodes(t *testing.T) {
 	awaitMessages(t, c, 3)
 	checkSample(t, c, "users", sum(ua, ub, uc))
 	checkSample(t, c, "orders", ob)
-	checkSample(t, c, "idle", strangler.Sample{})
+	checkSample(t, c, "idle", migrate.Sample{})
 
 	// Round 2: only a serves; the sums grow by a's window alone, and the
 	// others' heartbeats add nothing.
@@ -196,7 +197,7 @@ func TestWindowsDriveController(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_700_000_000, 0)
-	ctl := strangler.NewController(table, c, strangler.ControllerOptions{Now: func() time.Time { return now }})
+	ctl := migrate.NewController(table, c, migrate.ControllerOptions{Now: func() time.Time { return now }})
 	ctl.SetPlans(map[string]strangler.Plan{"orders": plan})
 	ctl.Tick() // the step's baseline: nothing yet
 
@@ -216,7 +217,7 @@ func TestWindowsDriveController(t *testing.T) {
 	}
 }
 
-func checkSample(t *testing.T, c *WindowCollector, route string, want strangler.Sample) {
+func checkSample(t *testing.T, c *WindowCollector, route string, want migrate.Sample) {
 	t.Helper()
 	got, ok := c.Sample(route)
 	if !ok || got != want {
@@ -225,7 +226,7 @@ func checkSample(t *testing.T, c *WindowCollector, route string, want strangler.
 }
 
 // summary prints a sample without its 128 buckets.
-func summary(s strangler.Sample) string {
+func summary(s migrate.Sample) string {
 	return fmt.Sprintf("legacy %d/%d (lat n=%d) isolate %d/%d (lat n=%d) shadow %d/%d",
 		s.Legacy.Requests, s.Legacy.Errors, s.Legacy.Latency.Count(),
 		s.Isolate.Requests, s.Isolate.Errors, s.Isolate.Latency.Count(), s.ShadowCompared, s.ShadowMismatches)
@@ -365,7 +366,7 @@ func TestWindowsSplitIntoParts(t *testing.T) {
 	url := startNATS(t)
 	c, _ := collector(t, url, WindowCollectorOptions{})
 	n := windowNodes(t, url, WindowPublisherOptions{Part: 512}, "a")[0]
-	want := map[string]strangler.Sample{}
+	want := map[string]migrate.Sample{}
 	for i := range 60 {
 		r := fmt.Sprintf("route-%02d", i)
 		w := busy(uint64(10 + i))
@@ -418,5 +419,5 @@ func TestWindowsHostileInput(t *testing.T) {
 		t.Errorf("Nodes() = %+v, want a (seq 4, 2 lost) and b", ns)
 	}
 	checkSample(t, c, "r1", one)
-	checkSample(t, c, "r4", strangler.Sample{})
+	checkSample(t, c, "r4", migrate.Sample{})
 }

@@ -22,8 +22,8 @@
 //     stage a failed guest falls back to legacy when that is safe.
 //
 // Outcomes are counted per route and target; they feed Prometheus metrics,
-// the admin API and, through Server.Sample, the strangler migration
-// controller. A World (functions and upstreams) is swapped atomically on
+// the admin API and, through Server.Sample, the migration controller
+// (package strangler/migrate). A World (functions and upstreams) is swapped atomically on
 // reload. Errors become status codes in one place (statusFor). With a
 // Tracing, each request carries a W3C trace context (package trace) and
 // sampled requests' spans go to a trace.Exporter.

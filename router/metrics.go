@@ -9,7 +9,7 @@ import (
 	"github.com/edged/edged/cost"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/shadow"
-	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 )
@@ -77,7 +77,7 @@ const maxMismatches = 20
 // children bound once so the hot path does no label lookups.
 type targetState struct {
 	requests, errors5xx, breaches, fallbacks atomic.Uint64
-	lat                                      strangler.LiveHistogram
+	lat                                      migrate.LiveHistogram
 	byClass                                  [6]prometheus.Counter // index status/100; 0 for odd codes
 	duration                                 prometheus.Observer
 }
@@ -110,8 +110,8 @@ func (t *targetState) stats() TargetStats {
 
 // sample is the target's cumulative reading for the migration controller.
 // Isolate limit breaches are already counted among the 5xx.
-func (t *targetState) sample() strangler.TargetSample {
-	return strangler.TargetSample{Requests: t.requests.Load(), Errors: t.errors5xx.Load(), Latency: t.lat.Read()}
+func (t *targetState) sample() migrate.TargetSample {
+	return migrate.TargetSample{Requests: t.requests.Load(), Errors: t.errors5xx.Load(), Latency: t.lat.Read()}
 }
 
 // routeState is everything the Server keeps per route name. It outlives Worlds and

@@ -19,6 +19,7 @@ import (
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -429,13 +430,13 @@ func (s *Server) MetricsHandler() http.Handler {
 func (s *Server) Registerer() prometheus.Registerer { return s.reg }
 
 // Sample returns the route's cumulative outcomes for the migration controller;
-// it implements strangler.Sampler. A route not served yet reads as zero.
-func (s *Server) Sample(name string) (strangler.Sample, bool) {
+// it implements migrate.Sampler. A route not served yet reads as zero.
+func (s *Server) Sample(name string) (migrate.Sample, bool) {
 	rs, ok := (*s.states.Load())[name]
 	if !ok {
-		return strangler.Sample{}, true
+		return migrate.Sample{}, true
 	}
-	return strangler.Sample{
+	return migrate.Sample{
 		Legacy:           rs.targets[targetLegacy].sample(),
 		Isolate:          rs.targets[targetIsolate].sample(),
 		ShadowCompared:   rs.compared.Load(),
@@ -443,7 +444,7 @@ func (s *Server) Sample(name string) (strangler.Sample, bool) {
 	}, true
 }
 
-var _ strangler.Sampler = (*Server)(nil)
+var _ migrate.Sampler = (*Server)(nil)
 
 // state returns the route's live state, creating it on first use. The common path is
 // one map read of an immutable map.

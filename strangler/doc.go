@@ -23,6 +23,6 @@
 // matcher and only copies the slice of route pointers.
 //
 // The event history is bounded (Options.MaxEvents, 10000 by default); persisting it and the migration state is the
-// caller's job, with Table.Events and Table.RestoreEvents. Table.Watch gives a channel closed on the next change, in
+// caller's job, with Table.Events and Table.RestoreEvents (package strangler/migrate does it, and runs the plans). Table.Watch gives a channel closed on the next change, in
 // the style of memdb's watch channels, for the admin dashboard and the migration controller.
 package strangler

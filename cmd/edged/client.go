@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/admin"
+	"github.com/edged/edged/fleet"
 	"github.com/edged/edged/internal/config"
 )
 
@@ -127,7 +128,50 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 		details = append(details, d)
 	}
 	printStatus(stdout, details)
+	st, err := c.Fleet(ctx)
+	var ae *admin.Error
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusNotImplemented:
+		return nil // a node on its own: no fleet to show
+	case err != nil:
+		return hint(err)
+	}
+	fmt.Fprintln(stdout)
+	printFleet(stdout, st)
 	return nil
+}
+
+// printFleet writes the fleet's nodes and where they disagree.
+func printFleet(w io.Writer, st fleet.Status) {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tREVISION\tSTATE AGE\tLIVE\tLEADER")
+	for _, n := range st.Nodes {
+		name := n.Name
+		if name == st.Node {
+			name += " (this node)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", name, n.Revision, strconv.FormatFloat(n.AgeSeconds, 'f', 1, 64)+"s",
+			yesNo(n.Live), yesNo(n.Leader))
+	}
+	tw.Flush()
+	if st.Error != "" {
+		fmt.Fprintf(w, "node registry: %s\n", st.Error)
+	}
+	if len(st.Disagreements) == 0 {
+		fmt.Fprintln(w, "all nodes agree")
+		return
+	}
+	fmt.Fprintln(w, "disagreements:")
+	for _, d := range st.Disagreements {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 // printStatus writes the status table.

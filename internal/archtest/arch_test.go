@@ -46,9 +46,12 @@ var arch = map[string]node{
 	// deploy: the systemd unit and Containerfile, and their tests; no code.
 	"deploy": {0, nil},
 
-	"isolate":       {1, []string{"internal/fieldname", "limits", "isolate/internal/wasmrw"}},
-	"strangler":     {1, []string{"internal/fieldname"}},
-	"internal/otlp": {1, []string{"trace"}},
+	"isolate":   {1, []string{"internal/fieldname", "limits", "isolate/internal/wasmrw"}},
+	"strangler": {1, []string{"internal/fieldname"}},
+	// strangler/migrate drives a table's routes through migration plans:
+	// gates, the controller, persistence of progress.
+	"strangler/migrate": {2, []string{"strangler"}},
+	"internal/otlp":     {1, []string{"trace"}},
 	// proxy reads a traceparent only to put a trace id on its log lines.
 	"proxy": {1, []string{"internal/fieldname", "trace"}},
 	// events: NATS JetStream triggers, delivering to an Invoker it declares;
@@ -70,31 +73,33 @@ var arch = map[string]node{
 	// paths, fetch errors limits' sentinels.
 	"corpus": {1, []string{"limits", "shadow"}},
 
+	// fleet: the route state of many nodes in NATS JetStream (KV, stream),
+	// applied to a strangler table; beside events, above the migration
+	// package whose Sampler and controller it serves.
+	"fleet": {3, []string{"strangler", "strangler/migrate"}},
+
 	// cost meters and prices isolate usage (isolate.Usage, the routes of a
 	// strangler table): beside the router's other inputs, below the router.
 	"cost": {2, []string{"isolate", "strangler"}},
-	// fleet: leader election and gate windows on NATS JetStream, feeding
-	// strangler's controller a fleet-wide Sampler.
-	"fleet": {2, []string{"strangler"}},
 
 	// replay runs a corpus against a function (isolate) or a deployment and
 	// compares under the shadow rules.
 	"replay": {2, []string{"isolate", "limits", "shadow", "corpus"}},
 
-	"router": {3, []string{"internal/fieldname", "limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "corpus"}},
+	"router": {3, []string{"internal/fieldname", "limits", "trace", "shadow", "auth", "idempotency", "proxy", "isolate", "strangler", "strangler/migrate", "cost", "corpus"}},
 
 	// admin serves the admin API and dashboard on a router.Server; the router
 	// never imports it.
-	"admin": {4, []string{"cost", "strangler", "router", "events"}},
+	"admin": {4, []string{"cost", "strangler", "strangler/migrate", "router", "events", "fleet"}},
 	// The config decodes router.toml into the libraries' options and takes
 	// their exported Default* values (and events' subject and schedule
 	// checks), so defaults and rules are written once.
-	"internal/config": {4, []string{"limits", "limits/fleetrate", "shadow", "proxy", "isolate", "router", "events", "corpus"}},
+	"internal/config": {4, []string{"limits", "limits/fleetrate", "shadow", "proxy", "isolate", "router", "events", "corpus", "fleet"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "limits/fleetrate", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "corpus"}},
+	"internal/daemon": {5, []string{"limits", "limits/fleetrate", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "strangler/migrate", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "corpus", "fleet"}},
 
-	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon", "isolate", "limits", "corpus", "replay"}},
+	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon", "isolate", "limits", "corpus", "replay", "fleet"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "proxy", "router", "internal/otlp"}},
 	// surge drives a running edged over loopback sockets only.

@@ -27,6 +27,9 @@ type Config struct {
 	Events *Events `toml:"events"`
 	// Triggers are the event triggers in file order ([[triggers]]).
 	Triggers []Trigger `toml:"triggers"`
+	// Fleet is [fleet], where the route state lives: this node's file, or
+	// NATS shared by every node (docs/fleet.md); every key has a default.
+	Fleet Fleet `toml:"fleet"`
 
 	// Upstreams are the legacy HTTP backends, by name ([upstreams.NAME]).
 	Upstreams map[string]Upstream `toml:"upstreams"`

@@ -84,6 +84,7 @@ func applyDefaults(c *Config, set map[string]bool) {
 	defaultPricing(c, set)
 	defaultTracing(c, set)
 	defaultEvents(c, set)
+	defaultFleet(c, set)
 	str(&c.Runtime.CacheDir, "runtime.cache_dir", defaultCacheDir)
 	str(&c.Runtime.StateDir, "runtime.state_dir", defaultStateDir)
 

@@ -115,6 +115,7 @@ func validate(c *Config) []error {
 	if !eventsBuilt && c.Events != nil {
 		p.add("events", "%w", ErrEventsNotBuilt)
 	}
+	validateFleet(&p, c)
 	return p
 }
 

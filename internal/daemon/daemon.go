@@ -20,6 +20,7 @@ import (
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // retireGrace is how long a replaced generation stays open after a reload, for
@@ -76,9 +77,11 @@ type Daemon struct {
 	table     *strangler.Table
 	server    *router.Server
 	evMetrics *eventMetrics // the events engine's Observer; nil without one
-	ctrl      *strangler.Controller
-	persister *strangler.Persister
+	ctrl      *migrate.Controller
+	persister *migrate.Persister
 	rec       *recorders
+	fleet     *fleetState // nil unless [fleet] state = "nats"
+	plansNow  atomic.Pointer[map[string]strangler.Plan]
 	admin     *http.Server
 	ln, aln   net.Listener
 
@@ -188,7 +191,7 @@ func (d *Daemon) startRuntime(ctx context.Context, cfg *config.Config) error {
 // which run until shutdown (the writer saves once more after the server drained).
 func (d *Daemon) startRouting(ctx context.Context, g *generation) error {
 	log := d.o.Logger
-	store, err := strangler.OpenStore(g.cfg.Runtime.StateDir)
+	store, err := migrate.OpenStore(g.cfg.Runtime.StateDir)
 	if err != nil {
 		return err
 	}
@@ -222,9 +225,19 @@ func (d *Daemon) startRouting(ctx context.Context, g *generation) error {
 			log.Warn("flushing the corpus files", "err", err)
 		}
 	})
-	d.ctrl = strangler.NewController(d.table, d.server, strangler.ControllerOptions{Logger: log.With("component", "migrations")})
+	d.plansNow.Store(&g.plans)
+	if err := d.startFleet(ctx, g.cfg); err != nil {
+		return err
+	}
+	// In a fleet the controller's decisions are compare-and-swap writes to
+	// the fleet's state (d.mover), made with Transition.Expect, so no step
+	// is taken twice. The seam for leader election: run d.ctrl.Run only for
+	// the leader's term (its context), on the leader only.
+	d.ctrl = migrate.NewController(d.table, d.server, migrate.ControllerOptions{
+		Logger: log.With("component", "migrations"), Mover: d.mover(),
+	})
 	d.ctrl.SetPlans(g.plans)
-	d.persister = strangler.NewPersister(d.table, store, d.plans,
+	d.persister = migrate.NewPersister(d.table, store, d.plans,
 		func(err error) { log.Error("saving migration state", "err", err) })
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -247,6 +260,8 @@ func (d *Daemon) listen(cfg *config.Config, token []byte) error {
 	log := d.o.Logger
 	api, err := admin.New(admin.Config{
 		Controller: d.ctrl,
+		Mover:      d.mover(),
+		Fleet:      d.fleetView(),
 		Durable:    durable(d.persister),
 		Table:      d.table,
 		Server:     d.server,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/strangler"
+	"github.com/edged/edged/strangler/migrate"
 )
 
 // plans converts the file's [routes.migration] blocks into strangler plans.
@@ -57,24 +58,24 @@ func controllerTick(ps map[string]strangler.Plan) time.Duration {
 
 // loadState reads the persisted migration progress and applies it to the
 // routes of the file. A corrupt state file is set aside, reported loudly,
-// and the routes with a plan start safe (see strangler.ApplyState); any other
+// and the routes with a plan start safe (see migrate.ApplyState); any other
 // error stops the start, since guessing could send users to an unproven
 // isolate.
-func loadState(store *strangler.Store, routes []strangler.Route, ps map[string]strangler.Plan, log *slog.Logger) ([]strangler.Route, strangler.State, error, error) {
+func loadState(store *migrate.Store, routes []strangler.Route, ps map[string]strangler.Plan, log *slog.Logger) ([]strangler.Route, migrate.State, error, error) {
 	st, err := store.Load()
 	switch {
-	case errors.Is(err, strangler.ErrCorruptState):
+	case errors.Is(err, migrate.ErrCorruptState):
 		log.Error("migration state is corrupt: routes with a migration start in legacy (or shadow), paused; resume them when you have checked them",
 			"err", err)
-		return strangler.ApplyState(routes, ps, st, true), st, err, nil
+		return migrate.ApplyState(routes, ps, st, true), st, err, nil
 	case err != nil:
 		return nil, st, nil, err
 	}
-	return strangler.ApplyState(routes, ps, st, false), st, nil, nil
+	return migrate.ApplyState(routes, ps, st, false), st, nil, nil
 }
 
 // durable waits until the table's changes are saved, for at most 5s.
-func durable(p *strangler.Persister) func(context.Context) error {
+func durable(p *migrate.Persister) func(context.Context) error {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()

@@ -62,6 +62,13 @@ func (d *Daemon) install(g *generation) error {
 	d.world.Store(g.world)
 	d.ctrl.SetPlans(g.plans)
 	d.rec.apply(g.cfg)
+	d.plansNow.Store(&g.plans)
+	if d.fleet != nil {
+		// The fleet's state applies to the new routes where their plan is
+		// the one it belongs to (a changed plan starts from router.toml, as
+		// in file mode, until a change is made to it).
+		d.fleet.Resync()
+	}
 	d.retire(old)
 	return nil
 }
@@ -114,4 +121,7 @@ func (d *Daemon) warnRestartOnly(next *config.Config) {
 		log.Warn("reload: [runtime] changes take effect at the next restart")
 	}
 	d.warnEventsRestartOnly(prev, next)
+	if prev.Fleet != next.Fleet {
+		log.Warn("reload: [fleet] changes take effect at the next restart")
+	}
 }

@@ -1,4 +1,4 @@
-package strangler
+package migrate
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/edged/edged/strangler"
 )
 
 // Durable migration progress. The stage, weight, step and pause flag of every
@@ -33,20 +35,20 @@ var ErrCorruptState = errors.New("corrupt migration state")
 
 // State is what survives a restart.
 type State struct {
-	Version int          `json:"version"`
-	Saved   time.Time    `json:"saved"`
-	Routes  []RouteState `json:"routes"`
-	Events  []Event      `json:"events"`
+	Version int               `json:"version"`
+	Saved   time.Time         `json:"saved"`
+	Routes  []RouteState      `json:"routes"`
+	Events  []strangler.Event `json:"events"`
 }
 
 // RouteState is one route's progress.
 type RouteState struct {
-	Name   string `json:"name"`
-	Stage  Stage  `json:"stage"`
-	Weight int    `json:"weight"`
-	Step   int    `json:"step"`
-	Paused bool   `json:"paused"`
-	// Plan is the Plan.Hash the progress belongs to ("" for a route without
+	Name   string          `json:"name"`
+	Stage  strangler.Stage `json:"stage"`
+	Weight int             `json:"weight"`
+	Step   int             `json:"step"`
+	Paused bool            `json:"paused"`
+	// Plan is the strangler.Plan.Hash the progress belongs to ("" for a route without
 	// a plan).
 	Plan string `json:"plan"`
 }
@@ -156,12 +158,12 @@ func (s *Store) Save(st State) error {
 // isolate a rollback had taken them away from: they start in legacy (shadow
 // for a plan that starts in shadow, which exposes no user), paused, for a
 // person to resume.
-func ApplyState(routes []Route, plans map[string]Plan, st State, corrupt bool) []Route {
+func ApplyState(routes []strangler.Route, plans map[string]strangler.Plan, st State, corrupt bool) []strangler.Route {
 	saved := make(map[string]RouteState, len(st.Routes))
 	for _, rs := range st.Routes {
 		saved[rs.Name] = rs
 	}
-	out := make([]Route, len(routes))
+	out := make([]strangler.Route, len(routes))
 	for i, r := range routes {
 		out[i] = r
 		p, hasPlan := plans[r.Name]
@@ -169,9 +171,9 @@ func ApplyState(routes []Route, plans map[string]Plan, st State, corrupt bool) [
 			continue
 		}
 		if corrupt {
-			out[i].Stage, out[i].Weight, out[i].Step, out[i].Paused = StageLegacy, 0, -1, true
-			if p.Start == StageShadow {
-				out[i].Stage = StageShadow
+			out[i].Stage, out[i].Weight, out[i].Step, out[i].Paused = strangler.StageLegacy, 0, -1, true
+			if p.Start == strangler.StageShadow {
+				out[i].Stage = strangler.StageShadow
 			}
 			continue
 		}
@@ -184,8 +186,8 @@ func ApplyState(routes []Route, plans map[string]Plan, st State, corrupt bool) [
 
 // CurrentState reads the table's routes and newest events as a State;
 // plans gives the hash each route's progress belongs to.
-func (t *Table) CurrentState(plans map[string]Plan) State {
-	st := State{Saved: t.now()}
+func CurrentState(t *strangler.Table, plans map[string]strangler.Plan) State {
+	st := State{Saved: time.Now()}
 	for _, r := range t.Routes() {
 		rs := RouteState{Name: r.Name, Stage: r.Stage, Weight: r.Weight, Step: r.Step, Paused: r.Paused}
 		if p, ok := plans[r.Name]; ok {
@@ -200,9 +202,9 @@ func (t *Table) CurrentState(plans map[string]Plan) State {
 // Persister saves a table's state after every change. Callers that must not
 // answer before a change is durable (the admin API) wait with WaitSaved.
 type Persister struct {
-	t     *Table
+	t     *strangler.Table
 	s     *Store
-	plans func() map[string]Plan
+	plans func() map[string]strangler.Plan
 	onErr func(error)
 
 	mu    sync.Mutex
@@ -213,7 +215,7 @@ type Persister struct {
 // NewPersister returns a persister of t into s. plans is called for the
 // current plans at each save; onErr receives save errors (which are retried
 // at the next change) and may be nil.
-func NewPersister(t *Table, s *Store, plans func() map[string]Plan, onErr func(error)) *Persister {
+func NewPersister(t *strangler.Table, s *Store, plans func() map[string]strangler.Plan, onErr func(error)) *Persister {
 	if onErr == nil {
 		onErr = func(error) {}
 	}
@@ -236,7 +238,7 @@ func (p *Persister) Run(ctx context.Context) {
 
 func (p *Persister) save() {
 	n := p.t.Changes()
-	if err := p.s.Save(p.t.CurrentState(p.plans())); err != nil {
+	if err := p.s.Save(CurrentState(p.t, p.plans())); err != nil {
 		p.onErr(err)
 		return
 	}
@@ -268,7 +270,7 @@ func (p *Persister) WaitSaved(ctx context.Context) error {
 	}
 }
 
-// Persist runs a Persister without waiters until ctx ends: see Persister.
-func (t *Table) Persist(ctx context.Context, s *Store, plans func() map[string]Plan, onErr func(error)) {
+// Persist runs a Persister of t without waiters until ctx ends: see Persister.
+func Persist(ctx context.Context, t *strangler.Table, s *Store, plans func() map[string]strangler.Plan, onErr func(error)) {
 	NewPersister(t, s, plans, onErr).Run(ctx)
 }

@@ -1,4 +1,4 @@
-package strangler
+package migrate
 
 import (
 	"math"

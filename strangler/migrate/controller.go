@@ -1,4 +1,4 @@
-package strangler
+package migrate
 
 import (
 	"context"
@@ -6,10 +6,9 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-)
 
-// ActorController is defined in event.go; the controller signs its events
-// with it.
+	"github.com/edged/edged/strangler"
+)
 
 // Sample is a cumulative reading of one route's outcomes, as the router
 // records them. The controller subtracts the reading taken when a step began
@@ -63,7 +62,7 @@ const (
 // Gates is the last judgement of a route's current step, for people: the
 // admin API and the dashboard show it.
 type Gates struct {
-	Stage            Stage
+	Stage            strangler.Stage
 	Weight           int
 	Step             int
 	Since            time.Time // when the step began
@@ -87,26 +86,33 @@ type ControllerOptions struct {
 	Now func() time.Time
 	// Logger receives one line per promotion or rollback; nil discards.
 	Logger *slog.Logger
+	// Mover makes the controller's moves; nil means the table itself. A fleet
+	// gives its shared state store, so a decision is one compare-and-swap
+	// write every node applies. Every move is made with
+	// strangler.Transition.Expect on the route as judged: a route that moved
+	// meanwhile (a person, another controller) is not moved twice.
+	Mover strangler.Mover
 }
 
 // Controller drives migration plans: it judges each running plan's gates on
 // the router's numbers and promotes, rolls back or pauses routes through the
 // same transitions people use. It is safe for concurrent use.
 type Controller struct {
-	t   *Table
+	t   *strangler.Table
+	mv  strangler.Mover
 	s   Sampler
 	now func() time.Time
 	log *slog.Logger
 
 	mu        sync.Mutex
-	plans     map[string]Plan
+	plans     map[string]strangler.Plan
 	steps     map[string]*stepState
 	gates     map[string]Gates
 	legacyP99 map[string]time.Duration // last legacy p99 seen, the reference once legacy gets no traffic
 }
 
 type stepState struct {
-	stage    Stage
+	stage    strangler.Stage
 	weight   int
 	start    time.Time
 	baseline Sample
@@ -114,16 +120,19 @@ type stepState struct {
 
 // NewController returns a controller for t reading s. Give it plans with
 // SetPlans and call Tick periodically, or Run.
-func NewController(t *Table, s Sampler, o ControllerOptions) *Controller {
+func NewController(t *strangler.Table, s Sampler, o ControllerOptions) *Controller {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Mover == nil {
+		o.Mover = t
+	}
 	return &Controller{
-		t: t, s: s, now: o.Now, log: o.Logger,
-		plans:     map[string]Plan{},
+		t: t, mv: o.Mover, s: s, now: o.Now, log: o.Logger,
+		plans:     map[string]strangler.Plan{},
 		steps:     map[string]*stepState{},
 		gates:     map[string]Gates{},
 		legacyP99: map[string]time.Duration{},
@@ -132,7 +141,7 @@ func NewController(t *Table, s Sampler, o ControllerOptions) *Controller {
 
 // SetPlans replaces the plans (a config reload). Routes whose plan is gone
 // stop being driven; steps in progress for unchanged plans keep their clock.
-func (c *Controller) SetPlans(plans map[string]Plan) {
+func (c *Controller) SetPlans(plans map[string]strangler.Plan) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for name, old := range c.plans {
@@ -141,14 +150,14 @@ func (c *Controller) SetPlans(plans map[string]Plan) {
 			delete(c.gates, name)
 		}
 	}
-	c.plans = make(map[string]Plan, len(plans))
+	c.plans = make(map[string]strangler.Plan, len(plans))
 	for k, v := range plans {
 		c.plans[k] = v
 	}
 }
 
 // Plan returns the plan of a route.
-func (c *Controller) Plan(route string) (Plan, bool) {
+func (c *Controller) Plan(route string) (strangler.Plan, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.plans[route]
@@ -163,7 +172,8 @@ func (c *Controller) Gates(route string) (Gates, bool) {
 	return g, ok
 }
 
-// Run calls Tick every interval until ctx ends.
+// Run calls Tick every interval until ctx ends. A fleet runs it on the
+// leader only, for the leader's term: ctx is the term.
 func (c *Controller) Run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -172,13 +182,15 @@ func (c *Controller) Run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.Tick()
+			c.tickAll(ctx)
 		}
 	}
 }
 
 // Tick judges every running plan once and acts on the verdicts.
-func (c *Controller) Tick() {
+func (c *Controller) Tick() { c.tickAll(context.Background()) }
+
+func (c *Controller) tickAll(ctx context.Context) {
 	c.mu.Lock()
 	names := make([]string, 0, len(c.plans))
 	for name := range c.plans {
@@ -186,11 +198,11 @@ func (c *Controller) Tick() {
 	}
 	c.mu.Unlock()
 	for _, name := range names {
-		c.tick(name)
+		c.tick(ctx, name)
 	}
 }
 
-func (c *Controller) tick(name string) {
+func (c *Controller) tick(ctx context.Context, name string) {
 	c.mu.Lock()
 	plan, ok := c.plans[name]
 	c.mu.Unlock()
@@ -213,19 +225,19 @@ func (c *Controller) tick(name string) {
 	if r.Paused {
 		return
 	}
-	a := Action{Actor: ActorController, Reason: g.Reason}
-	var err error
+	a := strangler.Action{Actor: strangler.ActorController, Reason: g.Reason}
+	var tr strangler.Transition
 	switch {
-	case g.Verdict == VerdictFail && plan.OnFailure == FailPause:
-		_, err = c.t.SetPaused(name, true, a)
+	case g.Verdict == VerdictFail && plan.OnFailure == strangler.FailPause:
+		tr = strangler.Pause(true)
 	case g.Verdict == VerdictFail:
-		_, err = c.t.Rollback(name, &plan, a)
+		tr = strangler.Rollback(&plan)
 	case g.Verdict == VerdictPass && g.Elapsed >= plan.Interval:
-		_, err = c.t.Promote(name, &plan, a)
+		tr = strangler.Promote(&plan)
 	default:
 		return
 	}
-	if err != nil {
+	if _, err := c.mv.Move(ctx, name, tr.Expect(r), a); err != nil {
 		c.log.Warn("migration step", "route", name, "verdict", g.Verdict, "error", err)
 		return
 	}
@@ -233,7 +245,7 @@ func (c *Controller) tick(name string) {
 }
 
 // judge computes the gates of r's current step.
-func (c *Controller) judge(name string, r Route, p Plan, cur Sample, now time.Time) Gates {
+func (c *Controller) judge(name string, r strangler.Route, p strangler.Plan, cur Sample, now time.Time) Gates {
 	c.mu.Lock()
 	st := c.steps[name]
 	if st == nil || st.stage != r.Stage || st.weight != r.Weight {
@@ -267,9 +279,9 @@ func (c *Controller) judge(name string, r Route, p Plan, cur Sample, now time.Ti
 	}
 
 	switch r.Stage {
-	case StageShadow:
+	case strangler.StageShadow:
 		g.Requests = w.ShadowCompared
-	case StageCanary:
+	case strangler.StageCanary:
 		g.Requests = w.Isolate.Requests
 	default:
 		g.Verdict = VerdictIdle
@@ -281,11 +293,11 @@ func (c *Controller) judge(name string, r Route, p Plan, cur Sample, now time.Ti
 		return g
 	}
 	var fails []string
-	if r.Stage == StageCanary && g.IsolateErrorRate > g.LegacyErrorRate+p.MaxErrorRate {
+	if r.Stage == strangler.StageCanary && g.IsolateErrorRate > g.LegacyErrorRate+p.MaxErrorRate {
 		fails = append(fails, fmt.Sprintf("error rate %.2f%% > legacy %.2f%% + %.2f%%",
 			100*g.IsolateErrorRate, 100*g.LegacyErrorRate, 100*p.MaxErrorRate))
 	}
-	if r.Stage == StageCanary && g.LatencyRatio > p.MaxLatencyRatio {
+	if r.Stage == strangler.StageCanary && g.LatencyRatio > p.MaxLatencyRatio {
 		fails = append(fails, fmt.Sprintf("p99 %v / legacy %v = %.2f > %.2f",
 			g.IsolateP99, g.LegacyP99, g.LatencyRatio, p.MaxLatencyRatio))
 	}

@@ -1,0 +1,197 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edged/edged/events"
+	"github.com/edged/edged/strangler"
+)
+
+// fleetConfig is a node of a fleet: route "users" (legacy, with the C hello
+// guest as its function) and [fleet] state = "nats" named node. With listen
+// the node's embedded NATS server opens that address; else the node joins
+// url.
+func fleetConfig(t *testing.T, node, listen, url, upstream string) string {
+	events := fmt.Sprintf("[events]\nstore_dir = \"events\"\nsync = \"interval\"\nlisten = %q\n", listen)
+	if url != "" {
+		events = fmt.Sprintf("[events]\nurl = %q\n", url)
+	}
+	return fmt.Sprintf(`
+[server]
+listen = "127.0.0.1:0"
+drain_delay = "0s"
+
+[admin]
+listen = "127.0.0.1:0"
+token_file = "admin.token"
+
+[runtime]
+cache_dir = "cache"
+state_dir = "state"
+
+%s
+[fleet]
+state = "nats"
+node = %q
+
+[upstreams.mono]
+url = %q
+
+[functions.hello]
+module = %q
+
+[[routes]]
+name = "users"
+path = "/users"
+stage = "legacy"
+upstream = "mono"
+function = "hello"
+`, events, node, upstream, helloWasm(t))
+}
+
+// adminCall sends an authenticated admin request and decodes the answer.
+func adminCall(t *testing.T, d *Daemon, method, path string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, d.AdminURL()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	return resp.StatusCode, out
+}
+
+// TestFleetDaemons: two daemons, one serving the embedded NATS server the
+// other joins. A promotion through A's admin API reaches B's table within a
+// second; B's GET /v1/fleet lists both nodes; both report a state age of 0.
+func TestFleetDaemons(t *testing.T) {
+	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
+	t.Cleanup(mono.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsAddr := ln.Addr().String()
+	ln.Close()
+	a, _ := startDaemon(t, fleetConfig(t, "a", natsAddr, "", mono.URL))
+	b, _ := startDaemon(t, fleetConfig(t, "b", "", "nats://"+natsAddr, mono.URL))
+
+	watch := b.table.Watch()
+	if code, body := adminCall(t, a, http.MethodPost, "/v1/routes/users/promote"); code != http.StatusOK {
+		t.Fatalf("promote on A = %d %v", code, body)
+	}
+	deadline := time.After(time.Second)
+	for {
+		if r, _ := b.table.Route("users"); r.Stage == strangler.StageShadow {
+			break
+		}
+		select {
+		case <-watch:
+			watch = b.table.Watch()
+		case <-deadline:
+			r, _ := b.table.Route("users")
+			t.Fatalf("B's route is %s a second after A's promotion, want shadow", r.Stage)
+		}
+	}
+	code, body := adminCall(t, b, http.MethodGet, "/v1/fleet")
+	if code != http.StatusOK {
+		t.Fatalf("GET /v1/fleet on B = %d %v", code, body)
+	}
+	var names []string
+	for _, n := range body["nodes"].([]any) {
+		names = append(names, n.(map[string]any)["name"].(string))
+	}
+	// A registers at start (its first heartbeat); B lists itself always.
+	if got := strings.Join(names, ","); got != "a,b" {
+		t.Errorf("nodes = %s, want a,b", got)
+	}
+	for _, d := range []*Daemon{a, b} {
+		if m := scrape(t, d); !strings.Contains(m, "edged_fleet_state_age_seconds 0\n") {
+			t.Errorf("metrics lack edged_fleet_state_age_seconds 0")
+		}
+	}
+	code, body = adminCall(t, b, http.MethodGet, "/v1/fleet/events?route=users")
+	evs, _ := body["events"].([]any)
+	if code != http.StatusOK || len(evs) != 1 || evs[0].(map[string]any)["kind"] != "promote" ||
+		evs[0].(map[string]any)["reason"] != "(on node a)" {
+		t.Errorf("fleet events on B = %d %v, want A's promotion", code, body)
+	}
+}
+
+// TestFleetDaemonWithoutNATS: a node whose NATS goes away keeps serving,
+// answers route actions with 503 and the reason, reports a state age above
+// 0, and takes changes again once NATS is back.
+func TestFleetDaemonWithoutNATS(t *testing.T) {
+	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
+	t.Cleanup(mono.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	store := t.TempDir()
+	open := func() *events.Server {
+		srv, err := events.Open(context.Background(), events.Options{StoreDir: store, Listen: addr, Sync: events.SyncInterval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv
+	}
+	srv := open()
+	d, _ := startDaemon(t, fleetConfig(t, "b", "", "nats://"+addr, mono.URL))
+	if err := srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitLive(t, d, false)
+	code, body := adminCall(t, d, http.MethodPost, "/v1/routes/users/promote")
+	if code != http.StatusServiceUnavailable || !strings.Contains(fmt.Sprint(body["error"]), "last-known-good") {
+		t.Errorf("promote without NATS = %d %v, want 503 saying the node serves its last-known-good state", code, body)
+	}
+	if r, _ := d.table.Route("users"); r.Stage != strangler.StageLegacy {
+		t.Errorf("route moved to %s without NATS", r.Stage)
+	}
+	if m := scrape(t, d); strings.Contains(m, "edged_fleet_state_age_seconds 0\n") || !strings.Contains(m, "edged_fleet_state_age_seconds ") {
+		t.Errorf("edged_fleet_state_age_seconds should be above 0 without NATS")
+	}
+	srv = open()
+	t.Cleanup(func() { _ = srv.Close(context.Background()) })
+	waitLive(t, d, true)
+	if code, body := adminCall(t, d, http.MethodPost, "/v1/routes/users/promote"); code != http.StatusOK {
+		t.Errorf("promote once NATS is back = %d %v", code, body)
+	}
+}
+
+// waitLive waits, on the fleet's change channel, until the daemon's fleet
+// state is live (or not).
+func waitLive(t *testing.T, d *Daemon, live bool) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		ch := d.fleet.Changed()
+		if d.fleet.Live() == live {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("fleet state live = %v, want %v", !live, live)
+		}
+	}
+}
