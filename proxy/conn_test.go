@@ -16,13 +16,15 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // TestServeClientConnectionClose pins trap 4, client side: a client's "Connection: close"
 // must not tear down pooled upstream connections, for copied and streamed bodies alike.
 func TestServeClientConnectionClose(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB: streamed
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/big":
 			ctx.SetBody(big)
@@ -42,21 +44,21 @@ func TestServeClientConnectionClose(t *testing.T) {
 		{"chunked", "/chunked", 50, len(big)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := up.accepts.Load()
+			before := up.Accepts()
 			u := newUpstream(t, up.Addr().String(), Options{})
 			front := startFront(t, u, 0)
 			for i := range tc.n {
-				rc := dialRaw(t, front.Addr().String())
-				resp := rc.do(t, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+				rc := upstreamtest.Dial(t, front.Addr().String())
+				resp := rc.Do(t, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 				if len(resp.Body()) != tc.size {
 					t.Fatalf("request %d: body %d bytes, want %d", i, len(resp.Body()), tc.size)
 				}
 				if !resp.ConnectionClose() {
 					t.Fatalf("request %d: the client asked to close but the answer lacks Connection: close", i)
 				}
-				_ = rc.c.Close()
+				_ = rc.Conn.Close()
 			}
-			if got := up.accepts.Load() - before; got != 1 {
+			if got := up.Accepts() - before; got != 1 {
 				t.Errorf("%d requests with Connection: close opened %d upstream connections, want 1", tc.n, got)
 			}
 		})
@@ -67,7 +69,7 @@ func TestServeClientConnectionClose(t *testing.T) {
 // "Connection: close" must not close the client's connection.
 func TestServeUpstreamConnectionClose(t *testing.T) {
 	big := bytes.Repeat([]byte("z"), 200<<10)
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 		if string(ctx.Path()) == "/big" {
 			ctx.SetBody(big)
@@ -77,18 +79,18 @@ func TestServeUpstreamConnectionClose(t *testing.T) {
 	})
 	u := newUpstream(t, up.Addr().String(), Options{})
 	front := startFront(t, u, 0)
-	rc := dialRaw(t, front.Addr().String())
+	rc := upstreamtest.Dial(t, front.Addr().String())
 	for i, path := range []string{"/a", "/big", "/b", "/big", "/c"} {
-		resp := rc.do(t, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp := rc.Do(t, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp.StatusCode() != 200 || resp.ConnectionClose() {
 			t.Fatalf("request %d: status %d, close %v; want 200 keeping the client connection",
 				i, resp.StatusCode(), resp.ConnectionClose())
 		}
 	}
-	if rc.closedByPeer(50 * time.Millisecond) {
+	if rc.ClosedByPeer(50 * time.Millisecond) {
 		t.Error("client connection closed after upstream answers with Connection: close")
 	}
-	if got := up.accepts.Load(); got != 5 {
+	if got := up.Accepts(); got != 5 {
 		t.Errorf("upstream accepts = %d, want 5 (the upstream closes each one)", got)
 	}
 }
@@ -99,7 +101,7 @@ func TestServeResponseTimeout(t *testing.T) {
 	const timeout = 250 * time.Millisecond
 	var hits atomic.Int64
 	release := make(chan struct{})
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		hits.Add(1)
 		<-release
 	})
@@ -110,7 +112,7 @@ func TestServeResponseTimeout(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			hits.Store(0)
 			start := time.Now()
-			resp := dialRaw(t, front.Addr().String()).do(t, method+" /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+			resp := upstreamtest.Dial(t, front.Addr().String()).Do(t, method+" /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
 			elapsed := time.Since(start)
 			if resp.StatusCode() != 504 {
 				t.Errorf("status = %d, want 504", resp.StatusCode())
@@ -152,18 +154,18 @@ func TestServeIdleTimeout(t *testing.T) {
 	u := newUpstream(t, up.Addr().String(), Options{ResponseTimeout: 4 * gap, IdleTimeout: 4 * gap})
 	front := startFront(t, u, 0)
 
-	resp := dialRaw(t, front.Addr().String()).do(t, "GET /flow HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := upstreamtest.Dial(t, front.Addr().String()).Do(t, "GET /flow HTTP/1.1\r\nHost: x\r\n\r\n")
 	if got := len(resp.Body()); resp.StatusCode() != 200 || got != 48 {
 		t.Errorf("flowing body: status %d, %d bytes; want 200 with 48 bytes", resp.StatusCode(), got)
 	}
 
-	rc := dialRaw(t, front.Addr().String())
-	if _, err := io.WriteString(rc.c, "GET /stall HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+	rc := upstreamtest.Dial(t, front.Addr().String())
+	if _, err := io.WriteString(rc.Conn, "GET /stall HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	_ = rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = rc.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp = &fasthttp.Response{}
-	if err := resp.Read(rc.br); err == nil {
+	if err := resp.Read(rc.R); err == nil {
 		t.Errorf("stalled body read completely (%d bytes), want the stream cut", len(resp.Body()))
 	}
 }
@@ -174,7 +176,7 @@ func TestServePoolCap(t *testing.T) {
 	const n, wait = 3, 150 * time.Millisecond
 	arrived := make(chan struct{}, 16)
 	release := make(chan struct{})
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		if string(ctx.Path()) == "/slow" {
 			arrived <- struct{}{}
 			<-release
@@ -187,8 +189,8 @@ func TestServePoolCap(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make(chan int, n)
 	for range n {
-		rc := dialRaw(t, front.Addr().String())
-		wg.Go(func() { codes <- rc.do(t, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").StatusCode() })
+		rc := upstreamtest.Dial(t, front.Addr().String())
+		wg.Go(func() { codes <- rc.Do(t, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").StatusCode() })
 	}
 	for range n {
 		<-arrived
@@ -197,7 +199,7 @@ func TestServePoolCap(t *testing.T) {
 		t.Errorf("Stats() with %d requests in flight = %+v, want %d conns open and in use", n, s, n)
 	}
 	start := time.Now()
-	resp := dialRaw(t, front.Addr().String()).do(t, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp := upstreamtest.Dial(t, front.Addr().String()).Do(t, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
 	elapsed := time.Since(start)
 	if resp.StatusCode() != 503 || elapsed < wait || elapsed > wait+time.Second {
 		t.Errorf("request %d: status %d after %v, want 503 after about %v", n+1, resp.StatusCode(), elapsed, wait)
@@ -208,8 +210,8 @@ func TestServePoolCap(t *testing.T) {
 
 	// A waiter is served as soon as a connection comes back.
 	waiter := make(chan int, 1)
-	rc := dialRaw(t, front.Addr().String())
-	go func() { waiter <- rc.do(t, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n").StatusCode() }()
+	rc := upstreamtest.Dial(t, front.Addr().String())
+	go func() { waiter <- rc.Do(t, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n").StatusCode() }()
 	close(release)
 	wg.Wait()
 	close(codes)
@@ -221,7 +223,7 @@ func TestServePoolCap(t *testing.T) {
 	if c := <-waiter; c != 200 {
 		t.Errorf("waiting request status = %d, want 200", c)
 	}
-	if got := up.accepts.Load(); got != n {
+	if got := up.Accepts(); got != n {
 		t.Errorf("upstream accepts = %d, want %d (the cap)", got, n)
 	}
 }
@@ -229,7 +231,7 @@ func TestServePoolCap(t *testing.T) {
 // TestServeUpstreamFailures: refused, reset, garbage and early close are 502 with a
 // short text body, and nothing is retried into a second hit except a stale connection.
 func TestServeUpstreamFailures(t *testing.T) {
-	refused := listenTCP(t)
+	refused := upstreamtest.Listen(t)
 	refusedAddr := refused.Addr().String()
 	_ = refused.Close()
 
@@ -258,7 +260,7 @@ func TestServeUpstreamFailures(t *testing.T) {
 			u := newUpstream(t, tc.addr, Options{})
 			front := startFront(t, u, 0)
 			// POST: not idempotent, so a reset must not be retried.
-			resp := dialRaw(t, front.Addr().String()).do(t, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+			resp := upstreamtest.Dial(t, front.Addr().String()).Do(t, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
 			if resp.StatusCode() != 502 || string(resp.Body()) != "Bad Gateway\n" {
 				t.Errorf("status %d body %q, want 502 %q", resp.StatusCode(), resp.Body(), "Bad Gateway\n")
 			}
@@ -284,9 +286,9 @@ func TestServeRetriesStaleConnection(t *testing.T) {
 	})
 	u := newUpstream(t, up.Addr().String(), Options{})
 	front := startFront(t, u, 0)
-	rc := dialRaw(t, front.Addr().String())
+	rc := upstreamtest.Dial(t, front.Addr().String())
 	for i := range 3 {
-		resp := rc.do(t, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp := rc.Do(t, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		if resp.StatusCode() != 200 {
 			t.Fatalf("GET %d: status %d, want 200 (stale connection retried)", i, resp.StatusCode())
 		}
@@ -297,7 +299,7 @@ func TestServeRetriesStaleConnection(t *testing.T) {
 	// Wait until the upstream has certainly closed the pooled connection: it does so
 	// right after answering, and the proxy sees that as soon as it reads the socket.
 	hitsBefore := hits.Load()
-	resp := rc.do(t, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
+	resp := rc.Do(t, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
 	if resp.StatusCode() != 502 {
 		t.Errorf("POST on a stale connection: status %d, want 502 (not retried)", resp.StatusCode())
 	}
@@ -357,7 +359,7 @@ func TestServeStreamsLargeBodies(t *testing.T) {
 	}
 	const size = 128 << 20
 	firstSeen := make(chan struct{}, 1)
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/octet-stream")
 		chunked := string(ctx.Path()) == "/chunked"
 		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
@@ -444,7 +446,7 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 }
 
 func TestServeMaxResponseBody(t *testing.T) {
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		n, _ := strconv.Atoi(string(ctx.QueryArgs().Peek("n")))
 		body := bytes.Repeat([]byte("b"), n)
 		if ctx.QueryArgs().Has("chunked") {
@@ -468,12 +470,12 @@ func TestServeMaxResponseBody(t *testing.T) {
 		{"chunked over cap", "/?n=300000&chunked", 200, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rc := dialRaw(t, front.Addr().String())
-			if _, err := io.WriteString(rc.c, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			rc := upstreamtest.Dial(t, front.Addr().String())
+			if _, err := io.WriteString(rc.Conn, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 				t.Fatal(err)
 			}
 			resp := &fasthttp.Response{}
-			err := resp.Read(rc.br)
+			err := resp.Read(rc.R)
 			if tc.wantErr {
 				if err == nil {
 					t.Errorf("GET %s: read a complete %d-byte body, want it cut", tc.target, len(resp.Body()))
@@ -493,26 +495,26 @@ func TestServeMaxResponseBody(t *testing.T) {
 // connection.
 func TestServeHTTP10Client(t *testing.T) {
 	protos := make(chan string, 10)
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		protos <- string(ctx.Request.Header.Protocol())
 		ctx.WriteString("ok")
 	})
 	u := newUpstream(t, up.Addr().String(), Options{})
 	front := startFront(t, u, 0)
 	for i := range 5 {
-		rc := dialRaw(t, front.Addr().String())
-		resp := rc.do(t, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+		rc := upstreamtest.Dial(t, front.Addr().String())
+		resp := rc.Do(t, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
 		if resp.StatusCode() != 200 || string(resp.Body()) != "ok" {
 			t.Fatalf("request %d: %d %q, want 200 ok", i, resp.StatusCode(), resp.Body())
 		}
 		if p := <-protos; p != "HTTP/1.1" {
 			t.Errorf("upstream spoke %q, want HTTP/1.1", p)
 		}
-		if !rc.closedByPeer(time.Second) {
+		if !rc.ClosedByPeer(time.Second) {
 			t.Errorf("request %d: HTTP/1.0 client connection left open", i)
 		}
 	}
-	if got := up.accepts.Load(); got != 1 {
+	if got := up.Accepts(); got != 1 {
 		t.Errorf("upstream accepts = %d, want 1", got)
 	}
 }

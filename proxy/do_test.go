@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 func TestUpstreamDo(t *testing.T) {
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/slow":
 			time.Sleep(300 * time.Millisecond)
@@ -124,7 +126,7 @@ func TestNewUpstreamValidation(t *testing.T) {
 }
 
 func TestUpstreamClosed(t *testing.T) {
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") })
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") })
 	u := newUpstream(t, up.Addr().String(), Options{})
 	_ = u.Close()
 	req := fasthttp.AcquireRequest()
@@ -185,7 +187,7 @@ func TestAppendBody(t *testing.T) {
 // allocates for a chunked answer itself, and the count is the whole process's.
 func TestDoPoolsAndAllocs(t *testing.T) {
 	body := bytes.Repeat([]byte("b"), 1000)
-	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	ln := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		if ctx.QueryArgs().Has("chunked") {
 			ctx.SetBodyStream(bytes.NewReader(body), -1)
 			return
@@ -217,7 +219,7 @@ func TestDoPoolsAndAllocs(t *testing.T) {
 			for range 20 {
 				do()
 			}
-			if n := ln.accepts.Load(); n != 1 {
+			if n := ln.Accepts(); n != 1 {
 				t.Errorf("the upstream accepted %d connections, want 1 (bodies read to the end)", n)
 			}
 			if raceEnabled || !tc.allocs {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // seenRequest is what a recording upstream was sent.
@@ -31,7 +33,7 @@ func nextSeen(t *testing.T, seen chan seenRequest) seenRequest {
 // header made from the userinfo.
 func TestDoSendsOriginForm(t *testing.T) {
 	seen := make(chan seenRequest, 4)
-	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	ln := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		r := seenRequest{target: string(ctx.Request.Header.RequestURI()), header: map[string][]string{}}
 		for k, v := range ctx.Request.Header.All() {
 			r.header[strings.ToLower(string(k))] = append(r.header[strings.ToLower(string(k))], string(v))

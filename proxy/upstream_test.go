@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // readHead reads a message head line by line, keeping names exactly as sent.
@@ -66,8 +68,8 @@ func TestServeHeaderHygiene(t *testing.T) {
 	})
 	u := newUpstream(t, up.Addr().String(), Options{})
 	front := startFront(t, u, 0)
-	rc := dialRaw(t, front.Addr().String())
-	resp := rc.do(t, "GET /h?x=1 HTTP/1.1\r\n"+
+	rc := upstreamtest.Dial(t, front.Addr().String())
+	resp := rc.Do(t, "GET /h?x=1 HTTP/1.1\r\n"+
 		"Host: front.example\r\n"+
 		"x-legacy-CaseKey: keep\r\n"+
 		"X-Multi: a\r\n"+
@@ -178,7 +180,7 @@ func TestServeResponseHeaderHygiene(t *testing.T) {
 }
 
 func TestServeForwardedFor(t *testing.T) {
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		var xff []string
 		for k, v := range ctx.Request.Header.All() {
 			if strings.EqualFold(string(k), "X-Forwarded-For") {
@@ -202,7 +204,7 @@ func TestServeForwardedFor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			u := newUpstream(t, up.Addr().String(), Options{ForwardedFor: tc.mode})
 			front := startFront(t, u, 0)
-			resp := dialRaw(t, front.Addr().String()).do(t, "GET / HTTP/1.1\r\nHost: h.example\r\n"+tc.sent+"\r\n")
+			resp := upstreamtest.Dial(t, front.Addr().String()).Do(t, "GET / HTTP/1.1\r\nHost: h.example\r\n"+tc.sent+"\r\n")
 			if got := string(resp.Body()); got != tc.want {
 				t.Errorf("ForwardedFor(%q) with %q: upstream saw %q, want %q", tc.mode, tc.sent, got, tc.want)
 			}
@@ -212,12 +214,12 @@ func TestServeForwardedFor(t *testing.T) {
 
 // TestServePathByteForByte pins trap 6: the request target reaches the upstream as sent.
 func TestServePathByteForByte(t *testing.T) {
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.Write(ctx.Request.Header.RequestURI())
 	})
 	u := newUpstream(t, up.Addr().String(), Options{})
 	front := startFront(t, u, 0)
-	rc := dialRaw(t, front.Addr().String())
+	rc := upstreamtest.Dial(t, front.Addr().String())
 	for _, tc := range []struct{ target, want string }{
 		{"/debug/../debug/headers", "/debug/../debug/headers"},
 		{"/a//b/./c/", "/a//b/./c/"},
@@ -230,7 +232,7 @@ func TestServePathByteForByte(t *testing.T) {
 		{"/", "/"},
 	} {
 		t.Run(tc.target, func(t *testing.T) {
-			resp := rc.do(t, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			resp := rc.Do(t, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\n\r\n")
 			if got := string(resp.Body()); got != tc.want {
 				t.Errorf("upstream saw %q, want %q", got, tc.want)
 			}
@@ -241,7 +243,7 @@ func TestServePathByteForByte(t *testing.T) {
 // TestServeBinaryBodies sends every byte value both ways, with fixed length and chunked
 // framing from the client, and checks the bytes are exact.
 func TestServeBinaryBodies(t *testing.T) {
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/octet-stream")
 		b := slices.Clone(ctx.Request.Body())
 		slices.Reverse(b) // a transformation, so an echo through the wrong side is caught
@@ -262,7 +264,7 @@ func TestServeBinaryBodies(t *testing.T) {
 			fmt.Sprintf("%x\r\n", len(body)-1000) + string(body[1000:]) + "\r\n0\r\n\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := dialRaw(t, front.Addr().String()).do(t, tc.raw)
+			resp := upstreamtest.Dial(t, front.Addr().String()).Do(t, tc.raw)
 			if !bytes.Equal(resp.Body(), want) {
 				t.Errorf("body: got %d bytes, want %d bytes, equal=false", len(resp.Body()), len(want))
 			}
@@ -288,11 +290,11 @@ func TestServeNoDefaultHeaders(t *testing.T) {
 	})
 	u := newUpstream(t, up.Addr().String(), Options{})
 	front := startFront(t, u, 0)
-	rc := dialRaw(t, front.Addr().String())
-	if _, err := io.WriteString(rc.c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+	rc := upstreamtest.Dial(t, front.Addr().String())
+	if _, err := io.WriteString(rc.Conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	_, lines := readHead(t, rc.br)
+	_, lines := readHead(t, rc.R)
 	if v := headerNamed(lines, "Content-Type"); len(v) > 0 {
 		t.Errorf("client got Content-Type %q the upstream never sent", v)
 	}
@@ -304,23 +306,23 @@ func TestServeNoDefaultHeaders(t *testing.T) {
 }
 
 func TestServeHead(t *testing.T) {
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain")
 		ctx.SetBody(bytes.Repeat([]byte("x"), 100<<10))
 	})
 	u := newUpstream(t, up.Addr().String(), Options{})
 	front := startFront(t, u, 0)
-	rc := dialRaw(t, front.Addr().String())
-	if _, err := io.WriteString(rc.c, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+	rc := upstreamtest.Dial(t, front.Addr().String())
+	if _, err := io.WriteString(rc.Conn, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	first, lines := readHead(t, rc.br)
+	first, lines := readHead(t, rc.R)
 	if first != "HTTP/1.1 200 OK" || !slices.Equal(headerNamed(lines, "Content-Length"), []string{"102400"}) {
 		t.Errorf("HEAD answered %q %q, want 200 with Content-Length 102400", first, lines)
 	}
 	// The next bytes must be the GET's response, not a stray HEAD body.
 	resp := &fasthttp.Response{}
-	if err := resp.Read(rc.br); err != nil || len(resp.Body()) != 100<<10 {
+	if err := resp.Read(rc.R); err != nil || len(resp.Body()) != 100<<10 {
 		t.Errorf("GET after HEAD: %v, body %d bytes, want %d", err, len(resp.Body()), 100<<10)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // TestColdBurst: a function with no instance (min_instances = 0) meets a burst
@@ -106,7 +108,7 @@ func TestColdBurst(t *testing.T) {
 // function: under a surge, clients back off instead of retrying at once.
 func TestBusyUpstreamRetryAfter(t *testing.T) {
 	entered, release := make(chan struct{}, 1), make(chan struct{})
-	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	ln := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		entered <- struct{}{}
 		<-release
 		ctx.WriteString("done")

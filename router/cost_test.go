@@ -10,6 +10,8 @@ import (
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(1, math.Abs(a), math.Abs(b)) }
@@ -23,7 +25,7 @@ type costEnv struct {
 func startCostEnv(t *testing.T) *costEnv {
 	t.Helper()
 	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{BillingGranularity: 10 * time.Millisecond})
-	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("Hello from C\n") })
+	ln := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("Hello from C\n") })
 	up := newUpstream(t, ln.Addr().String(), proxy.Options{})
 	e := startEdge(t, []strangler.Route{
 		{Name: "iso", Path: "/fast", Function: "hello", Stage: strangler.StageRetired},

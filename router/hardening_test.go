@@ -13,6 +13,8 @@ import (
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // seenRequest is what the recording upstream of hardenedEdge was sent.
@@ -28,7 +30,7 @@ type seenRequest struct {
 func hardenedEdge(t *testing.T) (*edge, *authFixture, chan seenRequest) {
 	t.Helper()
 	seen := make(chan seenRequest, 16)
-	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	ln := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		r := seenRequest{target: string(ctx.Request.Header.RequestURI()), header: map[string][]string{}}
 		for k, v := range ctx.Request.Header.All() {
 			name := strings.ToLower(string(k))

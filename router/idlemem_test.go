@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // TestIdleConnectionHeap: a keep-alive connection that answered a request and
@@ -31,7 +33,7 @@ func TestIdleConnectionHeap(t *testing.T) {
 		{"KeepIdleBuffers", true, 1 << 20, DefaultMaxHeaderSize},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ln := listenTCP(t)
+			ln := upstreamtest.Listen(t)
 			s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.WriteString("ok") }}
 			ConfigureServer(s, ServerOptions{KeepIdleBuffers: tc.keep})
 			done := make(chan struct{})

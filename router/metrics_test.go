@@ -8,12 +8,14 @@ import (
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // TestMetricsFamilies reads the Server's metrics as package admin serves
 // them on GET /metrics.
 func TestMetricsFamilies(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{})
 	e := startEdge(t, []strangler.Route{
 		{Name: "legacy", Path: "/hello", Upstream: "mono", Function: "hello", Stage: strangler.StageShadow},

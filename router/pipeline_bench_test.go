@@ -17,6 +17,8 @@ import (
 	"github.com/edged/edged/strangler"
 	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // benchEdge is a Server whose Handler is driven with in-memory RequestCtx values, in
@@ -32,7 +34,7 @@ func benchEdgeTraced(tb testing.TB, routes []strangler.Route, fns map[string]*is
 	for i := range payload {
 		payload[i] = 'a' + byte(i%26)
 	}
-	ln := startUpstream(tb, func(ctx *fasthttp.RequestCtx) {
+	ln := upstreamtest.Start(tb, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain")
 		ctx.SetBody(payload)
 	})

@@ -21,6 +21,8 @@ import (
 	"github.com/edged/edged/strangler"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // authFixture holds the credentials the router's gateway tests present: an API
@@ -286,7 +288,7 @@ func TestIdempotentReplayAllocs(t *testing.T) {
 		t.Skip("allocation counts are not meaningful under the race detector")
 	}
 	var runs atomic.Int64
-	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	ln := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusCreated)
 		ctx.SetBodyString(`{"charge":` + strconv.FormatInt(runs.Add(1), 10) + `}`)
 	})

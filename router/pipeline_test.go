@@ -16,10 +16,12 @@ import (
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 func TestLegacyStage(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	e := startEdge(t, []strangler.Route{
 		{Name: "hello", Path: "/hello", Upstream: "mono", Stage: strangler.StageLegacy},
 		{Name: "users", Path: "/api/users", Methods: []string{"GET"}, Upstream: "mono"},
@@ -41,7 +43,7 @@ func TestLegacyStage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// A raw client: net/http would refuse or clean some of these targets.
-			resp := dialRaw(t, e.addr).do(t, tc.method+" "+tc.path+" HTTP/1.1\r\nHost: edge\r\nContent-Length: 0\r\n\r\n")
+			resp := upstreamtest.Dial(t, e.addr).Do(t, tc.method+" "+tc.path+" HTTP/1.1\r\nHost: edge\r\nContent-Length: 0\r\n\r\n")
 			if got, body := resp.StatusCode(), string(resp.Body()); got != tc.want || body != tc.body {
 				t.Errorf("%s %s = %d %q, want %d %q", tc.method, tc.path, got, body, tc.want, tc.body)
 			}
@@ -54,7 +56,7 @@ func TestLegacyStage(t *testing.T) {
 }
 
 func TestIsolateStage(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{})
 	next := loadFunction(t, guestNext, isolate.FunctionOptions{})
 	e := startEdge(t, []strangler.Route{
@@ -105,7 +107,7 @@ func TestIsolateStage(t *testing.T) {
 }
 
 func TestIsolateMiddlewareWithSecret(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	auth := loadFunction(t, guestAuthMW, isolate.FunctionOptions{Secrets: map[string][]byte{"api_token": []byte("s3cret")}})
 	e := startEdge(t, []strangler.Route{
 		{Name: "account", Path: "/account", Function: "auth", Upstream: "mono", Stage: strangler.StageIsolate},
@@ -124,7 +126,7 @@ func TestIsolateMiddlewareWithSecret(t *testing.T) {
 }
 
 func TestIsolateFallback(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	trap := loadFunction(t, guestTrap, isolate.FunctionOptions{})
 	loop := loadFunction(t, guestLoop, isolate.FunctionOptions{Policy: limits.Policy{Timeout: 50 * time.Millisecond}})
 	up := upstreamFor(t, mono)
@@ -196,7 +198,7 @@ func TestCanaryStickyBuckets(t *testing.T) {
 }
 
 func TestCanaryStage(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{})
 	e := startEdge(t, []strangler.Route{
 		{Name: "hello", Path: "/hello", Function: "hello", Upstream: "mono", Stage: strangler.StageCanary,
@@ -285,7 +287,7 @@ func TestStatusFor(t *testing.T) {
 }
 
 func TestSwapKeepsWorlds(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{})
 	trap := loadFunction(t, guestTrap, isolate.FunctionOptions{})
 	w1 := &World{Functions: map[string]*isolate.Function{"f": hello}, Upstreams: map[string]*proxy.Upstream{"mono": upstreamFor(t, mono)}}
@@ -311,7 +313,7 @@ func TestSwapKeepsWorlds(t *testing.T) {
 }
 
 func TestShutdownDrains(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	table, err := strangler.NewTable([]strangler.Route{{Name: "slow", Path: "/slow", Upstream: "mono", Step: -1}})
 	if err != nil {
 		t.Fatal(err)
@@ -320,12 +322,12 @@ func TestShutdownDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := listenTCP(t)
+	ln := upstreamtest.Listen(t)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
-	rc := dialRaw(t, ln.Addr().String())
-	if _, err := rc.c.Write([]byte("GET /slow?ms=300 HTTP/1.1\r\nHost: edge\r\n\r\n")); err != nil {
+	rc := upstreamtest.Dial(t, ln.Addr().String())
+	if _, err := rc.Conn.Write([]byte("GET /slow?ms=300 HTTP/1.1\r\nHost: edge\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
 	// The request is in flight once the upstream has started it.
@@ -339,7 +341,7 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("Shutdown() = %v, want nil after draining", err)
 	}
 	resp := &fasthttp.Response{}
-	if err := resp.Read(rc.br); err != nil || resp.StatusCode() != 200 {
+	if err := resp.Read(rc.R); err != nil || resp.StatusCode() != 200 {
 		t.Errorf("in-flight request during Shutdown = %d, %v; want 200", resp.StatusCode(), err)
 	}
 	if err := <-served; err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 const guestQuote = "../isolate/testdata/quote.wasm"
@@ -30,7 +32,7 @@ func quoteWorld(t *testing.T) (*World, *httptest.Server) {
 		io.WriteString(w, "42")
 	}))
 	t.Cleanup(rates.Close)
-	up := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	up := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("Content-Type", "application/json")
 		ctx.Response.Header.Set("Set-Cookie", "sid=legacy-session")
 		ctx.SetBodyString(`{"quote":42}`)

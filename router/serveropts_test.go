@@ -13,12 +13,14 @@ import (
 	"github.com/edged/edged/strangler"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // TestConfigureServerErrors pins trap 7: an oversize body is 413 (fasthttp's default
 // handler says 400), oversize headers 431, malformed requests 400.
 func TestConfigureServerErrors(t *testing.T) {
-	ln := listenTCP(t)
+	ln := upstreamtest.Listen(t)
 	s := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain")
 		ctx.Write(ctx.Request.Header.RequestURI())
@@ -48,7 +50,7 @@ func TestConfigureServerErrors(t *testing.T) {
 		{"malformed", "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n", 400, "Bad Request\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp := dialRaw(t, ln.Addr().String()).do(t, tc.raw)
+			resp := upstreamtest.Dial(t, ln.Addr().String()).Do(t, tc.raw)
 			if resp.StatusCode() != tc.wantStatus || string(resp.Body()) != tc.wantBody {
 				t.Errorf("%s: got %d %q, want %d %q", tc.name, resp.StatusCode(), resp.Body(), tc.wantStatus, tc.wantBody)
 			}

@@ -16,13 +16,15 @@ import (
 	"github.com/edged/edged/shadow"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // TestNoiseBaseline runs the example monolith against the jsonapi guest: both answer
 // GET /api/users with a fresh generated_at and request_id per call, and the guest's
 // third user differs from the monolith's.
 func TestNoiseBaseline(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	api := loadFunction(t, guestJSONAPI, isolate.FunctionOptions{})
 	routes := []strangler.Route{
 		{Name: "users", Path: "/api/users", Methods: []string{"GET"}, Function: "api", Upstream: "mono", Stage: strangler.StageShadow},
@@ -92,7 +94,7 @@ func TestNoiseBaseline(t *testing.T) {
 // TestNoiseNeverUnsafe checks that a POST on a MirrorUnsafe route reaches legacy once,
 // while a GET on the same kind of route with the same options reaches it twice.
 func TestNoiseNeverUnsafe(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	api := loadFunction(t, guestJSONAPI, isolate.FunctionOptions{})
 	postUp, getUp := upstreamFor(t, mono), upstreamFor(t, mono)
 	e := startEdge(t, []strangler.Route{

@@ -10,10 +10,12 @@ import (
 	"github.com/edged/edged/proxy"
 	"github.com/edged/edged/strangler"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 func TestShadowCompare(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	api := loadFunction(t, guestJSONAPI, isolate.FunctionOptions{})
 	hello := loadFunction(t, guestHelloC, isolate.FunctionOptions{})
 	e := startEdge(t, []strangler.Route{
@@ -72,7 +74,7 @@ func TestShadowCompare(t *testing.T) {
 }
 
 func TestShadowNeverDelays(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	const spin = 2 * time.Second
 	loop := loadFunction(t, guestLoop, isolate.FunctionOptions{Policy: limits.Policy{Timeout: spin}})
 	e := startEdge(t, []strangler.Route{

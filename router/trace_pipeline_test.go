@@ -20,6 +20,8 @@ import (
 	"github.com/edged/edged/strangler"
 	"github.com/edged/edged/trace"
 	"github.com/valyala/fasthttp"
+
+	"github.com/edged/edged/internal/upstreamtest"
 )
 
 // spanSink is a trace.Exporter that hands each export, copied, to a channel.
@@ -89,7 +91,7 @@ type traceHeaders struct{ parents, states []string }
 // gets to the returned channel.
 func recordingUpstream(t *testing.T) (string, chan traceHeaders) {
 	ch := make(chan traceHeaders, 16)
-	ln := startUpstream(t, func(ctx *fasthttp.RequestCtx) {
+	ln := upstreamtest.Start(t, func(ctx *fasthttp.RequestCtx) {
 		var th traceHeaders
 		for k, v := range ctx.Request.Header.All() {
 			switch strings.ToLower(string(k)) {
@@ -180,8 +182,8 @@ func TestTracingLegacy(t *testing.T) {
 	}
 
 	t.Run("two traceparents start a trace", func(t *testing.T) {
-		c := dialRaw(t, e.addr)
-		resp := c.do(t, "GET /x HTTP/1.1\r\nHost: a\r\ntraceparent: "+clientTP+"\r\nTraceparent: "+clientTP+"\r\n\r\n")
+		c := upstreamtest.Dial(t, e.addr)
+		resp := c.Do(t, "GET /x HTTP/1.1\r\nHost: a\r\ntraceparent: "+clientTP+"\r\nTraceparent: "+clientTP+"\r\n\r\n")
 		if resp.StatusCode() != 200 {
 			t.Fatalf("status %d", resp.StatusCode())
 		}
@@ -194,8 +196,8 @@ func TestTracingLegacy(t *testing.T) {
 	t.Run("connection cannot strip edged's traceparent", func(t *testing.T) {
 		// Connection names the fields the proxy must strip; the client's trace
 		// fields are replaced by edged's own, which are not the client's to remove.
-		c := dialRaw(t, e.addr)
-		resp := c.do(t, "GET /x HTTP/1.1\r\nHost: a\r\ntraceparent: "+clientTP+
+		c := upstreamtest.Dial(t, e.addr)
+		resp := c.Do(t, "GET /x HTTP/1.1\r\nHost: a\r\ntraceparent: "+clientTP+
 			"\r\ntracestate: rojo=1\r\nConnection: keep-alive, Traceparent,TRACESTATE, x-other\r\n\r\n")
 		if resp.StatusCode() != 200 {
 			t.Fatalf("status %d", resp.StatusCode())
@@ -331,7 +333,7 @@ func TestTracingIsolate(t *testing.T) {
 // TestTracingShadow checks that a shadow mirror is a span of the request's
 // trace, exported when the comparison is done.
 func TestTracingShadow(t *testing.T) {
-	mono := startMonolith(t)
+	mono := upstreamtest.StartMonolith(t)
 	sink := make(spanSink, 16)
 	routes := []strangler.Route{{Name: "users", Path: "/api/users", Upstream: "mono", Function: "jsonapi", Stage: strangler.StageShadow}}
 	e := startEdge(t, routes, &World{

@@ -43,6 +43,9 @@ var arch = map[string]node{
 	"isolate/guest":              {1, []string{"isolate/guest/internal/abi"}},
 	"examples/monolith":          {0, nil},
 	"internal/archtest":          {0, nil},
+	// upstreamtest: the loopback upstreams and raw client of proxy's and
+	// router's tests.
+	"internal/upstreamtest": {0, nil},
 	// deploy: the systemd unit and Containerfile, and their tests; no code.
 	"deploy": {0, nil},
 
