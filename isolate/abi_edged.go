@@ -145,38 +145,55 @@ func nulPairs(b []byte) func(yield func(k, v []byte) bool) {
 func ret32(stack []uint64, v int32) { stack[0] = uint64(uint32(v)) }
 
 func eFetch(inst *instance, stack []uint64) {
+	slot := slices.Index(inst.fetches[:], nil)
+	if slot < 0 {
+		ret32(stack, fetchErrTooManyHandles)
+		return
+	}
+	req, cancel, code := inst.fetchRequest(stack)
+	if code != 0 {
+		ret32(stack, code)
+		return
+	}
+	resp, err := inst.roundTrip(req)
+	if err != nil {
+		cancel()
+		code := inst.fetchError(err)
+		inst.fn.log.LogAttrs(context.Background(), slog.LevelDebug, "guest fetch failed", inst.logAttrs(
+			slog.String("url", req.URL.Redacted()), slog.String("code", fetchErrorName(code)), slog.Any("error", err))...)
+		ret32(stack, code)
+		return
+	}
+	inst.fetches[slot] = &fetchHandle{resp: resp, body: cancelOnClose{resp.Body, cancel}}
+	ret32(stack, int32(slot+1))
+}
+
+// fetchRequest builds the request of a fetch call from the guest's
+// arguments (method, URL, NUL-separated header pairs, body), every byte of
+// them checked, bounded by the invocation's deadline. It returns a fetch
+// error code instead when they are invalid or the body is over the limit;
+// cancel must be called once the answer is read.
+func (inst *instance) fetchRequest(stack []uint64) (_ *http.Request, cancel context.CancelFunc, code int32) {
 	f := inst.fn
 	method := inst.bytes(uint32(stack[0]), uint32(stack[1]))
 	rawURL := inst.bytes(uint32(stack[2]), uint32(stack[3]))
 	hdrs := inst.bytes(uint32(stack[4]), uint32(stack[5]))
 	body := inst.bytes(uint32(stack[6]), uint32(stack[7]))
-
-	slot := -1
-	for i, h := range inst.fetches {
-		if h == nil {
-			slot = i
-			break
-		}
-	}
-	if slot < 0 {
-		ret32(stack, fetchErrTooManyHandles)
-		return
-	}
 	if len(method) == 0 {
 		method = []byte(http.MethodGet)
 	}
 	if len(method) > 64 || !isToken(method) || len(rawURL) > maxFetchURL {
-		ret32(stack, fetchErrInvalid)
-		return
+		return nil, nil, fetchErrInvalid
 	}
 	u, err := url.Parse(string(rawURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		ret32(stack, fetchErrInvalid)
-		return
+		return nil, nil, fetchErrInvalid
 	}
 	if int64(len(body)) > int64(f.policy.Egress.MaxSubrequestBody) {
-		ret32(stack, fetchErrTooLarge)
-		return
+		return nil, nil, fetchErrTooLarge
+	}
+	if len(hdrs) > maxFetchHeaders || !validPairs(hdrs) {
+		return nil, nil, fetchErrInvalid
 	}
 	callCtx := inst.callCtx
 	if callCtx == nil {
@@ -186,19 +203,12 @@ func eFetch(inst *instance, stack []uint64) {
 	req, err := http.NewRequestWithContext(ctx, string(method), u.String(), bytes.NewReader(slices.Clone(body)))
 	if err != nil {
 		cancel()
-		ret32(stack, fetchErrInvalid)
-		return
-	}
-	if len(hdrs) > maxFetchHeaders || !validPairs(hdrs) {
-		cancel()
-		ret32(stack, fetchErrInvalid)
-		return
+		return nil, nil, fetchErrInvalid
 	}
 	for k, v := range nulPairs(hdrs) {
 		if len(k) == 0 || !isToken(k) || !validFieldValue(v) {
 			cancel()
-			ret32(stack, fetchErrInvalid)
-			return
+			return nil, nil, fetchErrInvalid
 		}
 		switch {
 		case fieldname.EqualBytes(k, []byte("Host")):
@@ -209,25 +219,31 @@ func eFetch(inst *instance, stack []uint64) {
 			req.Header.Add(string(k), string(v))
 		}
 	}
+	return req, cancel, 0
+}
 
+// roundTrip sends a fetch's request through the function's egress client (or
+// the invocation's HostCalls.Fetch, for record and replay), traced, holding
+// no execution slot meanwhile: a guest waiting on the network does not use a
+// core.
+func (inst *instance) roundTrip(req *http.Request) (*http.Response, error) {
+	f := inst.fn
 	var traced func(int, error)
 	if t := inst.trace; t != nil && t.Fetch != nil {
 		traced = t.Fetch(req)
 	}
-
-	// A guest waiting on the network does not use a core: give its execution
-	// slot to another guest meanwhile.
 	inst.offCore()
 	var resp *http.Response
+	var err error
 	if h := inst.hostCalls(); h != nil && h.Fetch != nil {
-		resp, err = h.Fetch(ctx, req, func(ctx context.Context, req *http.Request) (*http.Response, error) {
+		resp, err = h.Fetch(req.Context(), req, func(ctx context.Context, req *http.Request) (*http.Response, error) {
 			return f.egress.Do(ctx, req, inst.budget)
 		})
 		if resp == nil && err == nil {
 			err = errors.New("HostCalls.Fetch returned no response and no error")
 		}
 	} else {
-		resp, err = f.egress.Do(ctx, req, inst.budget)
+		resp, err = f.egress.Do(req.Context(), req, inst.budget)
 	}
 	inst.onCore()
 	if traced != nil {
@@ -237,16 +253,7 @@ func eFetch(inst *instance, stack []uint64) {
 		}
 		traced(status, err)
 	}
-	if err != nil {
-		cancel()
-		code := inst.fetchError(err)
-		inst.fn.log.LogAttrs(context.Background(), slog.LevelDebug, "guest fetch failed", inst.logAttrs(
-			slog.String("url", u.Redacted()), slog.String("code", fetchErrorName(code)), slog.Any("error", err))...)
-		ret32(stack, code)
-		return
-	}
-	inst.fetches[slot] = &fetchHandle{resp: resp, body: cancelOnClose{resp.Body, cancel}}
-	ret32(stack, int32(slot+1))
+	return resp, err
 }
 
 // fetchError maps an egress error to the guest's error code, counting limit
