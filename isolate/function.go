@@ -236,6 +236,43 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	if err := checkPublishOptions(opts); err != nil {
 		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
 	}
+	f, err := r.compile(ctx, src, opts, policy)
+	if err != nil {
+		return nil, err
+	}
+	if f.initFn != "" && !opts.DisableSnapshot {
+		snap, err := f.takeSnapshot(ctx)
+		if err != nil {
+			_ = f.Close(ctx)
+			return nil, fmt.Errorf("function %q: initialise: %w", opts.Name, err)
+		}
+		f.snap = snap
+		f.data = nil // the snapshot holds them
+	}
+
+	for i := 0; i < opts.MinInstances; i++ {
+		inst, err := f.newInstance(ctx)
+		if err != nil {
+			_ = f.Close(ctx)
+			return nil, fmt.Errorf("function %q: warm instance %d: %w", opts.Name, i, err)
+		}
+		f.total++
+		f.idle = append(f.idle, inst)
+	}
+	r.mu.Lock()
+	r.functions[f] = struct{}{}
+	r.mu.Unlock()
+	if !opts.Fresh {
+		f.wg.Add(1)
+		go f.reapIdle()
+	}
+	return f, nil
+}
+
+// compile reads, instruments and compiles src, and returns the Function built
+// on it, not yet initialised (no snapshot, no instances): the part of Load
+// that only needs the module's bytes.
+func (r *Runtime) compile(ctx context.Context, src Source, opts FunctionOptions, policy limits.Policy) (*Function, error) {
 	bin, err := r.read(ctx, src)
 	if err != nil {
 		return nil, fmt.Errorf("function %q: %w", opts.Name, err)
@@ -298,32 +335,6 @@ func (r *Runtime) Load(ctx context.Context, src Source, opts FunctionOptions) (*
 	if err != nil {
 		_ = compiled.Close(ctx)
 		return nil, fmt.Errorf("function %q: %w: %v", opts.Name, ErrBadModule, err)
-	}
-	if f.initFn != "" && !opts.DisableSnapshot {
-		snap, err := f.takeSnapshot(ctx)
-		if err != nil {
-			_ = f.Close(ctx)
-			return nil, fmt.Errorf("function %q: initialise: %w", opts.Name, err)
-		}
-		f.snap = snap
-		f.data = nil // the snapshot holds them
-	}
-
-	for i := 0; i < opts.MinInstances; i++ {
-		inst, err := f.newInstance(ctx)
-		if err != nil {
-			_ = f.Close(ctx)
-			return nil, fmt.Errorf("function %q: warm instance %d: %w", opts.Name, i, err)
-		}
-		f.total++
-		f.idle = append(f.idle, inst)
-	}
-	r.mu.Lock()
-	r.functions[f] = struct{}{}
-	r.mu.Unlock()
-	if !opts.Fresh {
-		f.wg.Add(1)
-		go f.reapIdle()
 	}
 	return f, nil
 }
