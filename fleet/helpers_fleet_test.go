@@ -94,6 +94,8 @@ type nodeOpts struct {
 	dir    string                // state dir; "" is a fresh one
 	routes []strangler.Route     // nil is testRoutes()
 	plan   func(*strangler.Plan) // edits testPlan()
+	leader func() bool           // StateOptions.Leader
+	ttl    time.Duration         // NodeTTL; 0 is 3s
 }
 
 // openNode connects a node to url (retrying while NATS is down) and opens
@@ -125,8 +127,11 @@ func openNode(t testing.TB, url, name string, o nodeOpts) *fleetNode {
 		o.plan(&n.plan)
 	}
 	plans := map[string]strangler.Plan{"users": n.plan}
+	if o.ttl == 0 {
+		o.ttl = 3 * time.Second
+	}
 	n.state, err = fleet.OpenState(js, fleet.StateOptions{
-		Node: name, Table: table, StateDir: o.dir, NodeTTL: 3 * time.Second,
+		Node: name, Table: table, StateDir: o.dir, NodeTTL: o.ttl, Leader: o.leader,
 		Plans: func() map[string]strangler.Plan { return plans },
 	})
 	if err != nil {

@@ -19,7 +19,8 @@ import (
 const maxSkippedListed = 20
 
 // heartbeat registers the node every third of NodeTTL, and at once when it
-// starts or stops following the bucket, until ctx ends.
+// starts or stops following the bucket or LeaderChanged is called, until ctx
+// ends.
 func (s *State) heartbeat(ctx context.Context) {
 	t := time.NewTicker(s.o.NodeTTL / 3)
 	defer t.Stop()
@@ -33,6 +34,8 @@ func (s *State) heartbeat(ctx context.Context) {
 			return
 		case <-t.C:
 			s.register(ctx)
+		case <-s.announce:
+			s.register(ctx)
 		case <-wake:
 			s.mu.Lock()
 			wake = s.wake
@@ -43,6 +46,16 @@ func (s *State) heartbeat(ctx context.Context) {
 				s.register(ctx)
 			}
 		}
+	}
+}
+
+// LeaderChanged registers the node at once, rather than at its next
+// heartbeat, so that `edged status` on every node names a new leader within
+// a round trip: call it when StateOptions.Leader's answer changes.
+func (s *State) LeaderChanged() {
+	select {
+	case s.announce <- struct{}{}:
+	default: // one is pending already
 	}
 }
 

@@ -70,7 +70,8 @@ type StateOptions struct {
 	// Timeout: see DefaultTimeout.
 	Timeout time.Duration
 	// Leader reports whether this node runs the fleet's migration
-	// controller, for the node registry; nil means never.
+	// controller, for the node registry; nil means never. Call
+	// State.LeaderChanged when its answer changes.
 	Leader func() bool
 	// Logger receives what happens in the background; nil discards.
 	Logger *slog.Logger
@@ -137,10 +138,11 @@ type State struct {
 	wake     chan struct{} // closed and replaced after every change of the above
 	cacheErr error
 
-	save   chan struct{} // a cache save is wanted (buffer 1)
-	stop   context.CancelFunc
-	wg     sync.WaitGroup
-	closed sync.Once
+	save     chan struct{} // a cache save is wanted (buffer 1)
+	announce chan struct{} // a registration is wanted now (buffer 1): LeaderChanged
+	stop     context.CancelFunc
+	wg       sync.WaitGroup
+	closed   sync.Once
 }
 
 var _ strangler.Mover = (*State)(nil)
@@ -157,7 +159,7 @@ func OpenState(js jetstream.JetStream, o StateOptions) (*State, error) {
 	s := &State{
 		o: o, js: js, nc: js.Conn(),
 		seen: map[string]cachedRoute{}, skipped: map[string]string{},
-		opened: o.Now(), wake: make(chan struct{}), save: make(chan struct{}, 1),
+		opened: o.Now(), wake: make(chan struct{}), save: make(chan struct{}, 1), announce: make(chan struct{}, 1),
 	}
 	if o.StateDir != "" {
 		if err := os.MkdirAll(o.StateDir, 0o700); err != nil {

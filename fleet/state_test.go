@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,5 +392,42 @@ func TestBucketStartedOver(t *testing.T) {
 	a2.waitRoute(t, "users", strangler.StageLegacy, 0, patience)
 	if got, want := a2.state.Revision(), b.state.Revision(); got != want {
 		t.Errorf("A's revision = %d, want the new bucket's %d", got, want)
+	}
+}
+
+// TestLeaderChangedAnnounced: a node whose leadership changes registers at
+// once (LeaderChanged), so the other nodes' status names the new leader
+// long before the next heartbeat.
+func TestLeaderChangedAnnounced(t *testing.T) {
+	ns := startNATSNode(t)
+	var leads atomic.Bool
+	// NodeTTL of a minute: the next periodic heartbeat is 20 s away.
+	a := openNode(t, ns.url(), "a", nodeOpts{leader: leads.Load, ttl: time.Minute})
+	b := openNode(t, ns.url(), "b", nodeOpts{ttl: time.Minute})
+	a.synced(t)
+	b.synced(t)
+	leaderSeen := func(want bool) {
+		t.Helper()
+		deadline := time.After(patience)
+		for {
+			st := b.state.Status(t.Context())
+			for _, n := range st.Nodes {
+				if n.Name == "a" && n.Leader == want {
+					return
+				}
+			}
+			select {
+			case <-deadline:
+				t.Fatalf("b's status = %+v, want a with leader = %v", st.Nodes, want)
+			case <-time.After(20 * time.Millisecond): // the registry has no watch here
+			}
+		}
+	}
+	for _, want := range []bool{true, false} {
+		t.Run(fmt.Sprintf("leader=%v", want), func(t *testing.T) {
+			leads.Store(want)
+			a.state.LeaderChanged()
+			leaderSeen(want)
+		})
 	}
 }

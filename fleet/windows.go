@@ -93,7 +93,11 @@ type WindowPublisherStats struct {
 }
 
 // NewWindowPublisher returns a publisher for node (see CheckNode) that reads
-// src for the routes routes returns (called once per window).
+// src for the routes routes returns (called once per window). The first
+// window carries each route's reading whole (a node's counters start with
+// it); a route listed later starts from its reading when first listed, so
+// routes may come and go from the list (a daemon lists the routes whose
+// migration runs).
 func NewWindowPublisher(nc *nats.Conn, node string, src migrate.Sampler, routes func() []string, o WindowPublisherOptions) (*WindowPublisher, error) {
 	if err := CheckNode(node); err != nil {
 		return nil, err
@@ -194,6 +198,14 @@ func (p *WindowPublisher) Publish() error {
 		if last == nil {
 			last = &published{}
 			p.last[name] = last
+			if p.gen > 1 {
+				// Listed after the first window (its migration started, or
+				// started again): what it served before is no window's,
+				// and sending it would add the route's whole past to the
+				// leader's sums. Its first reading is the baseline.
+				last.s, last.gen = cur, p.gen
+				continue
+			}
 		} else if last.gen == p.gen {
 			continue // listed twice: its window is out already
 		}

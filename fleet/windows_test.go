@@ -421,3 +421,50 @@ func TestWindowsHostileInput(t *testing.T) {
 	checkSample(t, c, "r1", one)
 	checkSample(t, c, "r4", migrate.Sample{})
 }
+
+// TestWindowsRouteListedLate: a route that joins the list after the first
+// window (its migration starts, or starts again after a rollback) sends
+// only what it serves from then on, not its whole past.
+func TestWindowsRouteListedLate(t *testing.T) {
+	url := startNATS(t)
+	c, _ := collector(t, url, WindowCollectorOptions{})
+	n := windowNodes(t, url, WindowPublisherOptions{}, "a")[0]
+	listed := []string{"r1"}
+	n.pub.routes = func() []string { return listed }
+	past := traffic(50, 50, 50, time.Millisecond, time.Millisecond, 0, 0)
+	n.src.serve("r1", past)
+	n.src.serve("r2", past) // r2 is not running yet
+	publish(t, n)
+	awaitMessages(t, c, 1)
+	if got, _ := c.Sample("r1"); got != past {
+		t.Fatalf("r1 after the first window = %+v, want its reading whole", got)
+	}
+	tests := []struct {
+		name   string
+		listed []string
+	}{
+		{"listed after the first window", []string{"r1", "r2"}},
+		{"dropped", []string{"r1"}},
+		{"listed again", []string{"r1", "r2"}},
+	}
+	msgs := uint64(1)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			listed = tc.listed
+			n.src.serve("r2", past) // served while the test changes the list
+			publish(t, n)
+			msgs++
+			awaitMessages(t, c, msgs)
+			if got, ok := c.Sample("r2"); ok && got != (migrate.Sample{}) {
+				t.Errorf("r2 = %+v, want nothing of what it served before it was listed", got)
+			}
+		})
+	}
+	now := traffic(3, 2, 1, time.Millisecond, time.Millisecond, 0, 0)
+	n.src.serve("r2", now)
+	publish(t, n)
+	awaitMessages(t, c, msgs+1)
+	if got, _ := c.Sample("r2"); got != now {
+		t.Errorf("r2 = %+v, want only what it served while listed, %+v", got, now)
+	}
+}

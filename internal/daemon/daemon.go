@@ -81,6 +81,7 @@ type Daemon struct {
 	persister *migrate.Persister
 	rec       *recorders
 	fleet     *fleetState // nil unless [fleet] state = "nats"
+	lead      fleetLeader // this node's candidacy to run the fleet's controller
 	plansNow  atomic.Pointer[map[string]strangler.Plan]
 	admin     *http.Server
 	ln, aln   net.Listener
@@ -231,8 +232,9 @@ func (d *Daemon) startRouting(ctx context.Context, g *generation) error {
 	}
 	// In a fleet the controller's decisions are compare-and-swap writes to
 	// the fleet's state (d.mover), made with Transition.Expect, so no step
-	// is taken twice. The seam for leader election: run d.ctrl.Run only for
-	// the leader's term (its context), on the leader only.
+	// is taken twice; and only the elected leader runs it, for its term, on
+	// every node's gate windows (runFleetController). A node alone runs it
+	// on its own router's numbers.
 	d.ctrl = migrate.NewController(d.table, d.server, migrate.ControllerOptions{
 		Logger: log.With("component", "migrations"), Mover: d.mover(),
 	})
@@ -241,7 +243,12 @@ func (d *Daemon) startRouting(ctx context.Context, g *generation) error {
 		func(err error) { log.Error("saving migration state", "err", err) })
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { d.ctrl.Run(bg, controllerTick(g.plans)) })
+	if d.fleet != nil {
+		node := fleetNode(g.cfg)
+		wg.Go(func() { d.runFleetController(bg, node, controllerTick(g.plans)) })
+	} else {
+		wg.Go(func() { d.ctrl.Run(bg, controllerTick(g.plans)) })
+	}
 	wg.Go(func() { d.persister.Run(bg) })
 	d.stack.push(func() { stop(); wg.Wait() })
 	return nil

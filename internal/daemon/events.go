@@ -10,9 +10,13 @@ import (
 	"net/http"
 	"reflect"
 	"sync/atomic"
+	"time"
 
 	"github.com/edged/edged/admin"
 	"github.com/edged/edged/events"
+	"github.com/edged/edged/fleet"
+	"github.com/edged/edged/idempotency"
+	"github.com/edged/edged/idempotency/kvstore"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/isolate"
 	"github.com/edged/edged/router"
@@ -31,7 +35,7 @@ func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
 	if cfg.Events == nil {
 		return nil
 	}
-	opts := cfg.Events.Options()
+	opts := eventsOptions(cfg)
 	opts.Logger = d.o.Logger.With("component", "events")
 	m := newEventMetrics(opts.Logger)
 	opts.Observer = m
@@ -49,7 +53,39 @@ func (d *Daemon) startEvents(ctx context.Context, cfg *config.Config) error {
 	})
 	d.env.events = srv
 	d.env.fleetLimiters = newFleetLimiters(srv.JetStream(), d.o.Logger.With("component", "fleetrate"))
+	if cfg.Fleet.State == fleet.StateNATS {
+		if d.env.idempotency, err = sharedIdempotencyStore(ctx, srv, fleetNode(cfg)); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// eventsOptions are the options of the events engine of cfg. A node names
+// its embedded server after itself ([fleet] node, when set): the servers of
+// a NATS cluster need distinct names, and the default, the host name, is the
+// same for every daemon on one host.
+func eventsOptions(cfg *config.Config) events.Options {
+	opts := cfg.Events.Options()
+	opts.ServerName = cfg.Fleet.Node // "": the events default, the host name
+	return opts
+}
+
+// sharedIdempotencyStore opens the fleet's idempotency bucket on srv
+// (idempotency/kvstore): with state = "nats" every route's
+// [routes.idempotency] keeps its keys there, so a duplicate on any node of
+// the fleet replays the answer or waits for the request running elsewhere.
+// Each route derives its own store with its TTL and response cap.
+func sharedIdempotencyStore(ctx context.Context, srv *events.Server, node string) (sharedIdempotency, error) {
+	ctx, cancel := context.WithTimeout(ctx, fleetStartWait)
+	defer cancel()
+	store, err := kvstore.New(ctx, srv.JetStream(), kvstore.Options{Node: node})
+	if err != nil {
+		return nil, fmt.Errorf("fleet: idempotency keys: %w", err)
+	}
+	return func(ttl time.Duration, maxResponse int) (idempotency.Store, error) {
+		return store.Derive(kvstore.Options{TTL: ttl, MaxResponseBytes: maxResponse})
+	}, nil
 }
 
 // startTriggers subscribes every [[triggers]] entry of cfg, delivering to the

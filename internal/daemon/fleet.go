@@ -3,7 +3,6 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -36,10 +35,11 @@ func (d *Daemon) startFleet(ctx context.Context, cfg *config.Config) error {
 	}
 	log := d.o.Logger.With("component", "fleet")
 	st, err := fleet.OpenState(d.env.events.JetStream(), fleet.StateOptions{
-		Node:     cmp.Or(cfg.Fleet.Node, fleet.DefaultNode()),
+		Node:     fleetNode(cfg),
 		Table:    d.table,
 		Plans:    d.currentPlans,
 		StateDir: cfg.Runtime.StateDir,
+		Leader:   d.lead.leads,
 		Logger:   log,
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/edged/edged/admin"
 	"github.com/edged/edged/fleet"
@@ -21,6 +22,15 @@ type fleetState struct{}
 
 // Resync has nothing to resync.
 func (*fleetState) Resync() {}
+
+// fleetLeader stands for a node's candidacy to lead a fleet; never used.
+type fleetLeader struct{}
+
+// runFleetController is never called: d.fleet stays nil.
+func (d *Daemon) runFleetController(context.Context, string, time.Duration) {}
+
+// fleetNode is never called without a fleet.
+func fleetNode(*config.Config) string { return "" }
 
 // startFleet refuses state = "nats", should a file get this far.
 func (d *Daemon) startFleet(_ context.Context, cfg *config.Config) error {

@@ -34,7 +34,7 @@ func TestRouteOptionsFleetScope(t *testing.T) {
 
 	fleetRoute := config.Route{Name: "orders", RateLimit: &config.RateLimit{Rate: "10/s", Burst: 5, Key: "ip",
 		Scope: config.RateScopeFleet, SyncInterval: limits.Duration(100 * time.Millisecond)}}
-	first, err := routeOptions(fleetRoute, previous{}, fleet)
+	first, err := routeOptions(fleetRoute, previous{}, fleet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestRouteOptionsFleetScope(t *testing.T) {
 		cfg: &config.Config{Routes: []config.Route{fleetRoute}},
 		w:   &router.World{Routes: map[string]router.RouteOptions{"orders": first}},
 	}
-	again, err := routeOptions(fleetRoute, prev, fleet)
+	again, err := routeOptions(fleetRoute, prev, fleet, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestRouteOptionsFleetScope(t *testing.T) {
 	for _, scope := range []string{config.RateScopeNode, ""} {
 		r := fleetRoute
 		r.RateLimit = &config.RateLimit{Rate: "10/s", Burst: 5, Key: "ip", Scope: scope}
-		o, err := routeOptions(r, previous{}, fleet)
+		o, err := routeOptions(r, previous{}, fleet, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,7 +69,7 @@ func TestRouteOptionsFleetScope(t *testing.T) {
 		}
 	}
 
-	o, err := routeOptions(fleetRoute, previous{}, nil)
+	o, err := routeOptions(fleetRoute, previous{}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "fleet") || o.RateLimit != nil {
 		t.Errorf("scope = fleet without a connection: limiter %v, error %v; want no limiter and an error", o.RateLimit, err)
 	}

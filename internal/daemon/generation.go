@@ -26,6 +26,10 @@ type env struct {
 	// fleetLimiters builds the rate limiters of scope = "fleet" over the
 	// events connection; nil without one.
 	fleetLimiters fleetLimiters
+	// idempotency derives the routes' idempotency stores from the fleet's
+	// shared bucket with [fleet] state = "nats"; nil keeps each route's keys
+	// in this node's memory.
+	idempotency sharedIdempotency
 }
 
 // generation is one configuration applied as a unit: the file, and the World,

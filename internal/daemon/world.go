@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/edged/edged/auth"
 	"github.com/edged/edged/cost"
@@ -108,7 +109,7 @@ func buildWorld(ctx context.Context, e env, cfg *config.Config, auth *auth.Authe
 	wg.Wait()
 
 	for i, r := range cfg.Routes {
-		o, err := routeOptions(r, prev, e.fleetLimiters)
+		o, err := routeOptions(r, prev, e.fleetLimiters, e.idempotency)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("routes[%d]: %w", i, err))
 			continue
@@ -255,8 +256,9 @@ func (p previous) route(name string) (*config.Route, router.RouteOptions, bool) 
 // routeOptions converts the parts of a [[routes]] entry that the strangler table does
 // not hold, building the route's rate limiter and idempotency store, or taking them
 // over from prev when their configuration is unchanged. fleet builds the limiters of
-// scope = "fleet"; nil when the daemon has no NATS connection.
-func routeOptions(r config.Route, prev previous, fleet fleetLimiters) (router.RouteOptions, error) {
+// scope = "fleet"; nil when the daemon has no NATS connection. shared derives the
+// idempotency store from the fleet's bucket; nil keeps the keys in memory.
+func routeOptions(r config.Route, prev previous, fleet fleetLimiters, shared sharedIdempotency) (router.RouteOptions, error) {
 	oldCfg, oldOpts, hadRoute := prev.route(r.Name)
 	// MaxRequestBody stays 0, the server's cap: a function's own max_request_body is
 	// enforced by the isolate and must not cap what legacy receives on the same route.
@@ -291,8 +293,16 @@ func routeOptions(r config.Route, prev previous, fleet fleetLimiters) (router.Ro
 	case hadRoute && oldOpts.Idempotency != nil && reflect.DeepEqual(oldCfg.Idempotency, id):
 		o.Idempotency = oldOpts.Idempotency
 	default:
+		var store idempotency.Store // nil: the handler's MemoryStore, bounded by max_keys and max_stored_bytes
+		if shared != nil {
+			var err error
+			if store, err = shared(id.TTL.Std(), int(id.MaxResponseBytes)); err != nil {
+				errs = append(errs, fmt.Errorf("idempotency: %w", err))
+				break
+			}
+		}
 		var err error
-		o.Idempotency, err = idempotency.NewHandler(nil, idempotency.Options{
+		o.Idempotency, err = idempotency.NewHandler(store, idempotency.Options{
 			TTL:              id.TTL.Std(),
 			MaxResponseBytes: int(id.MaxResponseBytes),
 			MaxEntries:       id.MaxKeys,
@@ -305,6 +315,12 @@ func routeOptions(r config.Route, prev previous, fleet fleetLimiters) (router.Ro
 	}
 	return o, errors.Join(errs...)
 }
+
+// sharedIdempotency derives the store of a route's [routes.idempotency] from the
+// fleet's shared bucket (idempotency/kvstore), with the route's TTL and response
+// cap; max_keys and max_stored_bytes bound a node's memory only, the bucket has its
+// own bound. nil means no fleet: each route keeps its keys in this node's memory.
+type sharedIdempotency func(ttl time.Duration, maxResponse int) (idempotency.Store, error)
 
 // fleetLimiters builds the limiter of a route whose [routes.rate_limit] has
 // scope = "fleet". nil means the daemon has no NATS connection to share

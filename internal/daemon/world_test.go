@@ -95,7 +95,7 @@ func TestRouteOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := routeOptions(tc.r, previous{}, nil)
+			o, err := routeOptions(tc.r, previous{}, nil, nil)
 			if err != nil {
 				t.Fatalf("routeOptions(%s): %v", tc.name, err)
 			}
@@ -116,7 +116,7 @@ func TestRouteOptionsCarryOver(t *testing.T) {
 		RateLimit:   &config.RateLimit{Rate: "10/s", Burst: 5, Key: "ip"},
 		Idempotency: &config.Idempotency{Enabled: true, TTL: limits.Duration(time.Hour), OnConcurrent: "wait"},
 	}
-	first, err := routeOptions(base, previous{}, nil)
+	first, err := routeOptions(base, previous{}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestRouteOptionsCarryOver(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o, err := routeOptions(tc.r, tc.prev, nil)
+			o, err := routeOptions(tc.r, tc.prev, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -156,6 +156,20 @@ func (c *Controller) SetPlans(plans map[string]strangler.Plan) {
 	}
 }
 
+// SetSampler replaces the source of readings and forgets every step's
+// baseline, gates and legacy reference, all of which were read from the old
+// source: each step is judged afresh from the next Tick, its interval counted
+// from then. A fleet's leader gives it the fleet-wide windows of its term
+// (fleet.WindowCollector), whose readings start at zero.
+func (c *Controller) SetSampler(s Sampler) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.s = s
+	clear(c.steps)
+	clear(c.gates)
+	clear(c.legacyP99)
+}
+
 // Plan returns the plan of a route.
 func (c *Controller) Plan(route string) (strangler.Plan, bool) {
 	c.mu.Lock()
@@ -213,7 +227,10 @@ func (c *Controller) tick(ctx context.Context, name string) {
 	if !ok {
 		return
 	}
-	cur, ok := c.s.Sample(name)
+	c.mu.Lock()
+	s := c.s
+	c.mu.Unlock()
+	cur, ok := s.Sample(name)
 	if !ok {
 		return
 	}

@@ -367,3 +367,45 @@ func TestControllerDoesNotApplyAStaleDecision(t *testing.T) {
 		t.Errorf("route = %s/%d, want canary/40: the promotion judged at 5%% must not apply on top of 40%%", r.Stage, r.Weight)
 	}
 }
+
+// TestControllerSetSampler: a new source (a fleet's new leader with fresh
+// windows) starts every step afresh: the baseline and the interval come from
+// the new source's first reading, not from the old source's.
+func TestControllerSetSampler(t *testing.T) {
+	tb, _ := strangler.NewTable([]strangler.Route{migRoute(strangler.StageCanary, 5)})
+	now := time.Unix(1000, 0)
+	old := &fakeSampler{}
+	c := NewController(tb, old, ControllerOptions{Now: func() time.Time { return now }})
+	c.SetPlans(map[string]strangler.Plan{"users": testPlan()})
+	c.Tick() // the step begins on the old source
+	old.serve(true, 500, 0, time.Millisecond)
+	old.serve(false, 500, 0, time.Millisecond)
+	now = now.Add(30 * time.Second)
+	c.Tick()
+	if g, _ := c.Gates("users"); g.Verdict != VerdictPass {
+		t.Fatalf("verdict on the old source = %s (%s), want pass", g.Verdict, g.Reason)
+	}
+
+	fresh := &fakeSampler{} // readings start at zero, below the old baseline
+	c.SetSampler(fresh)
+	if _, ok := c.Gates("users"); ok {
+		t.Errorf("gates of the old source kept after SetSampler")
+	}
+	c.Tick() // the step begins again on the fresh source
+	now = now.Add(45 * time.Second)
+	fresh.serve(true, 150, 0, time.Millisecond)
+	fresh.serve(false, 150, 0, time.Millisecond)
+	c.Tick() // 75s since the step began on the old source, 45s on the new one
+	if r, _ := tb.Route("users"); r.Weight != 5 {
+		t.Fatalf("route promoted to %d after 45s of the fresh source's windows, want the interval counted afresh", r.Weight)
+	}
+	g, _ := c.Gates("users")
+	if g.Requests != 150 || g.Elapsed != 45*time.Second {
+		t.Errorf("gates = %d requests over %v, want 150 over 45s (the fresh source's)", g.Requests, g.Elapsed)
+	}
+	now = now.Add(15 * time.Second)
+	c.Tick()
+	if r, _ := tb.Route("users"); r.Weight != 25 {
+		t.Errorf("route at %d after a full interval on the fresh source, want 25", r.Weight)
+	}
+}
