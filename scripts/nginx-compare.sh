@@ -8,8 +8,9 @@
 #   edged  `edged serve` with one route at stage "legacy", GOMAXPROCS=1
 # Both proxies are pinned to the same core (PROXY_CPU), wrk (1 thread) and the upstream
 # to the other (LOAD_CPU), so each proxy has one core to itself while it is measured.
-# Every round runs nginx then edged at each connection count, then the next round swaps
-# the order (A/B, B/A, ...), so the machine's drift hits both alike. It prints req/s,
+# Every round measures each target at each connection count, the order rotating by one
+# target per round (A B, B A, ... or A B C, B C A, ...), so the machine's drift hits all
+# alike. It prints req/s,
 # p99 and CPU µs per request for each run and, per connection count, the ratio of the
 # medians and the range of the per-round ratios edged/nginx, for req/s and per core
 # (inverse CPU per request).
@@ -21,9 +22,9 @@
 # Usage: scripts/nginx-compare.sh                  (DURATION=8s CONNS="64 256" ROUNDS=4)
 #        DURATION=5s ROUNDS=6 scripts/nginx-compare.sh
 #        BASE_REV=main scripts/nginx-compare.sh
-# Needs: go, wrk, taskset, curl, nginx. Debian: apt-get install -y nginx wrk (nginx-light is
-# enough). Installs nothing itself. Loopback only; stops after
-# ROUNDS x |CONNS| x 2 x DURATION plus start-up, and kills what it started on exit.
+# Needs: go, wrk, taskset, curl, nginx (and git for BASE_REV). Debian: apt-get install -y
+# nginx wrk (nginx-light is enough). Installs nothing itself. Loopback only; stops after
+# ROUNDS x |CONNS| x |targets| x DURATION plus start-up, and kills what it started on exit.
 set -euo pipefail
 
 DURATION=${DURATION:-8s}
