@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +22,7 @@ type deadlineConn struct {
 
 	awaitingHead bool
 	headDeadline time.Time
+	yielded      bool // Read has let other goroutines run once since the request went out
 	closed       atomic.Bool
 }
 
@@ -29,6 +31,7 @@ type deadlineConn struct {
 func (c *deadlineConn) Write(p []byte) (int, error) {
 	if !c.awaitingHead {
 		c.awaitingHead = true
+		c.yielded = false
 		c.headDeadline = time.Now().Add(c.responseTimeout)
 	}
 	return c.Conn.Write(p)
@@ -39,6 +42,16 @@ func (c *deadlineConn) Write(p []byte) (int, error) {
 func (c *deadlineConn) Read(p []byte) (int, error) {
 	var d time.Time
 	if c.awaitingHead {
+		if !c.yielded {
+			// The upstream cannot have answered a request written a moment ago: a
+			// read now mostly fails with EAGAIN and parks the goroutine, a wasted
+			// syscall and a netpoll round trip per request. Letting the other
+			// runnable goroutines (other clients' requests) go first gives the
+			// upstream that time, so the read usually finds the answer waiting.
+			// With nothing else runnable Gosched returns at once.
+			c.yielded = true
+			runtime.Gosched()
+		}
 		d = c.headDeadline
 	} else {
 		d = time.Now().Add(c.idleTimeout)

@@ -518,3 +518,61 @@ func TestServeHTTP10Client(t *testing.T) {
 		t.Errorf("upstream accepts = %d, want 1", got)
 	}
 }
+
+// probeConn is a net.Conn whose Read records, in ran, whether the goroutine the test
+// started just before that read had run by the time the proxy asked for the response.
+type probeConn struct {
+	net.Conn
+	started *atomic.Bool
+	ran     []bool
+}
+
+func (c *probeConn) Write(p []byte) (int, error)     { return len(p), nil }
+func (c *probeConn) SetReadDeadline(time.Time) error { return nil }
+func (c *probeConn) Read(p []byte) (int, error) {
+	c.ran = append(c.ran, c.started.Load())
+	return copy(p, "x"), nil
+}
+
+// TestDeadlineConnYieldsBeforeFirstRead pins the yield that saves a read syscall per
+// request (docs/performance.md, "Legacy proxy vs nginx"): the first Read after a
+// request is written lets other runnable goroutines go first; later reads of the same
+// response do not; the next request's first read yields again.
+func TestDeadlineConnYieldsBeforeFirstRead(t *testing.T) {
+	// One P makes "has the other goroutine run?" a question of who yields.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var open atomic.Int64
+	for _, tc := range []struct {
+		name  string
+		reads int
+		want  []bool
+	}{
+		{"one read", 1, []bool{true}},
+		{"body reads do not yield again", 3, []bool{true, false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			probe := &probeConn{}
+			c := &deadlineConn{Conn: probe, responseTimeout: time.Second, idleTimeout: time.Second, open: &open}
+			for req := range 2 {
+				probe.ran = nil
+				if _, err := c.Write([]byte("GET / HTTP/1.1\r\n\r\n")); err != nil {
+					t.Fatal(err)
+				}
+				var wg sync.WaitGroup
+				buf := make([]byte, 1)
+				for range tc.reads {
+					started := new(atomic.Bool)
+					probe.started = started
+					wg.Go(func() { started.Store(true) })
+					if _, err := c.Read(buf); err != nil {
+						t.Fatal(err)
+					}
+				}
+				wg.Wait()
+				if fmt.Sprint(probe.ran) != fmt.Sprint(tc.want) {
+					t.Errorf("request %d: a goroutine started before each read had run: %v, want %v", req, probe.ran, tc.want)
+				}
+			}
+		})
+	}
+}
