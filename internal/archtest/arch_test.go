@@ -100,7 +100,7 @@ var arch = map[string]node{
 	"internal/config": {4, []string{"limits", "limits/fleetrate", "shadow", "proxy", "isolate", "router", "events", "corpus", "fleet"}},
 
 	// The composition root: config -> one generation, installed with one swap.
-	"internal/daemon": {5, []string{"limits", "limits/fleetrate", "trace", "auth", "idempotency", "proxy", "isolate", "strangler", "strangler/migrate", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "corpus", "fleet"}},
+	"internal/daemon": {5, []string{"limits", "limits/fleetrate", "trace", "auth", "idempotency", "idempotency/kvstore", "proxy", "isolate", "strangler", "strangler/migrate", "cost", "router", "admin", "internal/config", "internal/otlp", "events", "corpus", "fleet"}},
 
 	"cmd/edged":         {6, []string{"strangler", "cost", "router", "admin", "internal/config", "internal/daemon", "isolate", "limits", "corpus", "replay", "fleet"}},
 	"scripts/gwfixture": {6, []string{"auth"}},
