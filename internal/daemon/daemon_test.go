@@ -76,6 +76,14 @@ function = "fresh"
 // test ends. It returns the daemon and the path of its configuration.
 func startDaemon(t *testing.T, cfg string) (*Daemon, string) {
 	t.Helper()
+	d, path, _ := serveDaemon(t, cfg)
+	return d, path
+}
+
+// serveDaemon is startDaemon that also returns a function stopping the daemon
+// (at most once; the test's cleanup stops it too).
+func serveDaemon(t *testing.T, cfg string) (*Daemon, string, func()) {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "router.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -92,13 +100,17 @@ func startDaemon(t *testing.T, cfg string) (*Daemon, string) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve() = %v, want nil after cancel", err)
-		}
-	})
-	return d, path
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-served; err != nil {
+				t.Errorf("Serve() = %v, want nil after cancel", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return d, path, stop
 }
 
 // TestReloadHammer reloads, again and again, a configuration that adds a route

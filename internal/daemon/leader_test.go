@@ -7,12 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,32 +96,7 @@ func natsServer(t *testing.T) string {
 // stops it (at most once; the test's cleanup stops it too).
 func startStoppable(t *testing.T, cfg string) (*Daemon, func()) {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "router.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, Options{ConfigPath: path, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- d.Serve(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-served; err != nil {
-				t.Errorf("Serve() = %v, want nil after cancel", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
+	d, _, stop := serveDaemon(t, cfg)
 	return d, stop
 }
 
