@@ -383,7 +383,7 @@ func (a *Authenticator) Authenticate(ctx *fasthttp.RequestCtx, requiredScopes []
 			// Hop-by-hop names go before the identity is added: the proxy strips
 			// every field Connection names, and the identity is not the
 			// client's to remove (the forged fields it could name are gone).
-			dropIdentityTokens(v, a.prefix)
+			fieldname.BlankTokens(v, func(tok []byte) bool { return hasIdentityPrefix(tok, a.prefix) })
 		}
 	}
 	switch {
@@ -642,31 +642,6 @@ func hasIdentityPrefix(k, prefix []byte) bool {
 		}
 	}
 	return true
-}
-
-// dropIdentityTokens blanks, in place, every token of the Connection value v
-// that names an identity header, so that the proxy does not strip the identity
-// as a hop-by-hop field. Blanking (not deleting the field) keeps the order of
-// the other fields, which fasthttp's Del would not, and does not allocate.
-func dropIdentityTokens(v, prefix []byte) {
-	for len(v) > 0 {
-		end := bytes.IndexByte(v, ',')
-		if end < 0 {
-			end = len(v)
-		}
-		tok := bytes.TrimSpace(v[:end])
-		// "close" may be fasthttp's shared value, never to be written; it is
-		// never an identity name either.
-		if !fieldname.Equal(tok, "close") && hasIdentityPrefix(tok, prefix) {
-			for i := range tok {
-				tok[i] = ' '
-			}
-		}
-		if end == len(v) {
-			break
-		}
-		v = v[end+1:]
-	}
 }
 
 // HeaderPrefix returns the identity header prefix in use.

@@ -1,7 +1,6 @@
 package router
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"net/http"
@@ -96,7 +95,7 @@ func (t *reqTrace) begin(cfg *Tracing, h *fasthttp.RequestHeader) {
 		case fieldname.Equal(k, "Connection"):
 			// The proxy strips every field Connection names; the trace fields
 			// the targets get are edged's, not the client's to remove.
-			blankTraceTokens(v)
+			fieldname.BlankTokens(v, isTraceField)
 		}
 	}
 	ok := false
@@ -398,27 +397,8 @@ func sameStats(a, b trace.ExporterStats) bool {
 	return ta == reflect.TypeOf(b) && ta.Comparable() && a == b
 }
 
-// blankTraceTokens blanks, in place, every token of the Connection value v
-// that names traceparent or tracestate. Blanking (not deleting the field)
-// keeps the order of the other fields and does not allocate, as auth does for
-// identity fields.
-func blankTraceTokens(v []byte) {
-	for len(v) > 0 {
-		end := bytes.IndexByte(v, ',')
-		if end < 0 {
-			end = len(v)
-		}
-		// "close" and "keep-alive" may be fasthttp's shared values, never to
-		// be written; they are never trace field names either.
-		if tok := bytes.TrimSpace(v[:end]); fieldname.Equal(tok, trace.HeaderTraceparent) ||
-			fieldname.Equal(tok, trace.HeaderTracestate) {
-			for i := range tok {
-				tok[i] = ' '
-			}
-		}
-		if end == len(v) {
-			break
-		}
-		v = v[end+1:]
-	}
+// isTraceField reports whether name is one of the trace context fields edged
+// sets on every target's request.
+func isTraceField(name []byte) bool {
+	return fieldname.Equal(name, trace.HeaderTraceparent) || fieldname.Equal(name, trace.HeaderTracestate)
 }

@@ -9,6 +9,8 @@
 // compare names on the hot path; they share this one definition.
 package fieldname
 
+import "bytes"
+
 // Equal reports whether the field name b equals s, ignoring ASCII case.
 func Equal(b []byte, s string) bool {
 	if len(b) != len(s) {
@@ -43,4 +45,30 @@ func lower(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// BlankTokens blanks, in place, every token of the Connection field value v
+// (a comma-separated list of field names) for which match reports true, so
+// that a proxy does not strip those fields as hop-by-hop: fields an edge adds
+// itself (identities, trace context) are not the client's to remove.
+// Blanking (not deleting the field) keeps the order of the other fields and
+// does not allocate. "close" and "keep-alive" may be fasthttp's shared
+// values, never to be written, so they are never blanked.
+func BlankTokens(v []byte, match func(token []byte) bool) {
+	for len(v) > 0 {
+		end := bytes.IndexByte(v, ',')
+		if end < 0 {
+			end = len(v)
+		}
+		tok := bytes.TrimSpace(v[:end])
+		if !Equal(tok, "close") && !Equal(tok, "keep-alive") && match(tok) {
+			for i := range tok {
+				tok[i] = ' '
+			}
+		}
+		if end == len(v) {
+			break
+		}
+		v = v[end+1:]
+	}
 }

@@ -70,3 +70,28 @@ func TestEqualAllocs(t *testing.T) {
 		t.Errorf("Equal: %v allocations", n)
 	}
 }
+
+func TestBlankTokens(t *testing.T) {
+	isX := func(tok []byte) bool { return Equal(tok, "x-edge") }
+	tests := []struct {
+		name, in, want string
+	}{
+		{"one named", "X-Edge", "      "},
+		{"among others", "keep-alive, X-EDGE,x-other", "keep-alive,       ,x-other"},
+		{"none named", "x-other, upgrade", "x-other, upgrade"},
+		{"close never written", "close", "close"},
+		{"empty tokens", " , ,", " , ,"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := []byte(tc.in)
+			BlankTokens(v, isX)
+			if string(v) != tc.want {
+				t.Errorf("BlankTokens(%q) = %q, want %q", tc.in, v, tc.want)
+			}
+		})
+	}
+	if n := testing.AllocsPerRun(100, func() { BlankTokens([]byte("a, x-edge"), isX) }); n > 1 {
+		t.Errorf("BlankTokens: %v allocations, want only the test's own slice", n)
+	}
+}
