@@ -62,3 +62,43 @@ measure() {
 	CPU=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="$reqs" \
 		'BEGIN { if (n > 0) printf "%.1f", d * 1e6 / hz / n; else print "-" }')
 }
+
+# start_nginx PORT UPSTREAM_PORT [PREFIX...]: nginx as a reverse proxy on 127.0.0.1:PORT to
+# 127.0.0.1:UPSTREAM_PORT, with one worker, an upstream keepalive pool covering the largest
+# connection count (docs/proxy.md, trap 11), its own pid file, logs and temp paths under
+# $TMP/nginx, run as the current user. PREFIX (e.g. taskset -c 1) runs before nginx. Sets
+# NGINX_PID and adds it to PIDS.
+start_nginx() {
+	local port=$1 up=$2
+	shift 2
+	mkdir -p "$TMP/nginx/logs"
+	local user_line=""
+	if [ "$(id -u)" -eq 0 ]; then user_line="user root;"; fi
+	cat >"$TMP/nginx/nginx.conf" <<CONF
+$user_line
+worker_processes 1;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $TMP/nginx/body;
+	proxy_temp_path $TMP/nginx/proxy;
+	fastcgi_temp_path $TMP/nginx/fastcgi;
+	uwsgi_temp_path $TMP/nginx/uwsgi;
+	scgi_temp_path $TMP/nginx/scgi;
+	upstream legacy { server 127.0.0.1:$up; keepalive 512; }
+	server {
+		listen 127.0.0.1:$port;
+		location / {
+			proxy_pass http://legacy;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+}
+CONF
+	"$@" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
+	PIDS+=($!)
+	NGINX_PID=$!
+}

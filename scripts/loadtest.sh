@@ -33,38 +33,7 @@ GOMAXPROCS=1 "${SRV_CPU[@]}" "$TMP/loadproxy" -mode proxy -listen "127.0.0.1:$ED
 PIDS+=($!)
 EDGED_PID=$!
 
-# nginx: one worker, keepalive covering the largest connection count (trap 11), its own
-# pid file, logs and temp paths, run as the current user.
-mkdir -p "$TMP/nginx/logs"
-USER_LINE=""
-if [ "$(id -u)" -eq 0 ]; then USER_LINE="user root;"; fi
-cat >"$TMP/nginx/nginx.conf" <<CONF
-$USER_LINE
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $TMP/nginx/body;
-	proxy_temp_path $TMP/nginx/proxy;
-	fastcgi_temp_path $TMP/nginx/fastcgi;
-	uwsgi_temp_path $TMP/nginx/uwsgi;
-	scgi_temp_path $TMP/nginx/scgi;
-	upstream legacy { server 127.0.0.1:$UP_PORT; keepalive 512; }
-	server {
-		listen 127.0.0.1:$NGINX_PORT;
-		location / {
-			proxy_pass http://legacy;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-		}
-	}
-}
-CONF
-"${SRV_CPU[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
-PIDS+=($!)
-NGINX_PID=$!
+start_nginx "$NGINX_PORT" "$UP_PORT" "${SRV_CPU[@]}"
 
 wait_port "$UP_PORT"; wait_port "$EDGED_PORT"; wait_port "$NGINX_PORT"
 

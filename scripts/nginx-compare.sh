@@ -107,38 +107,7 @@ if [ -n "$BASE_REV" ]; then
 	BASE_PID=$STARTED_PID
 fi
 
-# nginx: one worker, an upstream keepalive pool covering the largest connection count,
-# its own pid file, logs and temp paths, run as the current user.
-mkdir -p "$TMP/nginx/logs"
-USER_LINE=""
-if [ "$(id -u)" -eq 0 ]; then USER_LINE="user root;"; fi
-cat >"$TMP/nginx/nginx.conf" <<CONF
-$USER_LINE
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $TMP/nginx/body;
-	proxy_temp_path $TMP/nginx/proxy;
-	fastcgi_temp_path $TMP/nginx/fastcgi;
-	uwsgi_temp_path $TMP/nginx/uwsgi;
-	scgi_temp_path $TMP/nginx/scgi;
-	upstream legacy { server 127.0.0.1:$UP_PORT; keepalive 512; }
-	server {
-		listen 127.0.0.1:$NGINX_PORT;
-		location / {
-			proxy_pass http://legacy;
-			proxy_http_version 1.1;
-			proxy_set_header Connection "";
-		}
-	}
-}
-CONF
-taskset -c "$PROXY_CPU" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -g 'daemon off;' &
-PIDS+=($!)
-NGINX_PID=$!
+start_nginx "$NGINX_PORT" "$UP_PORT" taskset -c "$PROXY_CPU"
 
 port_of() {
 	case $1 in
