@@ -416,80 +416,30 @@ type actionBody struct {
 	Weight *int   `json:"weight,omitempty"`
 }
 
+// routeAction serves POST /v1/routes/{name}/{action}: it moves the route
+// through the Mover, then makes the move durable.
 func (a *API) routeAction(w http.ResponseWriter, r *http.Request) {
 	name, action := r.PathValue("name"), r.PathValue("action")
-	var kind string
 	switch action {
-	case "promote":
-		kind = strangler.KindPromote
-	case "rollback":
-		kind = strangler.KindRollback
-	case "pause":
-		kind = strangler.KindPause
-	case "resume":
-		kind = strangler.KindResume
-	case "weight":
-		kind = strangler.KindSetWeight
+	case "promote", "rollback", "pause", "resume", "weight":
 	default:
 		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q", action))
 		return
 	}
-	var body actionBody
-	data, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	if err != nil {
-		writeJSONError(w, http.StatusBadRequest, "read body: "+err.Error())
+	body, problem := readActionBody(r, action)
+	if problem != "" {
+		writeJSONError(w, http.StatusBadRequest, problem)
 		return
-	}
-	if len(strings.TrimSpace(string(data))) > 0 {
-		dec := json.NewDecoder(strings.NewReader(string(data)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			writeJSONError(w, http.StatusBadRequest, "body: "+err.Error())
-			return
-		}
-	}
-	if body.Weight != nil && (*body.Weight < 0 || *body.Weight > 100) {
-		writeJSONError(w, http.StatusBadRequest, "weight: must be 0..100")
-		return
-	}
-	if action != "weight" && body.Weight != nil {
-		writeJSONError(w, http.StatusBadRequest, "weight: only POST /v1/routes/{name}/weight takes a weight")
-		return
-	}
-	if action == "weight" && body.Weight == nil {
-		writeJSONError(w, http.StatusBadRequest, `weight: required, as {"weight": N}`)
-		return
-	}
-	act := strangler.Action{Actor: Actor, Reason: body.Reason}
-	plan := a.plan(name)
-	var tr strangler.Transition
-	switch {
-	case action == "weight":
-		tr = strangler.SetWeight(*body.Weight)
-	case action == "promote":
-		tr = strangler.Promote(plan)
-	case action == "rollback":
-		tr = strangler.Rollback(plan)
-	default:
-		tr = strangler.Pause(kind == strangler.KindPause)
 	}
 	var mover strangler.Mover = a.c.Table
 	if a.c.Mover != nil {
 		mover = a.c.Mover
 	}
-	route, err := mover.Move(r.Context(), name, tr, act)
-	switch {
-	case errors.Is(err, strangler.ErrNotFound):
-		writeJSONError(w, http.StatusNotFound, fmt.Sprintf("route %q not found", name))
-		return
-	case errors.Is(err, strangler.ErrNoTransition), errors.Is(err, strangler.ErrInvalidRoute), errors.Is(err, strangler.ErrStale):
-		writeJSONError(w, http.StatusConflict, err.Error())
-		return
-	case errors.Is(err, strangler.ErrUnavailable):
-		writeJSONError(w, http.StatusServiceUnavailable, err.Error())
-		return
-	case err != nil:
-		writeJSONError(w, http.StatusInternalServerError, err.Error())
+	act := strangler.Action{Actor: Actor, Reason: body.Reason}
+	route, err := mover.Move(r.Context(), name, transition(action, a.plan(name), body), act)
+	if err != nil {
+		code, msg := moveRefusal(name, err)
+		writeJSONError(w, code, msg)
 		return
 	}
 	if a.c.Durable != nil {
@@ -503,6 +453,59 @@ func (a *API) routeAction(w http.ResponseWriter, r *http.Request) {
 		slog.String("stage", route.Stage.String()), slog.Int("weight", route.Weight),
 		slog.String("reason", body.Reason))
 	writeJSON(w, http.StatusOK, routeAnswer{Route: toRoute(route)})
+}
+
+// readActionBody reads the optional body of a route action. problem, when not
+// empty, says why the body is refused (a 400): unreadable, not an actionBody,
+// or a weight out of range, missing from the weight action or given to another.
+func readActionBody(r *http.Request, action string) (body actionBody, problem string) {
+	data, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		return body, "read body: " + err.Error()
+	}
+	if len(strings.TrimSpace(string(data))) > 0 {
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&body); err != nil {
+			return body, "body: " + err.Error()
+		}
+	}
+	switch {
+	case body.Weight != nil && (*body.Weight < 0 || *body.Weight > 100):
+		return body, "weight: must be 0..100"
+	case action != "weight" && body.Weight != nil:
+		return body, "weight: only POST /v1/routes/{name}/weight takes a weight"
+	case action == "weight" && body.Weight == nil:
+		return body, `weight: required, as {"weight": N}`
+	}
+	return body, ""
+}
+
+// transition is the move a known action asks for; plan (nil for none) gives
+// promote and rollback their steps.
+func transition(action string, plan *strangler.Plan, body actionBody) strangler.Transition {
+	switch action {
+	case "weight":
+		return strangler.SetWeight(*body.Weight)
+	case "promote":
+		return strangler.Promote(plan)
+	case "rollback":
+		return strangler.Rollback(plan)
+	}
+	return strangler.Pause(action == "pause")
+}
+
+// moveRefusal is the status and message of a move the Mover refused.
+func moveRefusal(name string, err error) (int, string) {
+	switch {
+	case errors.Is(err, strangler.ErrNotFound):
+		return http.StatusNotFound, fmt.Sprintf("route %q not found", name)
+	case errors.Is(err, strangler.ErrNoTransition), errors.Is(err, strangler.ErrInvalidRoute), errors.Is(err, strangler.ErrStale):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, strangler.ErrUnavailable):
+		return http.StatusServiceUnavailable, err.Error()
+	}
+	return http.StatusInternalServerError, err.Error()
 }
 
 func (a *API) reload(w http.ResponseWriter, r *http.Request) {

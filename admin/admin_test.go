@@ -202,6 +202,8 @@ func TestAdminErrors(t *testing.T) {
 		{"weight out of range", "POST", "/v1/routes/users/weight", `{"weight":101}`, 400},
 		{"weight missing", "POST", "/v1/routes/users/weight", `{}`, 400},
 		{"weight outside canary", "POST", "/v1/routes/users/weight", `{"weight":10}`, 409},
+		{"negative weight", "POST", "/v1/routes/users/weight", `{"weight":-1}`, 400},
+		{"weight given to promote", "POST", "/v1/routes/users/promote", `{"weight":10}`, 400},
 		{"rollback at legacy", "POST", "/v1/routes/users/rollback", "", 409},
 		{"promote without function", "POST", "/v1/routes/legacy-only/promote", "", 409},
 		{"bad since", "GET", "/v1/events?since=x", "", 400},
@@ -329,5 +331,51 @@ func TestAdminActionThroughAnUnavailableMover(t *testing.T) {
 	}
 	if r, _ := table.Route("users"); r.Stage != strangler.StageLegacy || r.Paused {
 		t.Errorf("the table changed behind the Mover: %s paused=%v", r.Stage, r.Paused)
+	}
+}
+
+// errMover refuses every move with err.
+type errMover struct{ err error }
+
+func (m errMover) Move(context.Context, string, strangler.Transition, strangler.Action) (strangler.Route, error) {
+	return strangler.Route{}, m.err
+}
+
+// TestAdminActionRefusals: each refusal of the Mover, and a move that could
+// not be made durable, reaches the caller with its status and message.
+func TestAdminActionRefusals(t *testing.T) {
+	table, err := strangler.NewTable([]strangler.Route{{Name: "users", Path: "/api/users", Upstream: "mono", Function: "api", Step: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		mover   strangler.Mover // nil: the table
+		durable error
+		want    int
+		message string
+	}{
+		{"not found", errMover{strangler.ErrNotFound}, nil, http.StatusNotFound, `route "users" not found`},
+		{"stale", errMover{fmt.Errorf("%w: revision 3", strangler.ErrStale)}, nil, http.StatusConflict, "revision 3"},
+		{"invalid route", errMover{fmt.Errorf("%w: no function", strangler.ErrInvalidRoute)}, nil, http.StatusConflict, "no function"},
+		{"no transition", errMover{strangler.ErrNoTransition}, nil, http.StatusConflict, strangler.ErrNoTransition.Error()},
+		{"other failure", errMover{errors.New("disk on fire")}, nil, http.StatusInternalServerError, "disk on fire"},
+		{"not saved", nil, errors.New("disk full"), http.StatusInternalServerError, "applied, but not saved: disk full"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := New(Config{Table: table, Mover: tc.mover, Token: []byte(adminToken),
+				Durable: func(context.Context) error { return tc.durable }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hs := httptest.NewServer(a)
+			t.Cleanup(hs.Close)
+			env := &adminEnv{table: table, url: hs.URL}
+			code, _, body := env.do(t, "POST", "/v1/routes/users/pause", adminToken, "")
+			if code != tc.want || !strings.Contains(fmt.Sprint(body["error"]), tc.message) {
+				t.Errorf("pause = %d %v, want %d with %q", code, body, tc.want, tc.message)
+			}
+		})
 	}
 }

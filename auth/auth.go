@@ -169,6 +169,27 @@ type authHeaderNames struct {
 // New validates o, reporting every problem at once with its
 // field name, and loads the key files.
 func New(o Options) (*Authenticator, error) {
+	o = o.withDefaults()
+	a := &Authenticator{
+		opts:     o,
+		needKeys: o.APIKeyFile != "",
+		needJWT:  o.JWTKeyFile != "" || o.JWTSecretFile != "" || o.JWKSFile != "",
+	}
+	if errs := o.problems(a.needKeys, a.needJWT); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	a.prepare()
+	st, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+	a.state.Store(st)
+	return a, nil
+}
+
+// withDefaults returns a copy of o with the Default* values in its zero fields,
+// and its slices its own, so the caller's later changes do not reach it.
+func (o Options) withDefaults() Options {
 	o.JWTAlgorithms = slices.Clone(o.JWTAlgorithms)
 	o.ForwardClaims = slices.Clone(o.ForwardClaims)
 	if o.ClockSkew == 0 {
@@ -192,16 +213,18 @@ func New(o Options) (*Authenticator, error) {
 	if o.JWTCacheTTL == 0 {
 		o.JWTCacheTTL = DefaultJWTCacheTTL
 	}
-	a := &Authenticator{
-		opts:     o,
-		needKeys: o.APIKeyFile != "",
-		needJWT:  o.JWTKeyFile != "" || o.JWTSecretFile != "" || o.JWKSFile != "",
-	}
+	return o
+}
+
+// problems returns every problem of o (defaults applied) apart from the key
+// files, each naming its field; needKeys and needJWT say which credentials are
+// accepted.
+func (o Options) problems(needKeys, needJWT bool) []error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("auth.%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if !a.needKeys && !a.needJWT {
+	if !needKeys && !needJWT {
 		bad("api_key_file", "set an API key file or a JWT key source (jwt_key_file, jwt_secret_file, jwks_file)")
 	}
 	for i, alg := range o.JWTAlgorithms {
@@ -209,7 +232,7 @@ func New(o Options) (*Authenticator, error) {
 			bad(fmt.Sprintf("jwt_algorithms[%d]", i), "%q is not accepted; use HS256, RS256 or ES256", alg)
 		}
 	}
-	if a.needJWT {
+	if needJWT {
 		if o.Issuer == "" {
 			bad("issuer", "required when JWTs are accepted")
 		}
@@ -255,28 +278,24 @@ func New(o Options) (*Authenticator, error) {
 		}
 		seen[strings.ToLower(c)] = true
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
+	return errs
+}
 
-	p := o.HeaderPrefix
+// prepare builds, once, what every request uses from the options: the identity
+// header names and the refusals.
+func (a *Authenticator) prepare() {
+	p := a.opts.HeaderPrefix
 	a.prefix = []byte(p)
 	a.hdr = authHeaderNames{
 		method: []byte(p + "Method"), sub: []byte(p + "Sub"),
 		key: []byte(p + "Key"), scope: []byte(p + "Scope"),
 	}
-	for _, c := range o.ForwardClaims {
+	for _, c := range a.opts.ForwardClaims {
 		a.hdr.claims = append(a.hdr.claims, []byte(p+"Claim-"+authCanonical(c)))
 	}
 	for f, text := range authFailureText {
 		a.fails[authFailure(f)] = a.failure(authFailure(f), text)
 	}
-	st, err := a.load()
-	if err != nil {
-		return nil, err
-	}
-	a.state.Store(st)
-	return a, nil
 }
 
 // Reload re-reads every key file and swaps the new keys in atomically;

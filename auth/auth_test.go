@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -574,6 +575,14 @@ func TestNewAuthenticatorValidation(t *testing.T) {
 		{"prefix strips credentials", Options{APIKeyFile: f.keyFile, HeaderPrefix: "X-API"}, []string{"would strip the X-API-Key"}},
 		{"bad realm and claims", Options{APIKeyFile: f.keyFile, Realm: `a"b`, ForwardClaims: []string{"email", "Email", "a b"}},
 			[]string{"auth.realm", `forward_claims[1]: "Email" listed twice`, "forward_claims[2]"}},
+		{"bad cache bounds", Options{APIKeyFile: f.keyFile, JWTCacheEntries: 1<<20 + 1, JWTCacheTTL: 2 * time.Hour},
+			[]string{"auth.jwt_cache_entries: at most", "auth.jwt_cache_ttl: must be between"}},
+		{"negative cache TTL", Options{APIKeyFile: f.keyFile, JWTCacheTTL: -time.Second}, []string{"auth.jwt_cache_ttl"}},
+		{"negative cache entries turn the cache off", Options{APIKeyFile: f.keyFile, JWTCacheEntries: -1}, nil},
+		{"token cap too small", Options{APIKeyFile: f.keyFile, MaxTokenBytes: 255}, []string{"auth.max_token_bytes"}},
+		{"too many claims", Options{APIKeyFile: f.keyFile, ForwardClaims: manyClaims(33)}, []string{"auth.forward_claims: at most 32"}},
+		{"long claim name", Options{APIKeyFile: f.keyFile, ForwardClaims: []string{strings.Repeat("c", 65)}},
+			[]string{"forward_claims[0]", "1-64 header-name characters"}},
 		{"PEM as HMAC secret", jwtOK(Options{JWTSecretFile: f.pemFile}), []string{"looks like a PEM key"}},
 		{"short secret", jwtOK(Options{JWTSecretFile: short}), []string{"shorter than 32 bytes"}},
 		{"private key PEM", jwtOK(Options{JWTKeyFile: priv}), []string{"private key; give the public key"}},
@@ -600,6 +609,15 @@ func TestNewAuthenticatorValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyClaims returns n distinct claim names.
+func manyClaims(n int) []string {
+	c := make([]string, n)
+	for i := range c {
+		c[i] = "c" + strconv.Itoa(i)
+	}
+	return c
 }
 
 func TestAuthenticateOnlyAPIKeysRefusesBearer(t *testing.T) {
@@ -753,4 +771,44 @@ func TestStripIdentityHeadersSpellings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWithDefaults: zero fields take the Default* values, set ones are kept,
+// and the slices are copies the caller can no longer change.
+func TestWithDefaults(t *testing.T) {
+	now := func() time.Time { return time.Unix(1, 0) }
+	set := Options{ClockSkew: time.Second, MaxTokenBytes: 1024, HeaderPrefix: "X-Id-", Realm: "shop",
+		Now: now, JWTCacheEntries: -1, JWTCacheTTL: time.Minute * 5}
+	tests := []struct {
+		name string
+		in   Options
+		want Options // Now aside: funcs do not compare, it is checked apart
+	}{
+		{"zero fields take defaults", Options{}, Options{ClockSkew: DefaultClockSkew, MaxTokenBytes: DefaultMaxTokenBytes,
+			HeaderPrefix: DefaultHeaderPrefix, Realm: DefaultRealm, JWTCacheEntries: DefaultJWTCacheEntries, JWTCacheTTL: DefaultJWTCacheTTL}},
+		{"set fields kept", set, set},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.in.withDefaults()
+			if got.Now == nil {
+				t.Fatal("Now is nil")
+			}
+			if tc.in.Now != nil && !got.Now().Equal(now()) {
+				t.Errorf("Now() = %v, want the caller's clock", got.Now())
+			}
+			got.Now, tc.want.Now = nil, nil
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("withDefaults = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	t.Run("slices copied", func(t *testing.T) {
+		in := Options{JWTAlgorithms: []string{"RS256"}, ForwardClaims: []string{"email"}}
+		got := in.withDefaults()
+		in.JWTAlgorithms[0], in.ForwardClaims[0] = "none", "x"
+		if got.JWTAlgorithms[0] != "RS256" || got.ForwardClaims[0] != "email" {
+			t.Errorf("withDefaults shares the caller's slices: %q %q", got.JWTAlgorithms, got.ForwardClaims)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -211,43 +212,47 @@ func TestConcurrencyFIFO(t *testing.T) {
 }
 
 // TestConcurrencyHammerWithCancels races grants against cancellations and
-// checks that no slot leaks or is handed out twice.
+// checks that no slot leaks or is handed out twice. It runs in a synctest
+// bubble: a leaked slot leaves every worker blocked, so the bubble's fake
+// clock jumps to the overall deadline at once instead of after 20 seconds.
 func TestConcurrencyHammerWithCancels(t *testing.T) {
-	const limit, workers, rounds = 2, 16, 300
-	c := NewConcurrency(limit)
-	// A leaked slot would make the workers wait forever; the overall
-	// deadline turns that into a failure.
-	leak, stop := context.WithTimeout(context.Background(), 20*time.Second)
-	defer stop()
-	var active atomic.Int32
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range rounds {
-				ctx, cancel := context.WithCancel(leak)
-				if (w+i)%3 == 0 {
-					go cancel()
-				}
-				if err := c.Acquire(ctx); err != nil {
-					cancel()
-					if leak.Err() != nil {
-						t.Errorf("Acquire() = %v: slots leaked (InUse %d)", err, c.InUse())
-						return
+	synctest.Test(t, func(t *testing.T) {
+		const limit, workers, rounds = 2, 16, 300
+		c := NewConcurrency(limit)
+		// A leaked slot would make the workers wait forever; the overall
+		// deadline turns that into a failure.
+		leak, stop := context.WithTimeout(context.Background(), 20*time.Second)
+		defer stop()
+		var active atomic.Int32
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := range rounds {
+					ctx, cancel := context.WithCancel(leak)
+					if (w+i)%3 == 0 {
+						go cancel()
 					}
-					continue
+					if err := c.Acquire(ctx); err != nil {
+						cancel()
+						if leak.Err() != nil {
+							t.Errorf("Acquire() = %v: slots leaked (InUse %d)", err, c.InUse())
+							return
+						}
+						continue
+					}
+					if n := active.Add(1); n > limit {
+						t.Errorf("%d holders, limit %d", n, limit)
+					}
+					runtime.Gosched()
+					active.Add(-1)
+					c.Release()
+					cancel()
 				}
-				if n := active.Add(1); n > limit {
-					t.Errorf("%d holders, limit %d", n, limit)
-				}
-				runtime.Gosched()
-				active.Add(-1)
-				c.Release()
-				cancel()
-			}
-		})
-	}
-	wg.Wait()
-	if c.InUse() != 0 || c.Waiting() != 0 {
-		t.Errorf("InUse(), Waiting() = %d, %d after the hammer, want 0, 0", c.InUse(), c.Waiting())
-	}
+			})
+		}
+		wg.Wait()
+		if c.InUse() != 0 || c.Waiting() != 0 {
+			t.Errorf("InUse(), Waiting() = %d, %d after the hammer, want 0, 0", c.InUse(), c.Waiting())
+		}
+	})
 }

@@ -136,93 +136,101 @@ func (d *differ) walk(a, b any, at []step) bool {
 	}
 	switch x := a.(type) {
 	case map[string]any:
-		y, ok := b.(map[string]any)
-		if !ok {
-			return d.diff(at, a, b)
+		if y, ok := b.(map[string]any); ok {
+			return d.walkObject(x, y, at)
 		}
-		keys := make([]string, 0, len(x)+len(y))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		for k := range y {
-			if _, ok := x[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			child := append(at, step{kind: stepMember, name: k})
-			va, oka := x[k]
-			vb, okb := y[k]
-			if !oka || !okb {
-				if ignored(child, d.ignore) {
-					continue
-				}
-				if !oka {
-					va = missing{}
-				}
-				if !okb {
-					vb = missing{}
-				}
-				if !d.diff(child, va, vb) {
-					return false
-				}
-				continue
-			}
-			if !d.walk(va, vb, child) {
-				return false
-			}
-		}
-		return true
 	case []any:
-		y, ok := b.([]any)
-		if !ok {
-			return d.diff(at, a, b)
+		if y, ok := b.([]any); ok {
+			return d.walkArray(x, y, at)
 		}
-		for i := range max(len(x), len(y)) {
-			child := append(at, step{kind: stepIndex, index: i})
-			if i >= len(x) || i >= len(y) {
-				if ignored(child, d.ignore) {
-					continue
-				}
-				var va, vb any = missing{}, missing{}
-				if i < len(x) {
-					va = x[i]
-				}
-				if i < len(y) {
-					vb = y[i]
-				}
-				if !d.diff(child, va, vb) {
-					return false
-				}
-				continue
-			}
-			if !d.walk(x[i], y[i], child) {
-				return false
-			}
-		}
-		return true
 	case json.Number:
-		y, ok := b.(json.Number)
-		if !ok {
-			return d.diff(at, a, b)
-		}
-		if x == y {
+		if y, ok := b.(json.Number); ok && sameNumber(x, y) {
 			return true
 		}
-		fx, ex := x.Float64()
-		fy, ey := y.Float64()
-		if ex == nil && ey == nil && fx == fy {
-			return true
-		}
-		return d.diff(at, a, b)
 	case string, bool, nil:
 		if a == b {
 			return true
 		}
-		return d.diff(at, a, b)
 	}
 	return d.diff(at, a, b)
+}
+
+// walkObject compares two objects member by member, in the order of their sorted
+// names so that the first difference found does not depend on map order.
+func (d *differ) walkObject(x, y map[string]any, at []step) bool {
+	keys := make([]string, 0, len(x)+len(y))
+	for k := range x {
+		keys = append(keys, k)
+	}
+	for k := range y {
+		if _, ok := x[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		child := append(at, step{kind: stepMember, name: k})
+		va, oka := x[k]
+		vb, okb := y[k]
+		if !oka || !okb {
+			if ignored(child, d.ignore) {
+				continue
+			}
+			if !oka {
+				va = missing{}
+			}
+			if !okb {
+				vb = missing{}
+			}
+			if !d.diff(child, va, vb) {
+				return false
+			}
+			continue
+		}
+		if !d.walk(va, vb, child) {
+			return false
+		}
+	}
+	return true
+}
+
+// walkArray compares two arrays element by element; the elements past the end of
+// the shorter one differ from a missing element.
+func (d *differ) walkArray(x, y []any, at []step) bool {
+	for i := range max(len(x), len(y)) {
+		child := append(at, step{kind: stepIndex, index: i})
+		if i >= len(x) || i >= len(y) {
+			if ignored(child, d.ignore) {
+				continue
+			}
+			var va, vb any = missing{}, missing{}
+			if i < len(x) {
+				va = x[i]
+			}
+			if i < len(y) {
+				vb = y[i]
+			}
+			if !d.diff(child, va, vb) {
+				return false
+			}
+			continue
+		}
+		if !d.walk(x[i], y[i], child) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameNumber reports whether two numbers are equal as written or by value (1.0 and
+// 1, 1e2 and 100).
+func sameNumber(x, y json.Number) bool {
+	if x == y {
+		return true
+	}
+	fx, ex := x.Float64()
+	fy, ey := y.Float64()
+	return ex == nil && ey == nil && fx == fy
 }
 
 // CompareHeader compares the values of the header called name in legacy's answer

@@ -91,6 +91,15 @@ func TestCompareBodies(t *testing.T) {
 		{"one side not JSON", `{"a":1}`, `{"a":1`, nil, "", `{"a":1}`, `{"a":1`, false},
 		{"trailing data is not JSON", `{"a":1} x`, `{"a":1} x`, nil, "", "", "", true},
 		{"scalars compare as bytes", `1.0`, `1`, nil, "", "1.0", "1", false},
+		{"numbers as written", `{"n":1e2}`, `{"n":100}`, nil, "", "", "", true},
+		{"number against string", `{"a":1}`, `{"a":"1"}`, nil, "$.a", "1", `"1"`, false},
+		{"null against false", `{"a":null}`, `{"a":false}`, nil, "$.a", "null", "false", false},
+		{"object against array", `{"a":{}}`, `{"a":[]}`, nil, "$.a", "{}", "[]", false},
+		{"array against object", `{"a":[1]}`, `{"a":{"0":1}}`, nil, "$.a", "[1]", `{"0":1}`, false},
+		{"first difference by member name", `{"b":1,"a":1}`, `{"b":2,"a":2}`, nil, "$.a", "1", "2", false},
+		{"extra member", `{"a":1}`, `{"a":1,"z":2}`, nil, "$.z", "(missing)", "2", false},
+		{"missing element", `[1,2]`, `[1]`, nil, "$[1]", "2", "(missing)", false},
+		{"ignored missing element", `[1,2]`, `[1]`, []string{"$[1]"}, "", "", "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,13 +5,8 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,21 +15,6 @@ import (
 	"github.com/edged/edged/strangler"
 )
 
-// freeAddrs returns n loopback addresses free at the time of the call.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var out []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ln.Addr().String())
-		ln.Close()
-	}
-	return out
-}
-
 // TestFleetDaemonsClustered: three daemons on one host, each with its
 // embedded NATS server, form one NATS cluster ([events] cluster) and one
 // fleet. Their servers are named after their [fleet] node: with the host
@@ -42,24 +22,16 @@ func freeAddrs(t *testing.T, n int) []string {
 // them. A promotion on the first node reaches the third; the first to lead
 // is known to all.
 func TestFleetDaemonsClustered(t *testing.T) {
-	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
-	t.Cleanup(mono.Close)
+	mono := legacyServer(t)
 	clients, routes := freeAddrs(t, 3), freeAddrs(t, 3)
 	cluster := `["nats://` + strings.Join(routes, `", "nats://`) + `"]`
 	ds := make([]*Daemon, 3)
 	errs := make([]error, 3)
 	var wg sync.WaitGroup
 	for i := range 3 {
-		cfg := fleetConfig(t, fmt.Sprint("n", i), clients[i], "", mono.URL)
-		cfg = strings.Replace(cfg, "[fleet]", fmt.Sprintf("cluster_listen = %q\ncluster = %s\n\n[fleet]", routes[i], cluster), 1)
-		dir := t.TempDir()
-		path := filepath.Join(dir, "router.toml")
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("token\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		cfg := fleetTOML(t, fmt.Sprint("n", i), clients[i], "", mono)
+		cfg.Events += fmt.Sprintf("\ncluster_listen = %q\ncluster = %s", routes[i], cluster)
+		path := writeConfig(t, cfg.String())
 		ctx, cancel := context.WithCancel(context.Background())
 		// A cluster is ready once a majority is up: the nodes start together.
 		wg.Go(func() {
@@ -69,14 +41,7 @@ func TestFleetDaemonsClustered(t *testing.T) {
 				cancel()
 				return
 			}
-			served := make(chan error, 1)
-			go func() { served <- d.Serve(ctx) }()
-			t.Cleanup(func() {
-				cancel()
-				if err := <-served; err != nil {
-					t.Errorf("Serve() = %v, want nil after cancel", err)
-				}
-			})
+			serve(t, ctx, cancel, d)
 		})
 	}
 	wg.Wait()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,101 +16,6 @@ import (
 
 	"github.com/edged/edged/internal/config"
 )
-
-// helloWasm is the C hello guest built by examples/build-guests.sh.
-func helloWasm(t testing.TB) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "examples", "guests", "hello-c", "hello-c.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// testConfig returns a configuration on loopback ports with one function on
-// /hello and, with fresh, a second function on /new. Paths are relative to dir.
-func testConfig(wasm string, fresh bool) string {
-	var s strings.Builder
-	fmt.Fprintf(&s, `
-[server]
-listen = "127.0.0.1:0"
-drain_delay = "0s"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = "cache"
-state_dir = "state"
-
-[functions.hello]
-module = %[1]q
-
-[[routes]]
-name = "hello"
-path = "/hello"
-stage = "retired"
-function = "hello"
-`, wasm)
-	if fresh {
-		fmt.Fprintf(&s, `
-[functions.fresh]
-module = %[1]q
-
-[[routes]]
-name = "new"
-path = "/new"
-stage = "retired"
-function = "fresh"
-`, wasm)
-	}
-	return s.String()
-}
-
-// startDaemon writes cfg to dir, starts a Daemon on it and serves until the
-// test ends. It returns the daemon and the path of its configuration.
-func startDaemon(t *testing.T, cfg string) (*Daemon, string) {
-	t.Helper()
-	d, path, _ := serveDaemon(t, cfg)
-	return d, path
-}
-
-// serveDaemon is startDaemon that also returns a function stopping the daemon
-// (at most once; the test's cleanup stops it too).
-func serveDaemon(t *testing.T, cfg string) (*Daemon, string, func()) {
-	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "router.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := New(ctx, Options{ConfigPath: path, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- d.Serve(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-served; err != nil {
-				t.Errorf("Serve() = %v, want nil after cancel", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return d, path, stop
-}
 
 // TestReloadHammer reloads, again and again, a configuration that adds a route
 // and the function it names, and one that removes both, while clients keep
@@ -183,22 +87,10 @@ func TestNewFailsClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	public := free.Addr().String()
-	free.Close()
-	cfg := strings.Replace(testConfig(helloWasm(t), true), `listen = "127.0.0.1:0"`, fmt.Sprintf("listen = %q", public), 1)
-	cfg = strings.Replace(cfg, `listen = "127.0.0.1:0"`, fmt.Sprintf("listen = %q", taken.Addr()), 1)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "router.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	public := freeAddrs(t, 1)[0]
+	cfg := helloTOML(helloWasm(t), true)
+	cfg.Listen, cfg.AdminListen = public, taken.Addr().String()
+	path := writeConfig(t, cfg.String())
 	d, err := New(context.Background(), Options{ConfigPath: path})
 	if d != nil || err == nil || !strings.Contains(err.Error(), "admin.listen") {
 		t.Fatalf("New(admin address taken) = %v, %v; want nil and an admin.listen error", d, err)

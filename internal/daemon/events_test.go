@@ -51,38 +51,13 @@ enqueue = "orders"
 	}
 }
 
-// testdataWasm returns the absolute path of isolate/testdata/name.wasm.
-func testdataWasm(t testing.TB, name string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "isolate", "testdata", name+".wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // eventsConfig is a daemon with the embedded JetStream server under dir's
 // "events": trigger "ok" delivers "orders" to the C hello guest, "bad" delivers
 // "fail" to a guest that traps (one retry after 10ms, then a dead letter),
 // and "jobs" delivers what the publish guest on /pub publishes on "jobs.>"
 // to hello. extra is appended.
 func eventsConfig(t testing.TB, extra string) string {
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-drain_delay = "0s"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = "cache"
-state_dir = "state"
-
-[events]
-store_dir = "events"
-
+	return routerTOML{Events: `store_dir = "events"`, Body: fmt.Sprintf(`
 [functions.hello]
 module = %[1]q
 
@@ -126,7 +101,7 @@ enqueue = "orders"
 name = "fail"
 path = "/fail"
 enqueue = "fail"
-`, helloWasm(t), testdataWasm(t, "trap"), testdataWasm(t, "publish")) + extra
+`, helloWasm(t), testdataWasm(t, "trap"), testdataWasm(t, "publish")) + extra}.String()
 }
 
 // waitRecord polls the events engine until the event source+id has a record,
@@ -268,23 +243,6 @@ func TestTriggersRun(t *testing.T) {
 	})
 }
 
-// scrape returns the admin API's /metrics.
-func scrape(t *testing.T, d *Daemon) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, d.AdminURL()+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics = %d, %v", resp.StatusCode, err)
-	}
-	return string(b)
-}
-
 // enqueue POSTs body to the daemon's path with hdr and returns the 202
 // answer's id and status path.
 func enqueue(t *testing.T, d *Daemon, path, body string, hdr ...string) (id, status string) {
@@ -334,16 +292,10 @@ func TestEnqueueRoutes(t *testing.T) {
 				t.Errorf("record = %+v, want %s by %s", r, tc.want, tc.trigger)
 			}
 			// The status link of the 202, on the admin API.
-			req, _ := http.NewRequest(http.MethodGet, d.AdminURL()+status, nil)
-			req.Header.Set("Authorization", "Bearer token")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
+			code, b := adminDo(t, d, http.MethodGet, status)
 			var st struct{ ID, Source, State string }
-			if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&st); err != nil || resp.StatusCode != 200 {
-				t.Fatalf("GET %s = %d, %v", status, resp.StatusCode, err)
+			if err := json.Unmarshal(b, &st); err != nil || code != 200 {
+				t.Fatalf("GET %s = %d, %v", status, code, err)
 			}
 			if st.ID != id || st.Source != source || st.State != tc.want {
 				t.Errorf("GET %s = %+v, want %s", status, st, tc.want)

@@ -2,12 +2,8 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,81 +12,14 @@ import (
 	"github.com/edged/edged/strangler"
 )
 
-// fleetConfig is a node of a fleet: route "users" (legacy, with the C hello
-// guest as its function) and [fleet] state = "nats" named node. With listen
-// the node's embedded NATS server opens that address; else the node joins
-// url.
-func fleetConfig(t *testing.T, node, listen, url, upstream string) string {
-	events := fmt.Sprintf("[events]\nstore_dir = \"events\"\nsync = \"interval\"\nlisten = %q\n", listen)
-	if url != "" {
-		events = fmt.Sprintf("[events]\nurl = %q\n", url)
-	}
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-drain_delay = "0s"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = "cache"
-state_dir = "state"
-
-%s
-[fleet]
-state = "nats"
-node = %q
-
-[upstreams.mono]
-url = %q
-
-[functions.hello]
-module = %q
-
-[[routes]]
-name = "users"
-path = "/users"
-stage = "legacy"
-upstream = "mono"
-function = "hello"
-`, events, node, upstream, helloWasm(t))
-}
-
-// adminCall sends an authenticated admin request and decodes the answer.
-func adminCall(t *testing.T, d *Daemon, method, path string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(method, d.AdminURL()+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
-	return resp.StatusCode, out
-}
-
 // TestFleetDaemons: two daemons, one serving the embedded NATS server the
 // other joins. A promotion through A's admin API reaches B's table within a
 // second; B's GET /v1/fleet lists both nodes; both report a state age of 0.
 func TestFleetDaemons(t *testing.T) {
-	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
-	t.Cleanup(mono.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	natsAddr := ln.Addr().String()
-	ln.Close()
-	a, _ := startDaemon(t, fleetConfig(t, "a", natsAddr, "", mono.URL))
-	b, _ := startDaemon(t, fleetConfig(t, "b", "", "nats://"+natsAddr, mono.URL))
+	mono := legacyServer(t)
+	natsAddr := freeAddrs(t, 1)[0]
+	a, _ := startDaemon(t, fleetConfig(t, "a", natsAddr, "", mono))
+	b, _ := startDaemon(t, fleetConfig(t, "b", "", "nats://"+natsAddr, mono))
 
 	watch := b.table.Watch()
 	if code, body := adminCall(t, a, http.MethodPost, "/v1/routes/users/promote"); code != http.StatusOK {
@@ -138,14 +67,8 @@ func TestFleetDaemons(t *testing.T) {
 // answers route actions with 503 and the reason, reports a state age above
 // 0, and takes changes again once NATS is back.
 func TestFleetDaemonWithoutNATS(t *testing.T) {
-	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
-	t.Cleanup(mono.Close)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	mono := legacyServer(t)
+	addr := freeAddrs(t, 1)[0]
 	store := t.TempDir()
 	open := func() *events.Server {
 		srv, err := events.Open(context.Background(), events.Options{StoreDir: store, Listen: addr, Sync: events.SyncInterval})
@@ -155,7 +78,7 @@ func TestFleetDaemonWithoutNATS(t *testing.T) {
 		return srv
 	}
 	srv := open()
-	d, _ := startDaemon(t, fleetConfig(t, "b", "", "nats://"+addr, mono.URL))
+	d, _ := startDaemon(t, fleetConfig(t, "b", "", "nats://"+addr, mono))
 	if err := srv.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -79,22 +79,7 @@ func TestRouteOptionsFleetScope(t *testing.T) {
 // fleet rate limit of a burst of 3 and one request an hour per client,
 // synced every 10ms. events is its [events] table.
 func fleetDaemonConfig(t *testing.T, events string) string {
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-drain_delay = "0s"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = "cache"
-state_dir = "state"
-
-[events]
-%s
-
+	return routerTOML{Events: events, Body: fmt.Sprintf(`
 [functions.hello]
 module = %q
 
@@ -109,7 +94,7 @@ function = "hello"
   burst = 3
   scope = "fleet"
   sync_interval = "10ms"
-`, events, helloWasm(t))
+`, helloWasm(t))}.String()
 }
 
 // TestFleetRateLimitTwoDaemons runs two edged daemons sharing one NATS server

@@ -3,11 +3,9 @@
 package daemon
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -19,7 +17,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/edged/edged/events"
 	"github.com/edged/edged/fleet"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/strangler"
@@ -28,77 +25,6 @@ import (
 // fleetWait bounds every wait of these tests: a failover takes a round trip
 // (the stopped leader resigns), a step the plan's interval plus a tick.
 const fleetWait = 30 * time.Second
-
-// leadConfig is a fleet node joining the NATS server at url: route "users"
-// (upstream mono, function fn) with a migration plan starting at the canary,
-// sticky on the X-User header, and extra appended to the route.
-func leadConfig(t *testing.T, node, url, upstream, fn, plan, extra string) string {
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-drain_delay = "0s"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = "cache"
-state_dir = "state"
-
-[events]
-url = %q
-
-[fleet]
-state = "nats"
-node = %q
-
-[upstreams.mono]
-url = %q
-
-[functions.fn]
-module = %q
-
-[[routes]]
-name = "users"
-path = "/users"
-stage = "legacy"
-upstream = "mono"
-function = "fn"
-sticky = "header:X-User"
-fallback = false
-%s
-[routes.migration]
-start = "canary"
-%s
-`, url, node, upstream, fn, extra, plan)
-}
-
-// natsServer starts a standalone NATS server on loopback, outside every
-// daemon, so that any daemon can be stopped.
-func natsServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv, err := events.Open(context.Background(), events.Options{StoreDir: t.TempDir(), Listen: addr, Sync: events.SyncInterval})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close(context.Background()) })
-	return "nats://" + addr
-}
-
-// startStoppable starts a daemon like startDaemon and returns a function that
-// stops it (at most once; the test's cleanup stops it too).
-func startStoppable(t *testing.T, cfg string) (*Daemon, func()) {
-	t.Helper()
-	d, _, stop := serveDaemon(t, cfg)
-	return d, stop
-}
 
 // waitLeader waits until one of ds leads and returns it.
 func waitLeader(t *testing.T, ds ...*Daemon) *Daemon {
@@ -169,15 +95,14 @@ func traffic(t *testing.T, stop <-chan struct{}, ds ...*Daemon) *sync.WaitGroup 
 // node, by the leader's controller on node A, judging B's gate windows. With
 // a controller per node (before the election was wired) B rolled itself back.
 func TestFleetLeaderRollsBackCanary(t *testing.T) {
-	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
-	t.Cleanup(mono.Close)
+	mono := legacyServer(t)
 	url := natsServer(t)
 	plan := "steps = [100]\ninterval = \"1h\"\nmin_requests = 20\n"
-	a, _ := startStoppable(t, leadConfig(t, "a", url, mono.URL, testdataWasm(t, "trap"), plan, ""))
+	a, _ := startStoppable(t, leadConfig(t, "a", url, mono, testdataWasm(t, "trap"), plan, ""))
 	if waitLeader(t, a) != a {
 		t.Fatal("a does not lead")
 	}
-	b, _ := startStoppable(t, leadConfig(t, "b", url, mono.URL, testdataWasm(t, "trap"), plan, ""))
+	b, _ := startStoppable(t, leadConfig(t, "b", url, mono, testdataWasm(t, "trap"), plan, ""))
 
 	if code, body := adminCall(t, b, http.MethodPost, "/v1/routes/users/promote"); code != http.StatusOK {
 		t.Fatalf("promote on B = %d %v", code, body)
@@ -225,13 +150,12 @@ func TestFleetLeaderRollsBackCanary(t *testing.T) {
 // than the plan's interval (a new leader re-judging the step the old one
 // had just taken would step again at once).
 func TestFleetLeaderFailover(t *testing.T) {
-	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
-	t.Cleanup(mono.Close)
+	mono := legacyServer(t)
 	url := natsServer(t)
 	const interval = 2 * time.Second
 	plan := fmt.Sprintf("steps = [50, 100]\ninterval = %q\nmin_requests = 5\nmax_latency_ratio = 1000.0\n", interval)
-	a, stopA := startStoppable(t, leadConfig(t, "a", url, mono.URL, helloWasm(t), plan, ""))
-	b, stopB := startStoppable(t, leadConfig(t, "b", url, mono.URL, helloWasm(t), plan, ""))
+	a, stopA := startStoppable(t, leadConfig(t, "a", url, mono, helloWasm(t), plan, ""))
+	b, stopB := startStoppable(t, leadConfig(t, "b", url, mono, helloWasm(t), plan, ""))
 	stops := map[*Daemon]func(){a: stopA, b: stopB}
 
 	stop := make(chan struct{})

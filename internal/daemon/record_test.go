@@ -15,15 +15,6 @@ import (
 	"github.com/edged/edged/corpus"
 )
 
-func quoteWasm(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "isolate", "testdata", "quote.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // quoteServers starts a legacy upstream answering {"quote":42} and the rates
 // service the quote guest fetches 42 from.
 func quoteServers(t *testing.T) (legacy, rates string) {
@@ -40,19 +31,7 @@ func quoteServers(t *testing.T) (legacy, rates string) {
 
 func quoteConfig(t *testing.T, legacy, rates, record string) string {
 	t.Setenv("EDGED_TEST_API_TOKEN", "tok-value")
-	return fmt.Sprintf(`
-[server]
-listen = "127.0.0.1:0"
-drain_delay = "0s"
-
-[admin]
-listen = "127.0.0.1:0"
-token_file = "admin.token"
-
-[runtime]
-cache_dir = "cache"
-state_dir = "state"
-
+	return routerTOML{Body: fmt.Sprintf(`
 [upstreams.mono]
 url = %[2]q
 
@@ -78,20 +57,7 @@ name = "legacy"
 path = "/legacy"
 stage = "legacy"
 upstream = "mono"
-`, quoteWasm(t), legacy, rates, record)
-}
-
-func adminPost(t *testing.T, d *Daemon, path string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequest("POST", d.AdminURL()+path, nil)
-	req.Header.Set("Authorization", "Bearer token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+`, testdataWasm(t, "quote"), legacy, rates, record)}.String()
 }
 
 func readRecords(t *testing.T, path string) []*corpus.Record {

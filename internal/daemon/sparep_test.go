@@ -3,10 +3,7 @@ package daemon
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 )
 
@@ -28,29 +25,19 @@ func TestSpareP(t *testing.T) {
 		{"embedder", false, "", n, n},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := strings.Replace(testConfig(helloWasm(t), false), "[runtime]\n", "[runtime]\n"+tc.slotsKey, 1)
-			dir := t.TempDir()
-			path := filepath.Join(dir, "router.toml")
-			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("token\n"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			cfg := helloTOML(helloWasm(t), false)
+			cfg.Runtime = tc.slotsKey
+			path := writeConfig(t, cfg.String())
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			d, err := New(ctx, Options{ConfigPath: path, Logger: slog.New(slog.DiscardHandler), SpareP: tc.spare})
 			if err != nil {
 				t.Fatal(err)
 			}
-			served := make(chan error, 1)
-			go func() { served <- d.Serve(ctx) }()
+			stop := serve(t, ctx, cancel, d)
 			procs := runtime.GOMAXPROCS(0)
 			_, slots := d.env.rt.Concurrency()
-			cancel()
-			if err := <-served; err != nil {
-				t.Errorf("Serve() = %v", err)
-			}
+			stop()
 			if procs != tc.wantProcs || slots != tc.wantSlots {
 				t.Errorf("while serving: GOMAXPROCS %d, guest slots %d; want %d, %d", procs, slots, tc.wantProcs, tc.wantSlots)
 			}
