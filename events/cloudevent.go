@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -132,7 +133,7 @@ func parseEvent(h nats.Header, data []byte, maxBody int64) (received, error) {
 		}
 	}
 	for k, vs := range h {
-		if !strings.HasPrefix(strings.ToLower(k), "ce-") && !strings.EqualFold(k, HeaderTraceParent) {
+		if !hasPrefixFold(k, "ce-") && !strings.EqualFold(k, HeaderTraceParent) {
 			continue
 		}
 		for _, v := range vs {
@@ -178,22 +179,91 @@ func clip(s string) string {
 }
 
 // request builds the CloudEvents binary-mode HTTP request for a message:
-// every `ce-` header, Content-Type and traceparent are copied, the body is
-// the data. The path is "/" and the method POST.
+// every `ce-` header, Content-Type, traceparent and tracestate are copied,
+// the body is the data. The path is "/" and the method POST. It runs once per
+// delivery, so the values share one backing array and the usual names are
+// canonicalized without allocating.
 func request(ctx context.Context, h nats.Header, data []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "/", &eventBody{Reader: bytes.NewReader(data)})
 	if err != nil {
 		return nil, err
 	}
+	req.ContentLength = int64(len(data))
+	n := 0
 	for k, vs := range h {
-		lk := strings.ToLower(k)
-		if strings.HasPrefix(lk, "ce-") || lk == "traceparent" || lk == "tracestate" || lk == "content-type" {
-			for _, v := range vs {
-				req.Header.Add(k, v)
-			}
+		if forwarded(k) {
+			n += len(vs)
 		}
 	}
+	vals := make([]string, 0, n)
+	req.Header = make(http.Header, n)
+	for k, vs := range h {
+		if !forwarded(k) {
+			continue
+		}
+		ck := canonicalKey(k)
+		if old, ok := req.Header[ck]; ok { // the same name in two cases
+			req.Header[ck] = append(old[:len(old):len(old)], vs...)
+			continue
+		}
+		start := len(vals)
+		vals = append(vals, vs...)
+		// Capped, so that an Invoker appending to one value does not
+		// write over the next.
+		req.Header[ck] = vals[start:len(vals):len(vals)]
+	}
 	return req, nil
+}
+
+// eventBody is a request body over an event's data: one allocation where
+// io.NopCloser over a bytes.Reader takes two.
+type eventBody struct{ *bytes.Reader }
+
+// Close does nothing: the data belongs to the message.
+func (eventBody) Close() error { return nil }
+
+// forwarded reports whether a message header is part of the request.
+func forwarded(k string) bool {
+	return hasPrefixFold(k, "ce-") || strings.EqualFold(k, HeaderTraceParent) ||
+		strings.EqualFold(k, headerTraceState) || strings.EqualFold(k, headerContentType)
+}
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey, without an allocation
+// for the names edged publishes.
+func canonicalKey(k string) string {
+	switch k {
+	case HeaderID:
+		return "Ce-Id"
+	case HeaderSource:
+		return "Ce-Source"
+	case HeaderType:
+		return "Ce-Type"
+	case HeaderSpecVersion:
+		return "Ce-Specversion"
+	case HeaderTime:
+		return "Ce-Time"
+	case HeaderSubject:
+		return "Ce-Subject"
+	case HeaderPartitionKey:
+		return "Ce-Partitionkey"
+	case HeaderTraceParent:
+		return canonicalTraceParent
+	case headerTraceState:
+		return canonicalTraceState
+	}
+	return textproto.CanonicalMIMEHeaderKey(k)
+}
+
+// The canonical forms of the trace headers, to read them from an
+// http.Header without canonicalizing on every read.
+const (
+	canonicalTraceParent = "Traceparent"
+	canonicalTraceState  = "Tracestate"
+)
+
+// hasPrefixFold is strings.HasPrefix ignoring ASCII case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // traceID returns the trace id of a W3C traceparent, or "".

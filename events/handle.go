@@ -155,8 +155,8 @@ func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg, attempt 
 	}
 	sp := sub.startSpan(req, attempt)
 	// What the function publishes continues the trace of this delivery.
-	if tp := req.Header.Get(HeaderTraceParent); tp != "" {
-		if tctx := WithTraceParent(ctx, tp, req.Header.Get(headerTraceState)); tctx != ctx {
+	if tp := firstValue(req.Header, canonicalTraceParent); tp != "" {
+		if tctx := WithTraceParent(ctx, tp, firstValue(req.Header, canonicalTraceState)); tctx != ctx {
 			ctx = tctx
 			req = req.WithContext(ctx)
 		}
@@ -175,6 +175,15 @@ func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg, attempt 
 	return res
 }
 
+// firstValue is h.Get(k) for a k already canonical, which Get would
+// canonicalize again (an allocation for every lower-case name).
+func firstValue(h http.Header, k string) string {
+	if vs := h[k]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
 // eventSpan is the span of one invocation, under the publisher's span.
 type eventSpan struct {
 	exp  trace.Exporter
@@ -189,7 +198,7 @@ func (sub *Subscription) startSpan(req *http.Request, attempt int) *eventSpan {
 	if exp == nil {
 		return nil
 	}
-	tc, ok := trace.ParseTraceparent([]byte(req.Header.Get(HeaderTraceParent)))
+	tc, ok := trace.ParseTraceparent([]byte(firstValue(req.Header, canonicalTraceParent)))
 	if !ok || !tc.Sampled() {
 		return nil
 	}

@@ -350,9 +350,17 @@ type held struct {
 // prefetch is how many events a trigger holds at most: enough to keep the
 // invocation slots busy across a fetch round trip, and bounded well below
 // the consumer's MaxAckPending so retries waiting out a delay leave room.
+// At least 128: each fetch is a subscription and a pull request, and
+// fetching about 64 events at a time instead of 16 (the half of the room
+// the dispatcher finds free) drained a queue 25% faster for 14% less CPU
+// (docs/events.md, "Performance"); nats.go's own consumers buffer 500.
 func prefetch(concurrency int) int {
-	return min(max(4*concurrency, 32), maxAckPending/2)
+	return min(max(4*concurrency, minPrefetch), maxAckPending/2)
 }
+
+// minPrefetch is the fewest events a trigger holds: at NATS's default
+// max_payload of 1 MB, at most 128 MB of event data per trigger.
+const minPrefetch = 128
 
 func (h *held) add(m jetstream.Msg) {
 	h.mu.Lock()

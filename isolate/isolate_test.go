@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/edged/edged/limits"
@@ -466,24 +467,36 @@ func TestPool(t *testing.T) {
 		}
 	})
 	t.Run("idle instances above min are torn down", func(t *testing.T) {
-		f := load(t, rt, cGuest, FunctionOptions{MinInstances: 1, MaxInstances: 4, IdleTimeout: 20 * time.Millisecond})
-		var wg sync.WaitGroup
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				var resp Response
-				_ = f.Handle(context.Background(), newRequest("GET", "/fast", ""), &resp, nil)
-			}()
-		}
-		wg.Wait()
-		deadline := time.Now().Add(10 * time.Second)
-		for f.Stats().Instances > 1 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond) // the reaper runs on its own ticker
-		}
-		if st := f.Stats(); st.Instances != 1 {
-			t.Errorf("Stats().Instances = %d, want MinInstances (1)", st.Instances)
-		}
+		// The reaper runs on its own ticker: in a bubble its ticks are fake
+		// time, so the test waits for them without sleeping on the wall clock.
+		synctest.Test(t, func(t *testing.T) {
+			rt := newRuntime(t, RuntimeOptions{})
+			const idle = 20 * time.Millisecond
+			f := load(t, rt, cGuest, FunctionOptions{MinInstances: 1, MaxInstances: 4, IdleTimeout: idle})
+			// Four instances in use at once, then all idle: the pool grows
+			// to MaxInstances whatever the scheduler does.
+			var held []*instance
+			for range 4 {
+				inst, err := f.acquire(context.Background(), &Invocation{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				held = append(held, inst)
+			}
+			for _, inst := range held {
+				f.release(inst, true)
+			}
+			if st := f.Stats(); st.Instances != 4 {
+				t.Fatalf("Stats().Instances = %d before the idle timeout, want 4", st.Instances)
+			}
+			// Past the idle timeout by more than a reaper period (at most
+			// IdleTimeout/2 or 10ms), then until the reaper is idle again.
+			time.Sleep(2 * idle)
+			synctest.Wait()
+			if st := f.Stats(); st.Instances != 1 {
+				t.Errorf("Stats().Instances = %d, want MinInstances (1)", st.Instances)
+			}
+		})
 	})
 	t.Run("closed function", func(t *testing.T) {
 		f := load(t, rt, cGuest, FunctionOptions{})
