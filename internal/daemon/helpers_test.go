@@ -45,7 +45,7 @@ func testdataWasm(t testing.TB, name string) string {
 }
 
 // freeAddrs returns n loopback addresses free at the time of the call.
-func freeAddrs(t *testing.T, n int) []string {
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	var out []string
 	for range n {
@@ -61,7 +61,7 @@ func freeAddrs(t *testing.T, n int) []string {
 
 // legacyServer starts an upstream answering "legacy" to everything, closed
 // when the test ends, and returns its URL.
-func legacyServer(t *testing.T) string {
+func legacyServer(t testing.TB) string {
 	t.Helper()
 	mono := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "legacy") }))
 	t.Cleanup(mono.Close)
@@ -148,7 +148,7 @@ func testConfig(wasm string, fresh bool) string {
 // guest as its function) and [fleet] state = "nats" named node. With listen
 // the node's embedded NATS server opens that address; else the node joins
 // url.
-func fleetTOML(t *testing.T, node, listen, url, upstream string) routerTOML {
+func fleetTOML(t testing.TB, node, listen, url, upstream string) routerTOML {
 	events := fmt.Sprintf("store_dir = \"events\"\nsync = \"interval\"\nlisten = %q", listen)
 	if url != "" {
 		events = fmt.Sprintf("url = %q", url)
@@ -202,7 +202,7 @@ start = "canary"
 
 // writeConfig writes cfg as router.toml, and the admin token "token", to a
 // fresh directory, and returns the file's path.
-func writeConfig(t *testing.T, cfg string) string {
+func writeConfig(t testing.TB, cfg string) string {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "router.toml")
@@ -218,7 +218,7 @@ func writeConfig(t *testing.T, cfg string) string {
 // serve runs d until the returned function (or the test's cleanup) cancels
 // ctx, and checks that Serve then returns nil. The function stops at most once
 // and may be called from any goroutine.
-func serve(t *testing.T, ctx context.Context, cancel context.CancelFunc, d *Daemon) func() {
+func serve(t testing.TB, ctx context.Context, cancel context.CancelFunc, d *Daemon) func() {
 	served := make(chan error, 1)
 	go func() { served <- d.Serve(ctx) }()
 	var once sync.Once
@@ -236,7 +236,7 @@ func serve(t *testing.T, ctx context.Context, cancel context.CancelFunc, d *Daem
 
 // startDaemon writes cfg to dir, starts a Daemon on it and serves until the
 // test ends. It returns the daemon and the path of its configuration.
-func startDaemon(t *testing.T, cfg string) (*Daemon, string) {
+func startDaemon(t testing.TB, cfg string) (*Daemon, string) {
 	t.Helper()
 	d, path, _ := serveDaemon(t, cfg)
 	return d, path
@@ -252,7 +252,7 @@ func startStoppable(t *testing.T, cfg string) (*Daemon, func()) {
 
 // serveDaemon is startDaemon that also returns a function stopping the daemon
 // (at most once; the test's cleanup stops it too).
-func serveDaemon(t *testing.T, cfg string) (*Daemon, string, func()) {
+func serveDaemon(t testing.TB, cfg string) (*Daemon, string, func()) {
 	t.Helper()
 	path := writeConfig(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
