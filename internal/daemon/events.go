@@ -79,7 +79,7 @@ func eventsOptions(cfg *config.Config) events.Options {
 func sharedIdempotencyStore(ctx context.Context, srv *events.Server, node string) (sharedIdempotency, error) {
 	ctx, cancel := context.WithTimeout(ctx, fleetStartWait)
 	defer cancel()
-	store, err := kvstore.New(ctx, srv.JetStream(), kvstore.Options{Node: node})
+	store, err := kvstore.New(ctx, srv.JetStream(), kvstore.Options{Node: node, Replicas: srv.Replicas()})
 	if err != nil {
 		return nil, fmt.Errorf("fleet: idempotency keys: %w", err)
 	}

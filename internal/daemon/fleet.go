@@ -40,6 +40,7 @@ func (d *Daemon) startFleet(ctx context.Context, cfg *config.Config) error {
 		Plans:    d.currentPlans,
 		StateDir: cfg.Runtime.StateDir,
 		Leader:   d.lead.leads,
+		Replicas: d.env.events.Replicas(),
 		Logger:   log,
 	})
 	if err != nil {

@@ -103,7 +103,7 @@ func (d *Daemon) runFleetController(ctx context.Context, node string, every time
 func (d *Daemon) elect(ctx context.Context, node string, log *slog.Logger) *fleet.Election {
 	for warned := false; ; warned = true {
 		ectx, cancel := context.WithTimeout(ctx, fleet.DefaultTimeout)
-		el, err := fleet.Elect(ectx, d.env.events.JetStream(), node, fleet.ElectionOptions{Logger: log})
+		el, err := fleet.Elect(ectx, d.env.events.JetStream(), node, fleet.ElectionOptions{Logger: log, Replicas: d.env.events.Replicas()})
 		cancel()
 		if err == nil {
 			return el
