@@ -181,6 +181,10 @@ func (s *State) write(ctx context.Context, kv jetstream.KeyValue, key string, st
 	return n, err
 }
 
+// publishRetryWait is the pause between attempts to append to EventsStream
+// while it has no leader.
+const publishRetryWait = 100 * time.Millisecond
+
 // historyEvent is a message of EventsStream.
 type historyEvent struct {
 	Route    string          `json:"route"`
@@ -208,7 +212,11 @@ func (s *State) publish(ctx context.Context, key string, rev uint64, localFrom s
 		Actor: next.Actor, Reason: next.Reason, Node: next.Node, Time: next.Time, Revision: rev}
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	if _, err := s.js.Publish(ctx, EventsSubject(next.Name), encode(ev), jetstream.WithMsgID(fmt.Sprintf("%s:%d", key, rev))); err != nil {
+	// A stream electing its leader (a server of the cluster died) has no
+	// responders for a few seconds: retried within the timeout, the message
+	// id keeping a retried append single.
+	if _, err := s.js.Publish(ctx, EventsSubject(next.Name), encode(ev), jetstream.WithMsgID(fmt.Sprintf("%s:%d", key, rev)),
+		jetstream.WithRetryAttempts(int(s.o.Timeout/publishRetryWait)), jetstream.WithRetryWait(publishRetryWait)); err != nil {
 		s.o.Logger.Warn("fleet: route event not stored in "+EventsStream, "route", next.Name, "revision", rev, "err", err)
 	}
 }
