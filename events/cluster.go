@@ -43,6 +43,17 @@ func clusterOpts(o Options) (server.ClusterOpts, []*url.URL) {
 // JetStream did not become ready within Options.ReadyTimeout.
 var ErrNotReady = errors.New("events: JetStream not ready")
 
+// WhenReady runs op as the server creates its own streams and buckets: in a
+// cluster, again until it succeeds, fails for a reason other than a
+// JetStream not ready yet (no meta leader, too few peers known for the
+// replicas), or Options.ReadyTimeout (or ctx) ends; on a single server,
+// once. Users creating buckets of their own with Replicas() call it, since
+// a cluster that just formed refuses or times out such requests for a
+// while.
+func (s *Server) WhenReady(ctx context.Context, op func(context.Context) error) error {
+	return s.whenReady(ctx, op)
+}
+
 // whenReady runs op until it succeeds, fails for a reason other than a
 // JetStream that is not ready yet, or Options.ReadyTimeout (or ctx) ends.
 // Each attempt is bounded by readyAttempt. A single embedded server is ready

@@ -254,6 +254,11 @@ func startEmbedded(opts Options) (*server.Server, error) {
 // package offers (the `edged events` listing of streams and consumers).
 func (s *Server) JetStream() jetstream.JetStream { return s.js }
 
+// Replicas is how many copies JetStream keeps of each stream and bucket this
+// server's users create (Options.Replicas after defaults), so that what the
+// fleet stores survives the loss of as many servers as the events do.
+func (s *Server) Replicas() int { return s.opts.Replicas }
+
 // ClientURL returns the address other processes can connect to: the Listen
 // address of the embedded server, Options.URL, or "" when the embedded
 // server opens no port.

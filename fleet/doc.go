@@ -30,7 +30,9 @@
 // follows the bucket live, whether it leads, and the routes whose state it does not apply because its
 // router.toml differs. State.Status reads them all and lists where nodes disagree.
 //
-// The controller runs on one node, the leader; its decisions are State.Move calls like a person's.
+// The controller runs on one node, the leader; its decisions are moves like a person's, made through
+// State.Fenced with the leader's term: the term is stored on the route, and a write of a term below the one
+// stored (a deposed leader's) is refused with a *FencedError.
 //
 // The election and the gate windows are described in docs/fleet-windows.md.
 //

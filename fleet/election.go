@@ -215,8 +215,13 @@ func openLockBucket(ctx context.Context, js jetstream.JetStream, o ElectionOptio
 		TTL:         o.TTL,
 		// A marker on expiry lets watchers see the lock fall free at once.
 		LimitMarkerTTL: o.TTL,
-		Storage:        jetstream.MemoryStorage,
-		Replicas:       o.Replicas,
+		// On disk, not in memory: terms are the bucket's revisions and are
+		// stored on the routes as fences (State.Fenced), so they must keep
+		// growing across a restart of the NATS servers. A bucket in memory
+		// would start again from revision 1 and every new leader's writes
+		// would be refused.
+		Storage:  jetstream.FileStorage,
+		Replicas: o.Replicas,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		kv, err = js.KeyValue(ctx, o.Bucket)

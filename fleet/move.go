@@ -31,6 +31,51 @@ var ErrBusy = errors.New("fleet: route changed by others too often to apply the 
 // belongs to (its router.toml changed) moves from its own route, as after a
 // reload in file mode, and its plan becomes the stored one.
 func (s *State) Move(ctx context.Context, name string, tr strangler.Transition, a strangler.Action) (strangler.Route, error) {
+	return s.move(ctx, name, tr, a, 0)
+}
+
+// ErrFenced is matched by a FencedError.
+var ErrFenced = errors.New("fleet: write of a deposed leader refused")
+
+// FencedError refuses a controller's write made for a leader's term below
+// the highest term already stored on the route: a newer leader has written
+// the route since, so the older leader's decision, judged on windows of its
+// own term, must not land on top of it. It matches ErrFenced.
+type FencedError struct {
+	Route  string
+	Term   uint64 // the term the write was made for
+	Stored uint64 // the highest term stored on the route
+}
+
+// Error implements error.
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("fleet: route %q: write of leader term %d refused, term %d has written it since", e.Route, e.Term, e.Stored)
+}
+
+// Unwrap returns ErrFenced.
+func (e *FencedError) Unwrap() error { return ErrFenced }
+
+// Fenced returns a Mover whose writes are the decisions of the leader of
+// term (fleet.Election's term, the revision of the write that took the
+// lock): each write stores the term on the route, and a write on a route
+// that a later term has already written is refused with a *FencedError,
+// the state left as it is. The compare-and-swap on the revision read makes
+// the check and the write one step: a newer leader writing in between makes
+// the write retry, read the newer term and refuse. Moves made with Move
+// (people) are not fenced and keep the stored term.
+func (s *State) Fenced(term uint64) strangler.Mover { return fencedMover{s: s, term: term} }
+
+type fencedMover struct {
+	s    *State
+	term uint64
+}
+
+func (m fencedMover) Move(ctx context.Context, name string, tr strangler.Transition, a strangler.Action) (strangler.Route, error) {
+	return m.s.move(ctx, name, tr, a, m.term)
+}
+
+// move is Move for a leader of term, 0 for a change not fenced.
+func (s *State) move(ctx context.Context, name string, tr strangler.Transition, a strangler.Action, term uint64) (strangler.Route, error) {
 	kv, err := s.writable()
 	if err != nil {
 		return strangler.Route{}, err
@@ -45,6 +90,9 @@ func (s *State) Move(ctx context.Context, name string, tr strangler.Transition, 
 		if err != nil {
 			return strangler.Route{}, err
 		}
+		if term != 0 && term < cur.Term {
+			return strangler.Route{}, &FencedError{Route: name, Term: term, Stored: cur.Term}
+		}
 		r := local
 		if rev > 0 && cur.Plan == hash {
 			cur.set(&r)
@@ -54,7 +102,7 @@ func (s *State) Move(ctx context.Context, name string, tr strangler.Transition, 
 		}
 		next := stateOf(r, hash)
 		next.Generation, next.Kind, next.Actor, next.Reason = cur.Generation+1, tr.Kind, a.Actor, a.Reason
-		next.Node, next.Time = s.o.Node, s.o.Now()
+		next.Node, next.Time, next.Term = s.o.Node, s.o.Now(), max(cur.Term, term)
 		newRev, err := s.write(ctx, kv, key, next, rev)
 		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue // another writer won: read its state and move from there
@@ -133,6 +181,10 @@ func (s *State) write(ctx context.Context, kv jetstream.KeyValue, key string, st
 	return n, err
 }
 
+// publishRetryWait is the pause between attempts to append to EventsStream
+// while it has no leader.
+const publishRetryWait = 100 * time.Millisecond
+
 // historyEvent is a message of EventsStream.
 type historyEvent struct {
 	Route    string          `json:"route"`
@@ -160,7 +212,11 @@ func (s *State) publish(ctx context.Context, key string, rev uint64, localFrom s
 		Actor: next.Actor, Reason: next.Reason, Node: next.Node, Time: next.Time, Revision: rev}
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
-	if _, err := s.js.Publish(ctx, EventsSubject(next.Name), encode(ev), jetstream.WithMsgID(fmt.Sprintf("%s:%d", key, rev))); err != nil {
+	// A stream electing its leader (a server of the cluster died) has no
+	// responders for a few seconds: retried within the timeout, the message
+	// id keeping a retried append single.
+	if _, err := s.js.Publish(ctx, EventsSubject(next.Name), encode(ev), jetstream.WithMsgID(fmt.Sprintf("%s:%d", key, rev)),
+		jetstream.WithRetryAttempts(int(s.o.Timeout/publishRetryWait)), jetstream.WithRetryWait(publishRetryWait)); err != nil {
 		s.o.Logger.Warn("fleet: route event not stored in "+EventsStream, "route", next.Name, "revision", rev, "err", err)
 	}
 }

@@ -23,6 +23,10 @@ type RouteState struct {
 	Plan string `json:"plan,omitempty"`
 	// Generation counts the writes of this route's key, from 1.
 	Generation uint64 `json:"generation"`
+	// Term is the highest leader term (Election.Term) whose controller
+	// wrote the route; 0 until one did. Writes of older terms are refused
+	// (State.Fenced); people's changes keep it.
+	Term uint64 `json:"term,omitempty"`
 	// Kind, Actor and Reason describe the change that wrote the state; every
 	// node records them in its event history when it applies the state.
 	Kind   string `json:"kind,omitempty"`

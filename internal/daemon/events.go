@@ -77,9 +77,14 @@ func eventsOptions(cfg *config.Config) events.Options {
 // the fleet replays the answer or waits for the request running elsewhere.
 // Each route derives its own store with its TTL and response cap.
 func sharedIdempotencyStore(ctx context.Context, srv *events.Server, node string) (sharedIdempotency, error) {
-	ctx, cancel := context.WithTimeout(ctx, fleetStartWait)
-	defer cancel()
-	store, err := kvstore.New(ctx, srv.JetStream(), kvstore.Options{Node: node})
+	// A bucket of replicas 3 on a cluster that just formed is refused for a
+	// while, as the events' own are: retried the same way.
+	var store *kvstore.Store
+	err := srv.WhenReady(ctx, func(ctx context.Context) error {
+		var err error
+		store, err = kvstore.New(ctx, srv.JetStream(), kvstore.Options{Node: node, Replicas: srv.Replicas()})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("fleet: idempotency keys: %w", err)
 	}

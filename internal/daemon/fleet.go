@@ -3,6 +3,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edged/edged/admin"
+	"github.com/edged/edged/events"
 	"github.com/edged/edged/fleet"
 	"github.com/edged/edged/internal/config"
 	"github.com/edged/edged/strangler"
@@ -40,13 +42,23 @@ func (d *Daemon) startFleet(ctx context.Context, cfg *config.Config) error {
 		Plans:    d.currentPlans,
 		StateDir: cfg.Runtime.StateDir,
 		Leader:   d.lead.leads,
+		Replicas: d.env.events.Replicas(),
 		Logger:   log,
 	})
 	if err != nil {
 		return err
 	}
 	d.stack.push(func() { _ = st.Close(context.Background()) })
-	wctx, cancel := context.WithTimeout(ctx, fleetStartWait)
+	wait := fleetStartWait
+	if d.env.events.Replicas() > 1 {
+		// The engine is up, so its cluster has a majority; but each bucket
+		// of several replicas is usable only once its own group has elected
+		// a leader, seconds each on a cluster that has just formed. A node
+		// waits for them as the engine waited for the cluster, rather than
+		// start refusing changes.
+		wait = cmp.Or(eventsOptions(cfg).ReadyTimeout, events.DefaultReadyTimeout)
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := st.WaitSynced(wctx); err != nil {
 		log.Warn("fleet: starting on the last-known-good state; changes are refused until NATS is reached", "err", err)

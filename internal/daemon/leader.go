@@ -50,8 +50,9 @@ func (noSamples) Sample(string) (migrate.Sample, bool) { return migrate.Sample{}
 // election, and for each term it wins runs d.ctrl on the fleet-wide windows
 // (a fresh fleet.WindowCollector per term) until the term ends. Its
 // decisions are compare-and-swap writes to the fleet's state with
-// strangler.Transition.Expect (d.mover), so a step is never taken twice,
-// even by two leaders whose terms touch.
+// strangler.Transition.Expect, fenced by the term (fleet.State.Fenced), so
+// a step is never taken twice, even by two leaders whose terms touch, and a
+// deposed leader's decision never lands on a route a newer leader wrote.
 func (d *Daemon) runFleetController(ctx context.Context, node string, every time.Duration) {
 	log := d.o.Logger.With("component", "fleet", "node", node)
 	nc := d.env.events.JetStream().Conn()
@@ -103,7 +104,7 @@ func (d *Daemon) runFleetController(ctx context.Context, node string, every time
 func (d *Daemon) elect(ctx context.Context, node string, log *slog.Logger) *fleet.Election {
 	for warned := false; ; warned = true {
 		ectx, cancel := context.WithTimeout(ctx, fleet.DefaultTimeout)
-		el, err := fleet.Elect(ectx, d.env.events.JetStream(), node, fleet.ElectionOptions{Logger: log})
+		el, err := fleet.Elect(ectx, d.env.events.JetStream(), node, fleet.ElectionOptions{Logger: log, Replicas: d.env.events.Replicas()})
 		cancel()
 		if err == nil {
 			return el
@@ -144,8 +145,10 @@ func (d *Daemon) runTerm(ctx, tctx context.Context, term uint64, nc *nats.Conn, 
 	}
 	log.Info("fleet: this node runs the migration controller")
 	d.ctrl.SetSampler(col)
+	d.ctrl.SetMover(d.fleet.Fenced(term))
 	d.ctrl.Run(run, every)
 	d.ctrl.SetSampler(noSamples{})
+	d.ctrl.SetMover(d.fleet)
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), fleet.DefaultTimeout)
 	defer ccancel()
 	if err := col.Close(cctx); err != nil {

@@ -170,6 +170,36 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
+// Start starts every node that is not running, all at once, and waits until
+// each is ready: a node of a cluster stopped whole is ready only once a
+// majority is up again, so the nodes cannot be started one after another.
+// The nodes keep their names, ports and stores.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
+	var started []*Node
+	for _, nd := range c.Nodes {
+		if nd.URL() == "" {
+			nd.spawn(t)
+			started = append(started, nd)
+		}
+	}
+	for _, nd := range started {
+		nd.awaitReady(t)
+	}
+}
+
+// URL returns the client URLs of the running nodes, comma-separated, as
+// [events] url takes them: a client connected to one reconnects to another.
+func (c *Cluster) URL() string {
+	var urls []string
+	for _, nd := range c.Nodes {
+		if u := nd.URL(); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return strings.Join(urls, ",")
+}
+
 // freePorts reserves n distinct loopback ports by listening on port 0 and
 // closing: another process could take one in between, which a test then
 // reports as a node that failed to start.

@@ -170,6 +170,16 @@ func (c *Controller) SetSampler(s Sampler) {
 	clear(c.legacyP99)
 }
 
+// SetMover replaces the Mover of the controller's moves from the next
+// decision on. A fleet's leader gives it, for each term, the fleet's state
+// fenced by that term (fleet.State.Fenced), so a decision of a deposed
+// leader cannot land after a newer leader's.
+func (c *Controller) SetMover(m strangler.Mover) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.mv = m
+}
+
 // Plan returns the plan of a route.
 func (c *Controller) Plan(route string) (strangler.Plan, bool) {
 	c.mu.Lock()
@@ -254,7 +264,10 @@ func (c *Controller) tick(ctx context.Context, name string) {
 	default:
 		return
 	}
-	if _, err := c.mv.Move(ctx, name, tr.Expect(r), a); err != nil {
+	c.mu.Lock()
+	mv := c.mv
+	c.mu.Unlock()
+	if _, err := mv.Move(ctx, name, tr.Expect(r), a); err != nil {
 		c.log.Warn("migration step", "route", name, "verdict", g.Verdict, "error", err)
 		return
 	}

@@ -409,3 +409,54 @@ func TestControllerSetSampler(t *testing.T) {
 		t.Errorf("route at %d after a full interval on the fresh source, want 25", r.Weight)
 	}
 }
+
+// countingMover counts the moves made through it before making them on the
+// table.
+type countingMover struct {
+	tb    *strangler.Table
+	moves int
+}
+
+func (m *countingMover) Move(ctx context.Context, name string, tr strangler.Transition, a strangler.Action) (strangler.Route, error) {
+	m.moves++
+	return m.tb.Move(ctx, name, tr, a)
+}
+
+// TestControllerSetMover: after SetMover (a fleet's new term) the
+// controller's decisions go through the new Mover only.
+func TestControllerSetMover(t *testing.T) {
+	tb, _ := strangler.NewTable([]strangler.Route{migRoute(strangler.StageCanary, 5)})
+	now := time.Unix(1000, 0)
+	fs := &fakeSampler{}
+	first, second := &countingMover{tb: tb}, &countingMover{tb: tb}
+	c := NewController(tb, fs, ControllerOptions{Now: func() time.Time { return now }, Mover: first})
+	c.SetPlans(map[string]strangler.Plan{"users": testPlan()})
+	tests := []struct {
+		name   string
+		mover  *countingMover
+		weight int
+	}{
+		{"the mover given at start", first, 25},
+		{"the mover set since", second, 50},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c.SetMover(tc.mover)
+			firstBefore, secondBefore := first.moves, second.moves
+			c.Tick() // the step begins
+			fs.serve(true, 150, 0, time.Millisecond)
+			fs.serve(false, 150, 0, time.Millisecond)
+			now = now.Add(time.Minute)
+			c.Tick()
+			if r, _ := tb.Route("users"); r.Weight != tc.weight {
+				t.Fatalf("route at %d, want %d", r.Weight, tc.weight)
+			}
+			moved := map[*countingMover]int{first: first.moves - firstBefore, second: second.moves - secondBefore}
+			for mv, n := range moved {
+				if want := map[bool]int{true: 1, false: 0}[mv == tc.mover]; n != want {
+					t.Errorf("a mover made %d moves, want %d", n, want)
+				}
+			}
+		})
+	}
+}
