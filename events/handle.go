@@ -84,8 +84,17 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			sub.handBack(msg)
 			return
 		}
-		var settled bool
-		if settled, handedOff = d.settle(ctx, res); settled || !d.retry(ctx, local) {
+		if res.reason == "" && res.err == nil && res.status >= 200 && res.status < 300 {
+			// Called from here, not from a helper: one frame more puts
+			// complete's json.Marshal past the goroutine's first stack, and
+			// every delivery would pay for growing it.
+			handedOff = sub.complete(ctx, msg, d.key, Record{
+				State: StateDone, Trigger: sub.t.Name, Attempts: d.attempt, Deliveries: d.delivered, Status: res.status,
+				Time: sub.s.opts.Now().UTC(),
+			})
+			return
+		}
+		if d.deadLettered(ctx, res) || !d.retry(ctx, local) {
 			return
 		}
 	}
@@ -145,26 +154,20 @@ func (d *delivery) run(ctx context.Context) attemptResult {
 	return res
 }
 
-// settle acts on a run's verdict: a dead letter the function asked for, a
-// completion, or a dead letter once the retries are used up. It reports
-// whether the event is settled, and whether msg went to the acker; an event
-// not settled is to be retried.
-func (d *delivery) settle(ctx context.Context, res attemptResult) (settled, handedOff bool) {
+// deadLettered dead-letters the event after a run that did not complete it,
+// when the function asked for it or the retries are used up, and reports
+// whether it did.
+func (d *delivery) deadLettered(ctx context.Context, res attemptResult) bool {
 	switch {
 	case res.reason != "":
 		d.deadLetter(ctx, history{attempts: d.attempt, status: res.status, err: res.err, reason: res.reason, kind: DeadLetterFunction})
-		return true, false
-	case res.err == nil && res.status >= 200 && res.status < 300:
-		return true, d.sub.complete(ctx, d.msg, d.key, Record{
-			State: StateDone, Trigger: d.sub.t.Name, Attempts: d.attempt, Deliveries: d.delivered, Status: res.status,
-			Time: d.sub.s.opts.Now().UTC(),
-		})
 	case d.attempt > d.sub.t.MaxRetries:
 		d.deadLetter(ctx, history{attempts: d.attempt, status: res.status, err: res.err,
 			reason: fmt.Sprintf("failed after %d attempts", d.attempt), kind: DeadLetterRetries})
-		return true, false
+	default:
+		return false
 	}
-	return false, false
+	return true
 }
 
 // retry schedules the next run after a failed one: here after the backoff
