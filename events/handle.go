@@ -25,6 +25,18 @@ type attemptResult struct {
 	reason string // set when the function asked for dead-lettering
 }
 
+// delivery is one delivery of an event, as handle's steps share it.
+type delivery struct {
+	sub       *Subscription
+	msg       jetstream.Msg
+	md        *jetstream.MsgMetadata
+	ev        received
+	key       string // of the event's records (recordKey)
+	delivered int    // JetStream's count, this delivery included
+	attempt   int    // the run about to start, or just ended
+	recorded  bool   // the run was recorded before it started (recordRun)
+}
+
 // handle processes one delivery of msg. With local set (ordering by key) a
 // failure is retried here after the backoff delay, so no later event of the
 // key overtakes it; otherwise the event goes back to JetStream with
@@ -36,38 +48,9 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			sub.held.remove(msg)
 		}
 	}()
-	md, err := msg.Metadata()
-	if err != nil {
-		sub.log.Warn("events: not a JetStream message", "error", err)
+	d, ok := sub.receive(ctx, msg)
+	if !ok {
 		return
-	}
-	delivered := int(md.NumDelivered)
-	obs := sub.s.opts.Observer
-	obs.Delivered(sub.t.Name)
-	ev, err := parseEvent(msg.Headers(), msg.Data(), sub.t.MaxBodyBytes)
-	if err != nil {
-		sub.deadLetter(ctx, msg, md, ev, history{attempts: 0, reason: err.Error(), kind: DeadLetterInvalid})
-		return
-	}
-	key := sub.recordKey(ev.source, ev.id)
-	// A first delivery cannot have completed before: the duplicate window
-	// already dropped a repeated publish. Only redeliveries, and ticks (a
-	// tick re-fired after a crash may be outside the window), are checked.
-	if delivered > 1 || sub.t.Schedule != "" {
-		if rec, ok := sub.s.record(ctx, key); ok && rec.State == StateDone {
-			// The work completed but the ack was lost: do not do it again.
-			sub.ack(msg)
-			obs.Acked(sub.t.Name)
-			return
-		}
-	}
-	// Attempts count runs, not deliveries: an event the trigger held but
-	// never ran when the daemon died is delivered again without having used
-	// a retry. A first delivery has no run behind it; a redelivery reads
-	// the runs recorded so far (see recordRun).
-	attempt, recorded := 1, false
-	if delivered > 1 {
-		attempt = sub.runs(ctx, key) + 1
 	}
 	for {
 		if sem != nil {
@@ -78,74 +61,146 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 				return
 			}
 		}
-		if attempt > sub.t.MaxRetries+1 {
+		if d.attempt > sub.t.MaxRetries+1 {
 			// Every run was used up by runs that ended without a verdict
 			// (the daemon died in them), or a dead-letter publish failed
 			// after the last one: do not run it once more.
 			if sem != nil {
 				<-sem
 			}
-			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt - 1, err: errNoVerdict,
-				reason: fmt.Sprintf("failed after %d attempts", attempt-1), kind: DeadLetterRetries})
+			d.deadLetter(ctx, history{attempts: d.attempt - 1, err: errNoVerdict,
+				reason: fmt.Sprintf("failed after %d attempts", d.attempt-1), kind: DeadLetterRetries})
 			return
 		}
-		// A run on a redelivery, or a local retry, is recorded before it
-		// starts, so a run the daemon dies in counts too (an event that
-		// kills the daemon is dead-lettered in the end). The first run of a
-		// first delivery is not: no write on the common path.
-		if delivered > 1 || attempt > 1 {
-			recorded = sub.recordRun(ctx, key, attempt)
-		}
-		start := time.Now()
-		res := sub.invoke(ctx, msg, attempt)
-		obs.Processed(sub.t.Name, time.Since(start))
+		res := d.run(ctx)
 		if sem != nil {
 			<-sem
 		}
 		if ctx.Err() != nil {
 			// Cancelled by Close, not failed: no attempt is counted against it.
-			if recorded {
-				sub.recordRun(context.WithoutCancel(ctx), key, attempt-1)
+			if d.recorded {
+				sub.recordRun(context.WithoutCancel(ctx), d.key, d.attempt-1)
 			}
 			sub.handBack(msg)
 			return
 		}
-		switch {
-		case res.reason != "":
-			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err, reason: res.reason, kind: DeadLetterFunction})
-			return
-		case res.err == nil && res.status >= 200 && res.status < 300:
-			handedOff = sub.complete(ctx, msg, key, Record{
-				State: StateDone, Trigger: sub.t.Name, Attempts: attempt, Deliveries: delivered, Status: res.status,
+		if res.reason == "" && res.err == nil && res.status >= 200 && res.status < 300 {
+			// Called from here, not from a helper: one frame more puts
+			// complete's json.Marshal past the goroutine's first stack, and
+			// every delivery would pay for growing it.
+			handedOff = sub.complete(ctx, msg, d.key, Record{
+				State: StateDone, Trigger: sub.t.Name, Attempts: d.attempt, Deliveries: d.delivered, Status: res.status,
 				Time: sub.s.opts.Now().UTC(),
 			})
 			return
-		case attempt > sub.t.MaxRetries:
-			sub.deadLetter(ctx, msg, md, ev, history{attempts: attempt, status: res.status, err: res.err,
-				reason: fmt.Sprintf("failed after %d attempts", attempt), kind: DeadLetterRetries})
-			return
 		}
-		// A failed run is recorded before the retry waits, wherever it
-		// waits, so a crash meanwhile does not forget it.
-		if !recorded {
-			sub.recordRun(ctx, key, attempt)
-		}
-		obs.Retried(sub.t.Name)
-		if !local {
-			_ = msg.NakWithDelay(sub.t.delay(attempt))
-			return
-		}
-		select {
-		case <-time.After(sub.t.delay(attempt)):
-			attempt++
-		case <-sub.stop:
-			sub.handBack(msg) // the key's order resumes wherever it is redelivered
-			return
-		case <-ctx.Done():
-			sub.handBack(msg)
+		if d.deadLettered(ctx, res) || !d.retry(ctx, local) {
 			return
 		}
 	}
+}
+
+// receive reads msg's metadata and event, and returns the delivery to run.
+// It reports false when there is nothing to run: msg is not JetStream's, its
+// event is invalid (dead-lettered), or a run of it already completed (acked).
+func (sub *Subscription) receive(ctx context.Context, msg jetstream.Msg) (delivery, bool) {
+	md, err := msg.Metadata()
+	if err != nil {
+		sub.log.Warn("events: not a JetStream message", "error", err)
+		return delivery{}, false
+	}
+	d := delivery{sub: sub, msg: msg, md: md, delivered: int(md.NumDelivered), attempt: 1}
+	obs := sub.s.opts.Observer
+	obs.Delivered(sub.t.Name)
+	d.ev, err = parseEvent(msg.Headers(), msg.Data(), sub.t.MaxBodyBytes)
+	if err != nil {
+		d.deadLetter(ctx, history{attempts: 0, reason: err.Error(), kind: DeadLetterInvalid})
+		return delivery{}, false
+	}
+	d.key = sub.recordKey(d.ev.source, d.ev.id)
+	// A first delivery cannot have completed before: the duplicate window
+	// already dropped a repeated publish. Only redeliveries, and ticks (a
+	// tick re-fired after a crash may be outside the window), are checked.
+	if d.delivered > 1 || sub.t.Schedule != "" {
+		if rec, ok := sub.s.record(ctx, d.key); ok && rec.State == StateDone {
+			// The work completed but the ack was lost: do not do it again.
+			sub.ack(msg)
+			obs.Acked(sub.t.Name)
+			return delivery{}, false
+		}
+	}
+	// Attempts count runs, not deliveries: an event the trigger held but
+	// never ran when the daemon died is delivered again without having used
+	// a retry. A first delivery has no run behind it; a redelivery reads
+	// the runs recorded so far (see recordRun).
+	if d.delivered > 1 {
+		d.attempt = sub.runs(ctx, d.key) + 1
+	}
+	return d, true
+}
+
+// run runs the function once, for attempt d.attempt.
+func (d *delivery) run(ctx context.Context) attemptResult {
+	// A run on a redelivery, or a local retry, is recorded before it
+	// starts, so a run the daemon dies in counts too (an event that kills
+	// the daemon is dead-lettered in the end). The first run of a first
+	// delivery is not: no write on the common path.
+	if d.delivered > 1 || d.attempt > 1 {
+		d.recorded = d.sub.recordRun(ctx, d.key, d.attempt)
+	}
+	start := time.Now()
+	res := d.sub.invoke(ctx, d.msg, d.attempt)
+	d.sub.s.opts.Observer.Processed(d.sub.t.Name, time.Since(start))
+	return res
+}
+
+// deadLettered dead-letters the event after a run that did not complete it,
+// when the function asked for it or the retries are used up, and reports
+// whether it did.
+func (d *delivery) deadLettered(ctx context.Context, res attemptResult) bool {
+	switch {
+	case res.reason != "":
+		d.deadLetter(ctx, history{attempts: d.attempt, status: res.status, err: res.err, reason: res.reason, kind: DeadLetterFunction})
+	case d.attempt > d.sub.t.MaxRetries:
+		d.deadLetter(ctx, history{attempts: d.attempt, status: res.status, err: res.err,
+			reason: fmt.Sprintf("failed after %d attempts", d.attempt), kind: DeadLetterRetries})
+	default:
+		return false
+	}
+	return true
+}
+
+// retry schedules the next run after a failed one: here after the backoff
+// delay when local, else by JetStream (NakWithDelay). It reports whether the
+// next run is to start here, with d.attempt advanced.
+func (d *delivery) retry(ctx context.Context, local bool) bool {
+	sub := d.sub
+	// A failed run is recorded before the retry waits, wherever it waits,
+	// so a crash meanwhile does not forget it.
+	if !d.recorded {
+		sub.recordRun(ctx, d.key, d.attempt)
+	}
+	sub.s.opts.Observer.Retried(sub.t.Name)
+	if !local {
+		_ = d.msg.NakWithDelay(sub.t.delay(d.attempt))
+		return false
+	}
+	select {
+	case <-time.After(sub.t.delay(d.attempt)):
+		d.attempt++
+		return true
+	case <-sub.stop:
+		sub.handBack(d.msg) // the key's order resumes wherever it is redelivered
+		return false
+	case <-ctx.Done():
+		sub.handBack(d.msg)
+		return false
+	}
+}
+
+// deadLetter dead-letters the delivery's event (see Subscription.deadLetter).
+func (d *delivery) deadLetter(ctx context.Context, h history) {
+	d.sub.deadLetter(ctx, d.msg, d.md, d.ev, h)
 }
 
 func (sub *Subscription) invoke(ctx context.Context, msg jetstream.Msg, attempt int) attemptResult {

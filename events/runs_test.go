@@ -2,10 +2,12 @@ package events
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -124,5 +126,70 @@ func TestRunsUsedUpDeadLetters(t *testing.T) {
 	eventually(t, "settled", settled(t, sub))
 	if n := rec.count("e1"); n != 1 {
 		t.Errorf("function ran %d times, want 1 (the second run was the dead node's)", n)
+	}
+}
+
+// TestCancelledRunNotCounted: a run that a Close past its deadline cancels
+// has not failed: the event is handed back and its next delivery runs with
+// the same attempt number. A run recorded before it started (a redelivery's,
+// or a local retry's) has its record set back.
+func TestCancelledRunNotCounted(t *testing.T) {
+	tests := []struct {
+		name      string
+		ordering  string
+		failFirst bool // the first run fails, so the cancelled one is a retry
+		// what the record says once the event is done after Close
+		wantAttempts, wantDeliveries int
+	}{
+		{"first run", "", false, 1, 2},
+		{"retry on a redelivery", "", true, 2, 3},
+		{"first run keyed", OrderingKey, false, 1, 2},
+		{"local retry", OrderingKey, true, 2, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := openTest(t, t.TempDir(), Options{})
+			var calls atomic.Int32
+			blocked := make(chan struct{})
+			inv := InvokerFunc(func(ctx context.Context, _ *http.Request) (int, http.Header, error) {
+				if calls.Add(1) == 1 && tc.failFirst {
+					return http.StatusInternalServerError, nil, nil
+				}
+				close(blocked)
+				<-ctx.Done() // until Close gives up waiting
+				return 0, nil, ctx.Err()
+			})
+			trig := Trigger{Name: "cancel", Subject: "cancel", Ordering: tc.ordering, MaxRetries: 3,
+				Backoff: 10 * time.Millisecond, AckTimeout: time.Minute}
+			sub, err := s.Subscribe(ctx, trig, inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PublishEvent(ctx, "cancel", &Event{ID: "e1", Type: "t", OrderingKey: "k"}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-blocked:
+			case <-time.After(waitLimit):
+				t.Fatal("the run to cancel never started")
+			}
+			expired, cancel := context.WithCancel(ctx)
+			cancel()
+			if err := sub.Close(expired); !errors.Is(err, context.Canceled) {
+				t.Fatalf("Close past its deadline = %v, want context.Canceled", err)
+			}
+			if _, err := s.Subscribe(ctx, trig, newRecorder(nil)); err != nil {
+				t.Fatal(err)
+			}
+			var recs []Record
+			eventually(t, "e1 done", func() bool {
+				recs, err = s.Status(ctx, DefaultSource, "e1")
+				return err == nil && len(recs) == 1
+			})
+			if r := recs[0]; r.State != StateDone || r.Attempts != tc.wantAttempts || r.Deliveries != tc.wantDeliveries {
+				t.Errorf("record %+v, want done at attempt %d after %d deliveries", r, tc.wantAttempts, tc.wantDeliveries)
+			}
+		})
 	}
 }

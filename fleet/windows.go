@@ -190,28 +190,8 @@ func (p *WindowPublisher) Publish() error {
 		if name == "" || len(name) > math.MaxUint8 {
 			continue // not a route name strangler accepts
 		}
-		cur, ok := p.src.Sample(name)
+		last, cur, w, ok := p.window(name)
 		if !ok {
-			continue
-		}
-		last := p.last[name]
-		if last == nil {
-			last = &published{}
-			p.last[name] = last
-			if p.gen > 1 {
-				// Listed after the first window (its migration started, or
-				// started again): what it served before is no window's,
-				// and sending it would add the route's whole past to the
-				// leader's sums. Its first reading is the baseline.
-				last.s, last.gen = cur, p.gen
-				continue
-			}
-		} else if last.gen == p.gen {
-			continue // listed twice: its window is out already
-		}
-		last.gen = p.gen
-		w := cur.Sub(last.s)
-		if w == (migrate.Sample{}) {
 			continue
 		}
 		before := len(p.entries)
@@ -237,6 +217,36 @@ func (p *WindowPublisher) Publish() error {
 	p.stats.Windows++
 	p.lastAt = now
 	return nil
+}
+
+// window reads route name's numbers for the window of generation p.gen: its
+// reading now (cur), what moved since the last reading published (w), and that
+// last reading, to advance once the window is out. ok is false when the route
+// has nothing to send: no reading, no movement, a route first listed now (its
+// reading becomes the baseline), or a name listed twice. p.mu is held.
+func (p *WindowPublisher) window(name string) (last *published, cur, w migrate.Sample, ok bool) {
+	cur, ok = p.src.Sample(name)
+	if !ok {
+		return nil, cur, w, false
+	}
+	last = p.last[name]
+	if last == nil {
+		last = &published{}
+		p.last[name] = last
+		if p.gen > 1 {
+			// Listed after the first window (its migration started, or
+			// started again): what it served before is no window's,
+			// and sending it would add the route's whole past to the
+			// leader's sums. Its first reading is the baseline.
+			last.s, last.gen = cur, p.gen
+			return nil, cur, w, false
+		}
+	} else if last.gen == p.gen {
+		return nil, cur, w, false // listed twice: its window is out already
+	}
+	last.gen = p.gen
+	w = cur.Sub(last.s)
+	return last, cur, w, w != (migrate.Sample{})
 }
 
 // binary64 is the longest uvarint.

@@ -231,3 +231,32 @@ func TestDoPoolsAndAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestNewHostClient: the pool dials the URL's port, or the scheme's, and
+// takes the default connection cap when none is set.
+func TestNewHostClient(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		o        Options
+		addr     string
+		tls      bool
+		maxConns int
+	}{
+		{"http default port", Options{URL: "http://legacy.internal"}, "legacy.internal:80", false, DefaultMaxConns},
+		{"https default port", Options{URL: "https://legacy.internal/"}, "legacy.internal:443", true, DefaultMaxConns},
+		{"explicit port", Options{URL: "https://legacy.internal:8443", MaxConns: 7}, "legacy.internal:8443", true, 7},
+		{"IPv6 default port", Options{URL: "http://[::1]"}, "[::1]:80", false, DefaultMaxConns},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := New(tc.name, tc.o, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Close()
+			if u.hc.Addr != tc.addr || u.hc.IsTLS != tc.tls || u.hc.MaxConns != tc.maxConns {
+				t.Errorf("pool dials %s tls=%v max_conns=%d, want %s tls=%v max_conns=%d",
+					u.hc.Addr, u.hc.IsTLS, u.hc.MaxConns, tc.addr, tc.tls, tc.maxConns)
+			}
+		})
+	}
+}

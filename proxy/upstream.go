@@ -127,6 +127,30 @@ func New(name string, o Options, log *slog.Logger) (*Upstream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	u, err := o.check()
+	if err != nil {
+		return nil, fmt.Errorf("upstream %q: %w", name, err)
+	}
+	up := &Upstream{
+		name:        name,
+		host:        u.Host,
+		tls:         u.Scheme == "https",
+		xffAppend:   o.ForwardedFor == "append",
+		maxBody:     o.MaxResponseBody,
+		connTimeout: cmp.Or(o.ConnectTimeout, DefaultConnectTimeout),
+		respTimeout: cmp.Or(o.ResponseTimeout, DefaultResponseTimeout),
+		idleTimeout: cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
+		log:         log.With(slog.String("upstream", name)),
+		dialer: func(addr string, timeout time.Duration) (net.Conn, error) {
+			return net.DialTimeout("tcp", addr, timeout)
+		},
+	}
+	up.hc = up.hostClient(u, o)
+	return up, nil
+}
+
+// check validates o and returns its parsed URL, or every problem at once.
+func (o Options) check() (*url.URL, error) {
 	var errs []error
 	u, err := url.Parse(o.URL)
 	switch {
@@ -160,23 +184,13 @@ func New(name string, o Options, log *slog.Logger) (*Upstream, error) {
 		errs = append(errs, fmt.Errorf("forwarded_for: must be \"overwrite\" or \"append\", got %q", o.ForwardedFor))
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("upstream %q: %w", name, errors.Join(errs...))
+		return nil, errors.Join(errs...)
 	}
+	return u, nil
+}
 
-	up := &Upstream{
-		name:        name,
-		host:        u.Host,
-		tls:         u.Scheme == "https",
-		xffAppend:   o.ForwardedFor == "append",
-		maxBody:     o.MaxResponseBody,
-		connTimeout: cmp.Or(o.ConnectTimeout, DefaultConnectTimeout),
-		respTimeout: cmp.Or(o.ResponseTimeout, DefaultResponseTimeout),
-		idleTimeout: cmp.Or(o.IdleTimeout, DefaultIdleTimeout),
-		log:         log.With(slog.String("upstream", name)),
-		dialer: func(addr string, timeout time.Duration) (net.Conn, error) {
-			return net.DialTimeout("tcp", addr, timeout)
-		},
-	}
+// hostClient is up's connection pool to u, with o's limits.
+func (up *Upstream) hostClient(u *url.URL, o Options) *fasthttp.HostClient {
 	addr := u.Host
 	if u.Port() == "" {
 		if up.tls {
@@ -189,7 +203,7 @@ func New(name string, o Options, log *slog.Logger) (*Upstream, error) {
 	if maxConns == 0 {
 		maxConns = DefaultMaxConns
 	}
-	up.hc = &fasthttp.HostClient{
+	return &fasthttp.HostClient{
 		Addr:               addr,
 		IsTLS:              up.tls,
 		TLSConfig:          &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12},
@@ -208,7 +222,6 @@ func New(name string, o Options, log *slog.Logger) (*Upstream, error) {
 		DisablePathNormalizing:        true, // trap 6
 		StreamResponseBody:            true, // trap 8
 	}
-	return up, nil
 }
 
 // dialError marks a failed connect so it maps to ErrUpstreamUnavailable (502) even when

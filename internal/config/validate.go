@@ -289,27 +289,7 @@ func validEnvName(s string) bool {
 func validateFunction(p *problems, path, name string, f Function, c *Config) {
 	before := len(*p)
 	validName(p, path, name)
-	switch {
-	case f.Module == "" && f.URL == "":
-		p.add(path, "set exactly one of module and url")
-	case f.Module != "" && f.URL != "":
-		p.add(path, "set exactly one of module and url, not both")
-	case f.Module != "":
-		checkModule(p, path+".module", f.Module, c.Dir)
-	default:
-		if u, err := url.Parse(f.URL); err != nil || u.Scheme != "https" || u.Host == "" {
-			p.add(path+".url", "%q: must be an https:// URL", f.URL)
-		}
-		if f.SHA256 == "" {
-			p.add(path+".sha256", "required with url: a fetched module must be pinned by its SHA-256")
-		}
-	}
-	if f.SHA256 != "" {
-		// Lower case only, so that loaders can compare strings.
-		if b, err := hex.DecodeString(f.SHA256); err != nil || len(b) != 32 || strings.ToLower(f.SHA256) != f.SHA256 {
-			p.add(path+".sha256", "must be 64 lower-case hex digits")
-		}
-	}
+	validateSource(p, path, f, c.Dir)
 
 	p.positive(path+".timeout", int64(f.Timeout))
 	switch {
@@ -355,6 +335,38 @@ func validateFunction(p *problems, path, name string, f Function, c *Config) {
 	}
 
 	validatePublish(p, path+".publish", f.Publish)
+	validateEnv(p, path, f, c)
+}
+
+// validateSource checks where the function's module comes from: a file under
+// dir, or an https URL pinned by its SHA-256.
+func validateSource(p *problems, path string, f Function, dir string) {
+	switch {
+	case f.Module == "" && f.URL == "":
+		p.add(path, "set exactly one of module and url")
+	case f.Module != "" && f.URL != "":
+		p.add(path, "set exactly one of module and url, not both")
+	case f.Module != "":
+		checkModule(p, path+".module", f.Module, dir)
+	default:
+		if u, err := url.Parse(f.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+			p.add(path+".url", "%q: must be an https:// URL", f.URL)
+		}
+		if f.SHA256 == "" {
+			p.add(path+".sha256", "required with url: a fetched module must be pinned by its SHA-256")
+		}
+	}
+	if f.SHA256 != "" {
+		// Lower case only, so that loaders can compare strings.
+		if b, err := hex.DecodeString(f.SHA256); err != nil || len(b) != 32 || strings.ToLower(f.SHA256) != f.SHA256 {
+			p.add(path+".sha256", "must be 64 lower-case hex digits")
+		}
+	}
+}
+
+// validateEnv checks what the function is given besides its module: secrets
+// defined in c, and environment variables with valid names and values.
+func validateEnv(p *problems, path string, f Function, c *Config) {
 	for i, s := range f.Secrets {
 		if _, ok := c.Secrets[s]; !ok {
 			p.add(fmt.Sprintf("%s.secrets[%d]", path, i), "[secrets.%s] is %w", s, ErrUndefined)

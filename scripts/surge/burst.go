@@ -39,14 +39,38 @@ func runBurst(ctx context.Context, o surgeOptions, w io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.duration+2*o.timeout+10*time.Second)
 	defer cancel()
+	outs, err := sendBurst(ctx, o, u)
+	if err != nil {
+		return err
+	}
+	coldAfter, err := coldStarts(ctx, o.metrics, o.function)
+	if err != nil {
+		return err
+	}
+	t := tallyBurst(outs)
+	t.write(w, o)
+	if o.metrics != "" {
+		fmt.Fprintf(w, "instances created (cold starts of %s): %d\n", o.function, coldAfter-coldBefore)
+	}
+	if t.hung > 0 || t.without503 > 0 {
+		return fmt.Errorf("%d hung requests, %d 503s without Retry-After", t.hung, t.without503)
+	}
+	return nil
+}
+
+// sendBurst opens o.conns connections to u, then sends requests back to back
+// on all of them at once for o.duration; it returns each connection's
+// outcomes. A connection the server closes is dialled again.
+func sendBurst(ctx context.Context, o surgeOptions, u *url.URL) ([][]outcome, error) {
 	d := dialer("", o.timeout)
 	clients := make([]*client, o.conns)
 	for i := range clients {
+		var err error
 		if clients[i], err = newClient(ctx, d, u.Host, u.RequestURI()); err != nil {
 			for _, c := range clients[:i] {
 				c.close()
 			}
-			return fmt.Errorf("opening connection %d: %w", i, err)
+			return nil, fmt.Errorf("opening connection %d: %w", i, err)
 		}
 	}
 	go1 := make(chan struct{})
@@ -79,63 +103,65 @@ func runBurst(ctx context.Context, o surgeOptions, w io.Writer) error {
 	t0 = time.Now()
 	close(go1)
 	wg.Wait()
-	coldAfter, err := coldStarts(ctx, o.metrics, o.function)
-	if err != nil {
-		return err
-	}
+	return outs, nil
+}
 
-	status := map[int]int{}
-	errs := map[string]int{}
-	var hung, with503, without503 int
-	first, first503 := time.Duration(-1), time.Duration(-1)
-	all, ok := newHist(), newHist()
+// burstTally is what the outcomes of a burst add up to.
+type burstTally struct {
+	status                    map[int]int
+	errs                      map[string]int
+	hung, with503, without503 int
+	first, first503           time.Duration // when the first 200 and 503 were answered; -1 for never
+	all, ok                   *hist         // latencies of every answer, and of the 200s
+}
+
+func tallyBurst(outs [][]outcome) burstTally {
+	t := burstTally{status: map[int]int{}, errs: map[string]int{}, first: -1, first503: -1, all: newHist(), ok: newHist()}
 	for _, xs := range outs {
 		for _, x := range xs {
 			switch {
 			case errors.Is(x.err, errTimeout):
-				hung++
+				t.hung++
 			case x.err != nil:
-				errs[errKind(x.err)]++
+				t.errs[errKind(x.err)]++
 			default:
-				status[x.r.status]++
-				all.add(x.r.latency)
+				t.status[x.r.status]++
+				t.all.add(x.r.latency)
 				done := x.at + x.r.latency
 				switch x.r.status {
 				case 200:
-					ok.add(x.r.latency)
-					if first < 0 || done < first {
-						first = done
+					t.ok.add(x.r.latency)
+					if t.first < 0 || done < t.first {
+						t.first = done
 					}
 				case 503:
 					if x.r.retryAfter {
-						with503++
+						t.with503++
 					} else {
-						without503++
+						t.without503++
 					}
-					if first503 < 0 || done < first503 {
-						first503 = done
+					if t.first503 < 0 || done < t.first503 {
+						t.first503 = done
 					}
 				}
 			}
 		}
 	}
+	return t
+}
+
+// write reports the tally of a burst run with o.
+func (t *burstTally) write(w io.Writer, o surgeOptions) {
 	fmt.Fprintf(w, "cold burst: %d connections to %s, requests back to back for %s\n", o.conns, o.url, o.duration)
-	fmt.Fprintf(w, "first 200 after %s; first 503 after %s\n", dur(first), dur(first503))
+	fmt.Fprintf(w, "first 200 after %s; first 503 after %s\n", dur(t.first), dur(t.first503))
 	var sts []string
-	for _, s := range slices.Sorted(intKeys(status)) {
-		sts = append(sts, fmt.Sprintf("%d: %d", s, status[s]))
+	for _, s := range slices.Sorted(intKeys(t.status)) {
+		sts = append(sts, fmt.Sprintf("%d: %d", s, t.status[s]))
 	}
 	fmt.Fprintf(w, "answers: %s; 503 with Retry-After %d, without %d; hung (no answer in %s): %d; errors: %v\n",
-		strings.Join(sts, ", "), with503, without503, o.timeout, hung, errs)
+		strings.Join(sts, ", "), t.with503, t.without503, o.timeout, t.hung, t.errs)
 	fmt.Fprintf(w, "latency, all answers: p50 %s p99 %s; 200s: p50 %s p99 %s\n",
-		ms(all.quantile(0.5)), ms(all.quantile(0.99)), ms(ok.quantile(0.5)), ms(ok.quantile(0.99)))
-	if o.metrics != "" {
-		fmt.Fprintf(w, "instances created (cold starts of %s): %d\n", o.function, coldAfter-coldBefore)
-	}
-	if hung > 0 || without503 > 0 {
-		return fmt.Errorf("%d hung requests, %d 503s without Retry-After", hung, without503)
-	}
-	return nil
+		ms(t.all.quantile(0.5)), ms(t.all.quantile(0.99)), ms(t.ok.quantile(0.5)), ms(t.ok.quantile(0.99)))
 }
 
 func dur(d time.Duration) string {

@@ -67,77 +67,90 @@ func runClient(ctx context.Context, o surgeOptions, w io.Writer) error {
 	ctx, cancel := context.WithDeadline(ctx, end.Add(o.timeout+5*time.Second))
 	defer cancel()
 
-	var mu sync.Mutex
-	reports := map[string]*pathReport{}
+	run := &clientRun{o: o, end: end, reports: map[string]*pathReport{}, dialErrs: map[string]uint64{}}
 	for _, p := range paths {
-		reports[p] = newPathReport()
+		run.reports[p] = newPathReport()
 	}
-	dialErrs := map[string]uint64{}
-	var open, lost atomic.Int64
 	var dialled, all sync.WaitGroup
 	dialled.Add(o.conns)
 	for k := range o.conns {
 		i := o.first + k
 		path := paths[i%len(paths)]
 		at := start.Add(time.Duration(int64(o.ramp) * int64(k) / int64(max(o.conns, 1))))
-		all.Go(func() {
-			if !sleepUntil(ctx, at) {
-				dialled.Done()
-				return
-			}
-			cl, err := newClient(ctx, dialer(sourceAddr(i, o.perSource), o.timeout), o.addr, path)
-			dialled.Done()
-			if err != nil {
-				mu.Lock()
-				dialErrs[errKind(err)]++
-				mu.Unlock()
-				return
-			}
-			defer cl.close()
-			open.Add(1)
-			// The first request at a random phase after the connection opens,
-			// within the interval or the ramp, whichever is shorter (and well
-			// within edged's read_timeout, which closes a new connection that
-			// sends nothing), then one every interval: the ramp does not come
-			// with a burst of requests, and the load is spread over time.
-			next := time.Now().Add(rand.N(max(min(o.interval, o.ramp), time.Millisecond)))
-			for n := 0; ; n++ {
-				if n > 0 {
-					next = next.Add(o.interval)
-				}
-				if next.After(end) || !sleepUntil(ctx, next) {
-					break
-				}
-				r, err := cl.do(o.timeout)
-				mu.Lock()
-				rep := reports[path]
-				rep.Requests++
-				if err != nil {
-					rep.Errors[errKind(err)]++
-				} else {
-					rep.Status[r.status]++
-					rep.Latency.add(r.latency)
-				}
-				mu.Unlock()
-				if err != nil || r.closed {
-					open.Add(-1)
-					lost.Add(1)
-					return
-				}
-			}
-			sleepUntil(ctx, end) // idle, open, until the end
-		})
+		all.Go(func() { run.conn(ctx, i, path, at, &dialled) })
 	}
 	enc := json.NewEncoder(w)
 	dialled.Wait()
-	mu.Lock()
-	err := enc.Encode(clientMsg{Ramped: true, Open: open.Load(), DialErrors: maps(dialErrs)})
-	mu.Unlock()
+	run.mu.Lock()
+	err := enc.Encode(clientMsg{Ramped: true, Open: run.open.Load(), DialErrors: maps(run.dialErrs)})
+	run.mu.Unlock()
 	if err != nil {
 		return err
 	}
 	all.Wait()
-	return enc.Encode(clientMsg{Done: true, Open: open.Load(), Lost: lost.Load(), DialErrors: dialErrs, Paths: reports})
+	return enc.Encode(clientMsg{Done: true, Open: run.open.Load(), Lost: run.lost.Load(), DialErrors: run.dialErrs, Paths: run.reports})
+}
+
+// clientRun is what the connections of a client process share.
+type clientRun struct {
+	o   surgeOptions
+	end time.Time // of the hold: connections stay open until then
+
+	mu         sync.Mutex // guards reports and dialErrs
+	reports    map[string]*pathReport
+	dialErrs   map[string]uint64
+	open, lost atomic.Int64
+}
+
+// conn is connection i: dialled at at, then one request on path every
+// interval until the end; dialled is told once the dial is over.
+func (c *clientRun) conn(ctx context.Context, i int, path string, at time.Time, dialled *sync.WaitGroup) {
+	o := c.o
+	if !sleepUntil(ctx, at) {
+		dialled.Done()
+		return
+	}
+	cl, err := newClient(ctx, dialer(sourceAddr(i, o.perSource), o.timeout), o.addr, path)
+	dialled.Done()
+	if err != nil {
+		c.mu.Lock()
+		c.dialErrs[errKind(err)]++
+		c.mu.Unlock()
+		return
+	}
+	defer cl.close()
+	c.open.Add(1)
+	// The first request at a random phase after the connection opens,
+	// within the interval or the ramp, whichever is shorter (and well
+	// within edged's read_timeout, which closes a new connection that
+	// sends nothing), then one every interval: the ramp does not come
+	// with a burst of requests, and the load is spread over time.
+	next := time.Now().Add(rand.N(max(min(o.interval, o.ramp), time.Millisecond)))
+	for n := 0; ; n++ {
+		if n > 0 {
+			next = next.Add(o.interval)
+		}
+		if next.After(c.end) || !sleepUntil(ctx, next) {
+			break
+		}
+		r, err := cl.do(o.timeout)
+		c.mu.Lock()
+		rep := c.reports[path]
+		rep.Requests++
+		if err != nil {
+			rep.Errors[errKind(err)]++
+		} else {
+			rep.Status[r.status]++
+			rep.Latency.add(r.latency)
+		}
+		c.mu.Unlock()
+		if err != nil || r.closed {
+			c.open.Add(-1)
+			c.lost.Add(1)
+			return
+		}
+	}
+	sleepUntil(ctx, c.end) // idle, open, until the end
 }
 
 func maps(m map[string]uint64) map[string]uint64 {
@@ -185,6 +198,46 @@ func runSurge(ctx context.Context, o surgeOptions) error {
 	ctx, cancel := context.WithDeadline(ctx, end.Add(o.timeout+10*time.Second))
 	defer cancel()
 
+	cmds, msgs, err := startClients(ctx, o, exe, start)
+	if err != nil {
+		return err
+	}
+	t := surgeTally{dialErrs: map[string]uint64{}, paths: map[string]*pathReport{}}
+	// From one interval after the ramp (every connection has sent its first
+	// request and is idle between requests) to the end, sample edged.
+	sample := time.NewTicker(500 * time.Millisecond)
+	defer sample.Stop()
+	settled := start.Add(o.ramp + o.interval)
+	for msgs != nil {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil
+				break
+			}
+			t.add(m, len(cmds), start)
+		case now := <-sample.C:
+			if now.After(settled) && now.Before(end.Add(-time.Second)) {
+				t.rss = append(t.rss, procRSS(o.pid))
+				t.fdsPeak = max(t.fdsPeak, procFDs(o.pid))
+			}
+		}
+	}
+	var waitErr error
+	for _, c := range cmds {
+		waitErr = errors.Join(waitErr, c.Wait())
+	}
+	if t.done != len(cmds) {
+		return fmt.Errorf("%d of %d client processes reported: %w", t.done, len(cmds), waitErr)
+	}
+	t.print(o, len(cmds), rssBefore, fdsBefore)
+	return nil
+}
+
+// startClients starts the client processes of the surge, o.conns connections
+// shared between o.procs of them, and returns them with the channel of their
+// messages, closed once every one has closed its output.
+func startClients(ctx context.Context, o surgeOptions, exe string, start time.Time) ([]*exec.Cmd, chan clientMsg, error) {
 	msgs := make(chan clientMsg, 2*o.procs)
 	var procs sync.WaitGroup
 	var cmds []*exec.Cmd
@@ -201,10 +254,10 @@ func runSurge(ctx context.Context, o surgeOptions) error {
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if err := cmd.Start(); err != nil {
-			return err
+			return nil, nil, err
 		}
 		cmds = append(cmds, cmd)
 		procs.Go(func() {
@@ -221,85 +274,70 @@ func runSurge(ctx context.Context, o surgeOptions) error {
 		})
 	}
 	go func() { procs.Wait(); close(msgs) }()
+	return cmds, msgs, nil
+}
 
-	var ramped, done int
-	var open int64
-	var rampTook time.Duration
-	dialErrs := map[string]uint64{}
-	paths := map[string]*pathReport{}
-	var lost int64
-	var rss []int64
-	var fdsPeak int
-	// From one interval after the ramp (every connection has sent its first
-	// request and is idle between requests) to the end, sample edged.
-	sample := time.NewTicker(500 * time.Millisecond)
-	defer sample.Stop()
-	settled := start.Add(o.ramp + o.interval)
-	for msgs != nil {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				msgs = nil
-				break
+// surgeTally sums the client processes' messages and edged's samples.
+type surgeTally struct {
+	ramped, done int
+	open, lost   int64
+	rampTook     time.Duration // from the start until every process had dialled
+	dialErrs     map[string]uint64
+	paths        map[string]*pathReport
+	rss          []int64 // samples of edged's RSS with the connections open
+	fdsPeak      int
+}
+
+// add counts the message m of one of procs client processes.
+func (t *surgeTally) add(m clientMsg, procs int, start time.Time) {
+	switch {
+	case m.Ramped:
+		t.ramped++
+		t.open += m.Open
+		if t.ramped == procs {
+			t.rampTook = time.Since(start)
+		}
+	case m.Done:
+		t.done++
+		t.lost += m.Lost
+		for k, v := range m.DialErrors {
+			t.dialErrs[k] += v
+		}
+		for p, r := range m.Paths {
+			if t.paths[p] == nil {
+				t.paths[p] = newPathReport()
 			}
-			switch {
-			case m.Ramped:
-				ramped++
-				open += m.Open
-				if ramped == len(cmds) {
-					rampTook = time.Since(start)
-				}
-			case m.Done:
-				done++
-				lost += m.Lost
-				for k, v := range m.DialErrors {
-					dialErrs[k] += v
-				}
-				for p, r := range m.Paths {
-					if paths[p] == nil {
-						paths[p] = newPathReport()
-					}
-					paths[p].merge(r)
-				}
-			}
-		case now := <-sample.C:
-			if now.After(settled) && now.Before(end.Add(-time.Second)) {
-				rss = append(rss, procRSS(o.pid))
-				fdsPeak = max(fdsPeak, procFDs(o.pid))
-			}
+			t.paths[p].merge(r)
 		}
 	}
-	var waitErr error
-	for _, c := range cmds {
-		waitErr = errors.Join(waitErr, c.Wait())
-	}
-	if done != len(cmds) {
-		return fmt.Errorf("%d of %d client processes reported: %w", done, len(cmds), waitErr)
-	}
+}
 
+// print reports the surge: connections, edged's memory and files against
+// rssBefore and fdsBefore, and each path's answers.
+func (t *surgeTally) print(o surgeOptions, procs int, rssBefore int64, fdsBefore int) {
 	fmt.Printf("connection surge: %d connections from %d processes to %s, ramp %s, a request every %s per connection, held %s\n",
-		o.conns, len(cmds), o.addr, o.ramp, o.interval, o.hold)
+		o.conns, procs, o.addr, o.ramp, o.interval, o.hold)
 	fmt.Printf("open after the ramp: %d (all dialled after %.1fs); dial errors: %s; closed early: %d\n",
-		open, rampTook.Seconds(), kinds(dialErrs), lost)
-	if o.pid > 0 && len(rss) > 0 {
+		t.open, t.rampTook.Seconds(), kinds(t.dialErrs), t.lost)
+	if o.pid > 0 && len(t.rss) > 0 {
+		rss := t.rss
 		slices.Sort(rss)
 		med := rss[len(rss)/2]
 		fmt.Printf("edged RSS: %.1f MiB before, %.1f MiB with the connections open (median of %d samples, max %.1f MiB); open files %d -> %d\n",
-			mib(rssBefore), mib(med), len(rss), mib(rss[len(rss)-1]), fdsBefore, fdsPeak)
-		if open > 0 {
-			fmt.Printf("edged RSS per connection: %.1f KiB\n", float64(med-rssBefore)/1024/float64(open))
+			mib(rssBefore), mib(med), len(rss), mib(rss[len(rss)-1]), fdsBefore, t.fdsPeak)
+		if t.open > 0 {
+			fmt.Printf("edged RSS per connection: %.1f KiB\n", float64(med-rssBefore)/1024/float64(t.open))
 		}
 		fmt.Printf("edged RSS after the clients left: %.1f MiB\n", mib(procRSS(o.pid)))
 	}
 	fmt.Printf("%-10s %10s %10s %10s %10s %10s  %s\n", "path", "requests", "200", "errors", "p50", "p99", "other statuses, errors")
 	total := newPathReport()
-	names := slices.Sorted(mapKeys(paths))
+	names := slices.Sorted(mapKeys(t.paths))
 	for _, p := range names {
-		printPath(p, paths[p])
-		total.merge(paths[p])
+		printPath(p, t.paths[p])
+		total.merge(t.paths[p])
 	}
 	printPath("all", total)
-	return nil
 }
 
 func printPath(name string, r *pathReport) {

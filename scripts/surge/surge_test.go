@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"testing"
 	"time"
 )
@@ -62,5 +63,81 @@ func TestLoopbackOnly(t *testing.T) {
 		if err := loopbackOnly(tc.addr); (err == nil) != tc.ok {
 			t.Errorf("loopbackOnly(%q) = %v, want ok %v", tc.addr, err, tc.ok)
 		}
+	}
+}
+
+func TestTallyBurst(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name                      string
+		outs                      [][]outcome
+		hung, with503, without503 int
+		first, first503           time.Duration
+		errs                      int
+	}{
+		{"nothing", nil, 0, 0, 0, -1, -1, 0},
+		{"first answers by when they ended", [][]outcome{
+			{{at: 0, r: result{status: 200, latency: 50 * ms}}, {at: 50 * ms, r: result{status: 200, latency: ms}}},
+			{{at: 10 * ms, r: result{status: 200, latency: 5 * ms}}},
+		}, 0, 0, 0, 15 * ms, -1, 0},
+		{"503s with and without Retry-After", [][]outcome{
+			{{at: 3 * ms, r: result{status: 503, retryAfter: true, latency: ms}}, {at: 0, r: result{status: 503, latency: 2 * ms}}},
+		}, 0, 1, 1, -1, 2 * ms, 0},
+		{"hung and failed", [][]outcome{
+			{{at: 0, err: errTimeout}, {at: ms, err: errors.New("boom")}},
+		}, 1, 0, 0, -1, -1, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tallyBurst(tc.outs)
+			errs := 0
+			for _, n := range got.errs {
+				errs += n
+			}
+			if got.hung != tc.hung || got.with503 != tc.with503 || got.without503 != tc.without503 ||
+				got.first != tc.first || got.first503 != tc.first503 || errs != tc.errs {
+				t.Errorf("tallyBurst = hung %d 503s %d/%d first %v/%v errors %d, want %d %d/%d %v/%v %d",
+					got.hung, got.with503, got.without503, got.first, got.first503, errs,
+					tc.hung, tc.with503, tc.without503, tc.first, tc.first503, tc.errs)
+			}
+		})
+	}
+}
+
+func TestSurgeTallyAdd(t *testing.T) {
+	rep := func(requests uint64) *pathReport { r := newPathReport(); r.Requests = requests; return r }
+	tests := []struct {
+		name               string
+		msgs               []clientMsg
+		ramped, done       int
+		open, lost         int64
+		dialErrs, requests uint64
+	}{
+		{"ramp of both processes", []clientMsg{{Ramped: true, Open: 3}, {Ramped: true, Open: 4}}, 2, 0, 7, 0, 0, 0},
+		{"ends summed", []clientMsg{
+			{Done: true, Lost: 1, DialErrors: map[string]uint64{"refused": 2}, Paths: map[string]*pathReport{"/a": rep(5)}},
+			{Done: true, Lost: 2, DialErrors: map[string]uint64{"refused": 1}, Paths: map[string]*pathReport{"/a": rep(6)}},
+		}, 0, 2, 0, 3, 3, 11},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := surgeTally{dialErrs: map[string]uint64{}, paths: map[string]*pathReport{}}
+			for _, m := range tc.msgs {
+				s.add(m, 2, time.Now().Add(-time.Second))
+			}
+			var requests uint64
+			if r := s.paths["/a"]; r != nil {
+				requests = r.Requests
+			}
+			if s.ramped != tc.ramped || s.done != tc.done || s.open != tc.open || s.lost != tc.lost ||
+				s.dialErrs["refused"] != tc.dialErrs || requests != tc.requests {
+				t.Errorf("tally = ramped %d done %d open %d lost %d refused %d requests %d, want %d %d %d %d %d %d",
+					s.ramped, s.done, s.open, s.lost, s.dialErrs["refused"], requests,
+					tc.ramped, tc.done, tc.open, tc.lost, tc.dialErrs, tc.requests)
+			}
+			if tc.ramped == 2 && s.rampTook <= 0 {
+				t.Errorf("rampTook = %v once every process ramped", s.rampTook)
+			}
+		})
 	}
 }
