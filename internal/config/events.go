@@ -56,6 +56,11 @@ type Events struct {
 	// makes 3 or more members (its routes and this node), else 1; from 1 to
 	// events.MaxReplicas (5).
 	Replicas int `toml:"replicas"`
+	// ReadyTimeout bounds how long the daemon waits at start for JetStream
+	// to be ready: a cluster that just formed elects a leader for itself
+	// and for each stream and bucket, seconds each. Default
+	// events.DefaultReadyTimeout ("1m"); if set, from "1s" to "1h".
+	ReadyTimeout limits.Duration `toml:"ready_timeout"`
 }
 
 // Trigger is one [[triggers]] entry: a queue (Subject) or a schedule
@@ -149,6 +154,9 @@ func defaultEvents(c *Config, set map[string]bool) {
 		if !set["events.replicas"] {
 			e.Replicas = e.Options().DefaultReplicas()
 		}
+		if !set["events.ready_timeout"] {
+			e.ReadyTimeout = limits.Duration(events.DefaultReadyTimeout)
+		}
 	}
 	for i := range c.Triggers {
 		t := &c.Triggers[i]
@@ -200,6 +208,9 @@ func validateEvents(p *problems, c *Config) {
 			if host, ok := validListen(p, "events.listen", e.Listen); ok && !isLoopback(host) && e.Token == "" {
 				p.add("events.listen", "%q is not loopback: set events.token", e.Listen)
 			}
+		}
+		if e.ReadyTimeout < limits.Duration(time.Second) || e.ReadyTimeout > limits.Duration(time.Hour) {
+			p.add("events.ready_timeout", "%s is not from 1s to 1h", e.ReadyTimeout)
 		}
 		validateEventsCluster(p, e)
 		// events has the last word on its own options; the checks above
@@ -421,6 +432,7 @@ func (e Events) Options() events.Options {
 		ClusterName:   e.ClusterName,
 		ClusterToken:  e.ClusterToken,
 		Replicas:      e.Replicas,
+		ReadyTimeout:  e.ReadyTimeout.Std(),
 	}
 }
 

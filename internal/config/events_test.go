@@ -37,7 +37,7 @@ func TestEventsDefaults(t *testing.T) {
 		}
 		dir, _ := filepath.Abs("testdata")
 		want := Events{StoreDir: filepath.Join(dir, events.DefaultStoreDir), Sync: events.SyncAlways,
-			ClusterName: events.DefaultClusterName, Replicas: 1}
+			ClusterName: events.DefaultClusterName, Replicas: 1, ReadyTimeout: limits.Duration(events.DefaultReadyTimeout)}
 		if c.Events == nil || !reflect.DeepEqual(*c.Events, want) {
 			t.Fatalf("Events = %+v, want %+v", c.Events, want)
 		}
@@ -169,6 +169,8 @@ func TestEvents(t *testing.T) {
 		{"cluster name", "[events]\ncluster = [\"nats://b:6222\"]\ncluster_listen = \"127.0.0.1:6222\"\ncluster_name = \"a.b\"\n", "events"},
 		{"replicas 0", "[events]\nreplicas = 0\n", "events.replicas"},
 		{"replicas 6", "[events]\nurl = \"nats://n:4222\"\nreplicas = 6\n", "events.replicas"},
+		{"ready_timeout 0", "[events]\nready_timeout = \"0s\"\n", "events.ready_timeout"},
+		{"ready_timeout 2h", "[events]\nready_timeout = \"2h\"\n", "events.ready_timeout"},
 		{"replicas alone", "[events]\nreplicas = 3\n", "events"},
 		{"replicas over members", "[events]\ncluster = [\"nats://b:6222\"]\ncluster_listen = \"127.0.0.1:6222\"\nreplicas = 3\n", "events"},
 		{"unknown events key", "[events]\nstorage = \"file\"\n", "events.storage"},

@@ -30,7 +30,7 @@ func TestFleetDaemonsClustered(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 3 {
 		cfg := fleetTOML(t, fmt.Sprint("n", i), clients[i], "", mono)
-		cfg.Events += fmt.Sprintf("\ncluster_listen = %q\ncluster = %s", routes[i], cluster)
+		cfg.Events += fmt.Sprintf("\ncluster_listen = %q\ncluster = %s\nready_timeout = %q", routes[i], cluster, clusterReady)
 		path := writeConfig(t, cfg.String())
 		ctx, cancel := context.WithCancel(context.Background())
 		// A cluster is ready once a majority is up: the nodes start together.

@@ -22,6 +22,11 @@ import (
 // and the remaining steps.
 const procWalkWait = 120 * time.Second
 
+// clusterReady is the [events] ready_timeout of the clustered nodes of the
+// tests: alone, a new three-node cluster is ready in 5-15 s; under the race
+// detector, beside other packages' tests on two cores, it took over a minute.
+const clusterReady = "4m"
+
 // clusterNodeConfigs are the configurations of n fleet nodes (leadConfig)
 // whose embedded NATS servers form one cluster on loopback ([events]
 // cluster; replicas default to 3).
@@ -32,8 +37,8 @@ func clusterNodeConfigs(t *testing.T, n int, upstream, plan string) []string {
 	cfgs := make([]string, n)
 	for i := range n {
 		cfg := leadConfig(t, fmt.Sprint("n", i), "", upstream, helloWasm(t), plan, "")
-		events := fmt.Sprintf("store_dir = \"events\"\nsync = \"interval\"\nlisten = %q\ncluster_listen = %q\ncluster = %s\n\n[fleet]",
-			clients[i], routes[i], cluster)
+		events := fmt.Sprintf("store_dir = \"events\"\nsync = \"interval\"\nlisten = %q\ncluster_listen = %q\ncluster = %s\nready_timeout = %q\n\n[fleet]",
+			clients[i], routes[i], cluster, clusterReady)
 		cfgs[i] = strings.Replace(cfg, "[fleet]", events, 1)
 	}
 	return cfgs
@@ -207,9 +212,16 @@ func TestFleetKillLeaderMidWalk(t *testing.T) {
 	var page struct {
 		Events []admin.Event `json:"events"`
 	}
-	if err := survivors[0].get(t.Context(), "/v1/fleet/events?route=users&limit=100", &page); err != nil {
-		t.Fatal(err)
-	}
+	// The history line of the last step follows its write (settledHistory).
+	pollUntil(t, 5*time.Second, func() string {
+		if err := survivors[0].get(t.Context(), "/v1/fleet/events?route=users&limit=100", &page); err != nil {
+			return err.Error()
+		}
+		if n := len(page.Events); n == 0 || page.Events[n-1].To != strangler.StageIsolate.String() {
+			return fmt.Sprintf("history %+v does not end at isolate", page.Events)
+		}
+		return ""
+	})
 	var walk []string
 	var prev time.Time
 	for _, ev := range page.Events {

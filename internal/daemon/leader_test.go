@@ -116,10 +116,7 @@ func TestFleetLeaderRollsBackCanary(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	evs, err := b.fleet.History(t.Context(), "users", 10)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := settledHistory(t, b, 10, func(ev strangler.Event) bool { return ev.Kind == strangler.KindRollback })
 	last := evs[len(evs)-1]
 	if last.Kind != strangler.KindRollback || last.Actor != strangler.ActorController ||
 		!strings.Contains(last.Reason, "error rate") || !strings.HasSuffix(last.Reason, "(on node a)") {
@@ -177,10 +174,7 @@ func TestFleetLeaderFailover(t *testing.T) {
 		t.Errorf("the surviving node does not lead")
 	}
 
-	evs, err := survivor.fleet.History(t.Context(), "users", 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	evs := settledHistory(t, survivor, 100, func(ev strangler.Event) bool { return ev.To == strangler.StageIsolate })
 	var walk []string
 	var prev time.Time
 	for _, ev := range evs {
@@ -293,4 +287,25 @@ func TestEventsServerName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// settledHistory returns route "users"' history as d reads it, once its last
+// event satisfies last. The node that writes a change appends its history
+// line after the write, while its own watch may already apply the write: a
+// reader that saw the new stage can be a few milliseconds ahead of the line.
+func settledHistory(t *testing.T, d *Daemon, limit int, last func(strangler.Event) bool) []strangler.Event {
+	t.Helper()
+	var evs []strangler.Event
+	pollUntil(t, 5*time.Second, func() string {
+		var err error
+		evs, err = d.fleet.History(t.Context(), "users", limit)
+		if err != nil {
+			return err.Error()
+		}
+		if len(evs) == 0 || !last(evs[len(evs)-1]) {
+			return fmt.Sprintf("history %+v does not end with the awaited event", evs)
+		}
+		return ""
+	})
+	return evs
 }

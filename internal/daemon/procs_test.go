@@ -33,8 +33,9 @@ const daemonProcEnv = "EDGED_TEST_DAEMON_CONFIG"
 const procReadyLine = "EDGED TEST DAEMON READY "
 
 // procWait bounds a daemon process's start (a node of a cluster is ready
-// once a majority of the NATS servers is up) and its death.
-const procWait = 60 * time.Second
+// once a majority of the NATS servers is up, within clusterReady) and its
+// death.
+const procWait = 5 * time.Minute
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(daemonProcEnv); path != "" {
