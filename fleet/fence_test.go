@@ -2,7 +2,6 @@ package fleet_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -43,30 +42,6 @@ func electAs(t *testing.T, url, node string) *fleet.Election {
 	}
 }
 
-// storedUsers reads route "users" as stored in the bucket.
-func storedUsers(t *testing.T, url string) fleet.RouteState {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	kv, err := js.KeyValue(t.Context(), fleet.RoutesBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ent, err := kv.Get(t.Context(), fleet.RouteKey("users"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st fleet.RouteState
-	if err := json.Unmarshal(ent.Value(), &st); err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // TestFencedByTerm: a leader deposed while a decision was on its way (its
 // term ended, a newer leader has written the route since) cannot land that
 // decision, even one made on the route as it is now (Transition.Expect
@@ -100,7 +75,7 @@ func TestFencedByTerm(t *testing.T) {
 	// reached it, as a controller judging it would.
 	route := func(n *fleetNode) strangler.Route {
 		t.Helper()
-		st := storedUsers(t, ns.url())
+		st := storedState(t, ns.url(), "users")
 		n.waitRoute(t, "users", st.Stage, st.Weight, patience)
 		r, _ := n.table.Route("users")
 		return r
@@ -128,9 +103,9 @@ func TestFencedByTerm(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := tc.tr(tc.node)
-			before := storedUsers(t, ns.url())
+			before := storedState(t, ns.url(), "users")
 			_, err := tc.mover.Move(t.Context(), "users", tr, ctrl)
-			after := storedUsers(t, ns.url())
+			after := storedState(t, ns.url(), "users")
 			if tc.wantErr {
 				var fe *fleet.FencedError
 				if !errors.As(err, &fe) || !errors.Is(err, fleet.ErrFenced) || fe.Term != oldTerm || fe.Stored != newTerm {

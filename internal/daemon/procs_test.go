@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -90,14 +89,7 @@ type daemonProc struct {
 // test ends.
 func spawnDaemon(t *testing.T, name, cfg string) *daemonProc {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "router.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("token\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := writeConfig(t, cfg)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), daemonProcEnv+"="+path)
 	p := &daemonProc{name: name, cmd: cmd, stderr: &procLog{}, ready: make(chan string, 1), exited: make(chan struct{})}
