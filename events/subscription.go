@@ -37,6 +37,7 @@ type Subscription struct {
 	fetched chan struct{}
 	loops   sync.WaitGroup // dispatcher, ticker
 	work    sync.WaitGroup // handlers
+	workers *workers       // the goroutines handlers run on
 	// acks feeds the acker; closed once handlers are done.
 	acks      chan pendingAck
 	ackerDone sync.WaitGroup
@@ -120,6 +121,7 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 	if err := s.track(sub); err != nil {
 		return nil, err
 	}
+	sub.workers = newWorkers(sub.stop)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stopCtx, stopFetch := context.WithCancel(runCtx)
 	sub.cancel, sub.stopFetch = cancel, stopFetch
@@ -241,7 +243,7 @@ func (sub *Subscription) route(ctx context.Context, msg jetstream.Msg, keyed boo
 	}
 	if key == "" {
 		sub.work.Add(1)
-		go func() {
+		sub.workers.run(func() {
 			defer sub.work.Done()
 			select {
 			case sem <- struct{}{}:
@@ -252,7 +254,7 @@ func (sub *Subscription) route(ctx context.Context, msg jetstream.Msg, keyed boo
 			}
 			defer func() { <-sem }()
 			sub.handle(ctx, msg, false, nil)
-		}()
+		})
 		return
 	}
 	sub.keysMu.Lock()
@@ -261,7 +263,7 @@ func (sub *Subscription) route(ctx context.Context, msg jetstream.Msg, keyed boo
 	sub.keysMu.Unlock()
 	if !busy {
 		sub.work.Add(1)
-		go sub.runKey(ctx, key, sem)
+		sub.workers.run(func() { sub.runKey(ctx, key, sem) })
 	}
 }
 
@@ -311,6 +313,7 @@ func (sub *Subscription) Close(ctx context.Context) error {
 			// The dispatcher first: it is the only one that adds handlers.
 			sub.loops.Wait()
 			sub.work.Wait()
+			sub.workers.wait()
 			close(sub.progressStop)
 			sub.progressDone.Wait()
 			close(sub.acks)

@@ -107,6 +107,8 @@ var arch = map[string]node{
 	"scripts/loadproxy": {6, []string{"isolate", "strangler", "proxy", "router", "internal/otlp"}},
 	// surge drives a running edged over loopback sockets only.
 	"scripts/surge": {6, nil},
+	// loadevents runs the events engine alone and publishes through it.
+	"scripts/loadevents": {6, []string{"events"}},
 }
 
 // TestArrows lists the module's packages with go list and checks every import
