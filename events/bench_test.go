@@ -21,7 +21,8 @@ import (
 // same messages (JetStream's floor), for both sync modes. bare-record is the
 // bare consumer storing a completion record per message before its ack, as
 // a trigger does: the floor of what a trigger promises (dedup of a lost ack,
-// status), which no trigger can go below while it keeps one record per event. The figures are
+// status), which no trigger can go below while it keeps one record per event;
+// trigger-dedup-window is a trigger that keeps none (Dedup: DedupWindow). The figures are
 // events/s and cpu-µs/event: the CPU time of the whole process (the embedded
 // server included) per event drained, which varies much less than events/s
 // when other work shares the cores. The queue is filled before the timer
@@ -30,8 +31,9 @@ func BenchmarkThroughput(b *testing.B) {
 	for _, mode := range []string{SyncInterval, SyncAlways} {
 		b.Run("sync="+mode+"/bare", func(b *testing.B) { benchBare(b, mode, false) })
 		b.Run("sync="+mode+"/bare-record", func(b *testing.B) { benchBare(b, mode, true) })
-		b.Run("sync="+mode+"/trigger", func(b *testing.B) { benchTrigger(b, mode, 0) })
-		b.Run("sync="+mode+"/trigger-concurrency-32", func(b *testing.B) { benchTrigger(b, mode, 32) })
+		b.Run("sync="+mode+"/trigger", func(b *testing.B) { benchTrigger(b, mode, Trigger{}) })
+		b.Run("sync="+mode+"/trigger-dedup-window", func(b *testing.B) { benchTrigger(b, mode, Trigger{Dedup: DedupWindow}) })
+		b.Run("sync="+mode+"/trigger-concurrency-32", func(b *testing.B) { benchTrigger(b, mode, Trigger{MaxConcurrency: 32}) })
 	}
 }
 
@@ -147,7 +149,8 @@ func benchBare(b *testing.B, mode string, record bool) {
 	b.ReportMetric(float64(cpuUsed.Microseconds())/float64(b.N), "cpu-µs/event")
 }
 
-func benchTrigger(b *testing.B, mode string, concurrency int) {
+// benchTrigger drains through a trigger with trig's options.
+func benchTrigger(b *testing.B, mode string, trig Trigger) {
 	ctx := context.Background()
 	s := benchServer(b, mode)
 	var n atomic.Int64
@@ -158,7 +161,7 @@ func benchTrigger(b *testing.B, mode string, concurrency int) {
 		}
 		return http.StatusOK, nil, nil
 	})
-	trig := Trigger{Name: "bench", Subject: "bench", MaxConcurrency: concurrency}
+	trig.Name, trig.Subject = "bench", "bench"
 	// Create the stream and consumer, stop, fill, then time the drain.
 	sub, err := s.Subscribe(ctx, trig, inv)
 	if err != nil {

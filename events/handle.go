@@ -85,6 +85,10 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			return
 		}
 		if res.reason == "" && res.err == nil && res.status >= 200 && res.status < 300 {
+			if sub.t.Dedup == DedupWindow {
+				sub.finish(msg) // no record: a lost ack runs it again
+				return
+			}
 			// Called from here, not from a helper: one frame more puts
 			// complete's json.Marshal past the goroutine's first stack, and
 			// every delivery would pay for growing it.

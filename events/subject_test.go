@@ -117,6 +117,10 @@ func TestTriggerValidate(t *testing.T) {
 		{"ordering", Trigger{Name: "a", Subject: "x", Ordering: "fifo"}, "ordering"},
 		{"backoff", Trigger{Name: "a", Subject: "x", Backoff: time.Minute, MaxBackoff: time.Second}, "max_backoff"},
 		{"concurrency", Trigger{Name: "a", Subject: "x", MaxConcurrency: -1}, "max_concurrency"},
+		{"dedup window", Trigger{Name: "a", Subject: "x", Dedup: DedupWindow}, ""},
+		{"dedup record", Trigger{Name: "a", Schedule: "@hourly", Dedup: DedupRecord}, ""},
+		{"dedup unknown", Trigger{Name: "a", Subject: "x", Dedup: "none"}, "dedup"},
+		{"dedup window on a schedule", Trigger{Name: "a", Schedule: "@hourly", Dedup: DedupWindow}, "queue triggers"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,7 +135,8 @@ func TestTriggerValidate(t *testing.T) {
 func TestTriggerDefaults(t *testing.T) {
 	d := Trigger{Name: "a", Subject: "orders"}.withDefaults()
 	if d.MaxRetries != 3 || d.Backoff != time.Second || d.MaxBackoff != 5*time.Minute || d.MaxConcurrency != 4 ||
-		d.Ordering != OrderingNone || d.DeadLetter != "orders.dead" || d.AckTimeout != DefaultAckTimeout {
+		d.Ordering != OrderingNone || d.DeadLetter != "orders.dead" || d.AckTimeout != DefaultAckTimeout ||
+		d.Dedup != DedupRecord {
 		t.Errorf("defaults = %+v", d)
 	}
 	if s := (Trigger{Name: "tick", Schedule: "@hourly"}).withDefaults(); s.Subject != "edged.schedule.tick" || s.DeadLetter != "edged.schedule.tick.dead" {

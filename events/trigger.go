@@ -35,6 +35,24 @@ const (
 	OrderingKey = "key"
 )
 
+// Dedup modes of a trigger: what keeps an event from running twice.
+const (
+	// DedupRecord (the default): JetStream's duplicate window on publish, and
+	// a completion record stored before each ack, so a redelivery of an
+	// event whose work completed but whose ack was lost is skipped, and
+	// Server.Status can say the event is done. The record is a second stored
+	// message per event.
+	DedupRecord = "record"
+	// DedupWindow: the duplicate window on publish only. No record is
+	// stored for a completed event: a redelivery after a lost ack (a crash
+	// before JetStream removed the event, a connection lost with the ack in
+	// it, a stream other consumers share) runs the function again, and
+	// Server.Status knows only the event's dead letters. For idempotent
+	// functions that need the throughput; queue triggers only (a schedule's
+	// one firing per tick rests on the record).
+	DedupWindow = "window"
+)
+
 // Verdicts an Invoker can give beyond 2xx (done) and anything else (retry).
 const (
 	// StatusDeadLetter (422) dead-letters the event at once, without
@@ -95,6 +113,8 @@ type Trigger struct {
 	MaxConcurrency int
 	// Ordering is OrderingNone (default) or OrderingKey.
 	Ordering string
+	// Dedup is DedupRecord (default) or DedupWindow.
+	Dedup string
 	// DeadLetter is the subject failed events go to; default
 	// "<Subject>.dead" (Subject must then have no wildcard), and
 	// "edged.schedule.<Name>.dead" for schedules. A stream capturing it is
@@ -132,6 +152,9 @@ func (t Trigger) withDefaults() Trigger {
 	}
 	if t.Ordering == "" {
 		t.Ordering = OrderingNone
+	}
+	if t.Dedup == "" {
+		t.Dedup = DedupRecord
 	}
 	if t.DeadLetter == "" && ValidSubject(t.Subject) == nil {
 		t.DeadLetter = t.Subject + ".dead"
@@ -186,6 +209,15 @@ func (t Trigger) Validate() error {
 	case "", OrderingNone, OrderingKey:
 	default:
 		bad("ordering", "%q is not %q or %q", t.Ordering, OrderingNone, OrderingKey)
+	}
+	switch t.Dedup {
+	case "", DedupRecord:
+	case DedupWindow:
+		if t.Schedule != "" {
+			bad("dedup", "%q is for queue triggers: a schedule fires once per tick by its completion records", DedupWindow)
+		}
+	default:
+		bad("dedup", "%q is not %q or %q", t.Dedup, DedupRecord, DedupWindow)
 	}
 	if t.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must be >= 0")

@@ -302,34 +302,52 @@ func TestDuplicatePublishDeduped(t *testing.T) {
 	}
 }
 
-func TestCompletedButUnackedSkipped(t *testing.T) {
-	ctx := context.Background()
-	var drop sync.Once
-	dropped := false
-	opts := Options{dropAck: func() bool {
-		first := false
-		drop.Do(func() { first, dropped = true, true })
-		return first
-	}}
-	s := openTest(t, t.TempDir(), opts)
-	rec := newRecorder(nil)
-	sub, err := s.Subscribe(ctx, Trigger{Name: "jobs", Subject: "jobs", AckTimeout: 300 * time.Millisecond}, rec)
-	if err != nil {
-		t.Fatal(err)
+// TestCompletedButUnacked loses the ack of a completed event: with the
+// completion record the redelivery is skipped; with dedup = "window" the
+// function runs again, and Status knows nothing of the event.
+func TestCompletedButUnacked(t *testing.T) {
+	tests := []struct {
+		dedup       string
+		wantRuns    int
+		wantRecords int
+	}{
+		{DedupRecord, 1, 1},
+		{DedupWindow, 2, 0},
 	}
-	if err := s.PublishEvent(ctx, "jobs", &Event{ID: "once", Type: "t"}); err != nil {
-		t.Fatal(err)
-	}
-	rec.next(t)
-	eventually(t, "redelivered and acked", func() bool {
-		info, err := sub.cons.Info(ctx)
-		return err == nil && info.Delivered.Consumer >= 2 && info.NumAckPending == 0 && info.NumPending == 0
-	})
-	if !dropped {
-		t.Fatal("the ack was never dropped")
-	}
-	if n := rec.count("once"); n != 1 {
-		t.Errorf("invoked %d times, want 1: the redelivery of completed work must be skipped", n)
+	for _, tc := range tests {
+		t.Run("dedup="+tc.dedup, func(t *testing.T) {
+			ctx := context.Background()
+			var drop sync.Once
+			dropped := false
+			opts := Options{dropAck: func() bool {
+				first := false
+				drop.Do(func() { first, dropped = true, true })
+				return first
+			}}
+			s := openTest(t, t.TempDir(), opts)
+			rec := newRecorder(nil)
+			sub, err := s.Subscribe(ctx, Trigger{Name: "jobs", Subject: "jobs", AckTimeout: 300 * time.Millisecond, Dedup: tc.dedup}, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PublishEvent(ctx, "jobs", &Event{ID: "once", Source: "src", Type: "t"}); err != nil {
+				t.Fatal(err)
+			}
+			rec.next(t)
+			eventually(t, "redelivered and acked", func() bool {
+				info, err := sub.cons.Info(ctx)
+				return err == nil && info.Delivered.Consumer >= 2 && info.NumAckPending == 0 && info.NumPending == 0
+			})
+			if !dropped {
+				t.Fatal("the ack was never dropped")
+			}
+			if n := rec.count("once"); n != tc.wantRuns {
+				t.Errorf("invoked %d times, want %d", n, tc.wantRuns)
+			}
+			if recs, err := s.Status(ctx, "src", "once"); err != nil || len(recs) != tc.wantRecords {
+				t.Errorf("Status = %+v, %v, want %d records", recs, err, tc.wantRecords)
+			}
+		})
 	}
 }
 

@@ -15,8 +15,9 @@
 # event of server plus consumer, and per round the ratio trigger/bare; the order of the
 # two alternates from round to round.
 #
-# Usage: scripts/loadtest-events.sh          (N=20000 ROUNDS=4 SYNC=interval by default)
+# Usage: scripts/loadtest-events.sh          (N=20000 ROUNDS=4 SYNC=interval DEDUP=record by default)
 #        SYNC=always N=3000 scripts/loadtest-events.sh
+#        DEDUP=window scripts/loadtest-events.sh   (the trigger keeps no completion records)
 # EDGED=/path/to/edged runs a prebuilt edged instead of building one, to compare two builds.
 # Needs: go, taskset (optional). Installs nothing. Loopback only; stops after its rounds.
 set -euo pipefail
@@ -24,6 +25,7 @@ set -euo pipefail
 N=${N:-20000}
 ROUNDS=${ROUNDS:-4}
 SYNC=${SYNC:-interval}
+DEDUP=${DEDUP:-record}
 REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 NATS_PORT=${NATS_PORT:-18422}
 HTTP_PORT=${HTTP_PORT:-18423}
@@ -75,6 +77,7 @@ timeout = "1s"
 name = "load"
 function = "c"
 subject = "load.guest"
+dedup = "$DEDUP"
 TOML
 
 EDGED_PID=

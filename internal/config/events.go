@@ -100,6 +100,11 @@ type Trigger struct {
 	// Ordering is "none" (default) or "key": events with the same ordering
 	// key (ce-partitionkey) run one at a time, in order.
 	Ordering string `toml:"ordering"`
+	// Dedup is "record" (default): a completion record per event, so a
+	// redelivery after a lost ack is skipped and the event's status says
+	// done; or "window": JetStream's duplicate window on publish only,
+	// faster, for idempotent functions. Queue triggers only.
+	Dedup string `toml:"dedup"`
 	// DeadLetter is the subject failed events go to. Empty (the default)
 	// means "<subject>.dead" ("edged.schedule.<name>.dead" for a schedule);
 	// required when Subject has wildcards, and must not be matched by it.
@@ -178,6 +183,9 @@ func defaultEvents(c *Config, set map[string]bool) {
 		}
 		if !set[p+"ordering"] {
 			t.Ordering = events.OrderingNone
+		}
+		if !set[p+"dedup"] {
+			t.Dedup = events.DedupRecord
 		}
 	}
 }
@@ -302,6 +310,25 @@ func validateTrigger(p *problems, path string, i int, t Trigger, names map[strin
 			p.add(path+".schedule", "%w", err)
 		}
 	}
+	validateTriggerDelivery(p, path, t)
+	if t.DeadLetter != "" {
+		if err := events.ValidSubject(t.DeadLetter); err != nil {
+			p.add(path+".dead_letter", "%w", err)
+		}
+	}
+	// events has the last word on a trigger, in particular on its dead
+	// letter subject (required with a wildcard subject, never matched by
+	// it); it only speaks if the checks above found nothing.
+	if len(*p) == before {
+		if err := t.Events().Validate(); err != nil {
+			p.add(path, "%w", err)
+		}
+	}
+}
+
+// validateTriggerDelivery checks how a trigger runs its events: retries,
+// backoff, ack timeout, concurrency, ordering and dedup.
+func validateTriggerDelivery(p *problems, path string, t Trigger) {
 	if t.MaxRetries < 0 {
 		p.add(path+".max_retries", "must be >= 0 (0 dead-letters at the first failure)")
 	}
@@ -324,18 +351,14 @@ func validateTrigger(p *problems, path string, i int, t Trigger, names map[strin
 	default:
 		p.add(path+".ordering", "%q is not %q or %q", t.Ordering, events.OrderingNone, events.OrderingKey)
 	}
-	if t.DeadLetter != "" {
-		if err := events.ValidSubject(t.DeadLetter); err != nil {
-			p.add(path+".dead_letter", "%w", err)
+	switch t.Dedup {
+	case events.DedupRecord:
+	case events.DedupWindow:
+		if t.Schedule != "" {
+			p.add(path+".dedup", "%q is for queue triggers: a schedule fires once per tick by its completion records", events.DedupWindow)
 		}
-	}
-	// events has the last word on a trigger, in particular on its dead
-	// letter subject (required with a wildcard subject, never matched by
-	// it); it only speaks if the checks above found nothing.
-	if len(*p) == before {
-		if err := t.Events().Validate(); err != nil {
-			p.add(path, "%w", err)
-		}
+	default:
+		p.add(path+".dedup", "%q is not %q or %q", t.Dedup, events.DedupRecord, events.DedupWindow)
 	}
 }
 
@@ -453,6 +476,7 @@ func (t Trigger) Events() events.Trigger {
 		AckTimeout:     t.AckTimeout.Std(),
 		MaxConcurrency: t.MaxConcurrency,
 		Ordering:       t.Ordering,
+		Dedup:          t.Dedup,
 		DeadLetter:     t.DeadLetter,
 	}
 }

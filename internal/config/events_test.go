@@ -45,7 +45,7 @@ func TestEventsDefaults(t *testing.T) {
 		wantT := Trigger{Name: "t", Function: "fn", Subject: "a.b", MaxRetries: events.DefaultMaxRetries,
 			Backoff: limits.Duration(events.DefaultBackoff), MaxBackoff: limits.Duration(events.DefaultMaxBackoff),
 			AckTimeout: limits.Duration(events.DefaultAckTimeout), MaxConcurrency: events.DefaultMaxConcurrency,
-			Ordering: events.OrderingNone}
+			Ordering: events.OrderingNone, Dedup: events.DedupRecord}
 		if got != wantT {
 			t.Errorf("Triggers[0] = %+v, want %+v", got, wantT)
 		}
@@ -138,7 +138,7 @@ func TestEvents(t *testing.T) {
 		{"wildcard queue with dead letter", trig("subject = \"orders.*\"\ndead_letter = \"dlq.orders\""), ""},
 		{"schedule trigger", trig("schedule = \"@every 30s\""), ""},
 		{"cron trigger", trig("schedule = \"*/5 * * * *\""), ""},
-		{"every option", queue("max_retries = 10\nbackoff = \"2s\"\nmax_backoff = \"1m\"\nack_timeout = \"5m\"\nmax_concurrency = 1000\nordering = \"key\"\ndead_letter = \"orders.failed\""), ""},
+		{"every option", queue("max_retries = 10\nbackoff = \"2s\"\nmax_backoff = \"1m\"\nack_timeout = \"5m\"\nmax_concurrency = 1000\nordering = \"key\"\ndedup = \"window\"\ndead_letter = \"orders.failed\""), ""},
 		{"enqueue route", queue("") + enqueueRoute("enqueue = \"orders.new\""), ""},
 		{"enqueue route on a wildcard trigger", trig("subject = \"orders.>\"\ndead_letter = \"dlq\"") + enqueueRoute("enqueue = \"orders.eu.new\""), ""},
 		{"enqueue route to an external server", "[events]\nurl = \"nats://n:4222\"\n" + enqueueRoute("enqueue = \"elsewhere\""), ""},
@@ -199,6 +199,8 @@ func TestEvents(t *testing.T) {
 		{"zero concurrency", queue("max_concurrency = 0"), "triggers[0].max_concurrency"},
 		{"too much concurrency", queue("max_concurrency = 1001"), "triggers[0].max_concurrency"},
 		{"ordering", queue("ordering = \"fifo\""), "triggers[0].ordering"},
+		{"unknown dedup", queue("dedup = \"none\""), "triggers[0].dedup"},
+		{"dedup window on a schedule", trig("schedule = \"@hourly\"\ndedup = \"window\""), "triggers[0].dedup"},
 		{"bad dead letter", queue("dead_letter = \"a.*\""), "triggers[0].dead_letter"},
 		{"wildcard subject needs a dead letter", trig("subject = \"orders.*\""), "triggers[0]"},
 		{"dead letter matched by the subject", trig("subject = \"orders.>\"\ndead_letter = \"orders.dead\""), "triggers[0]"},
