@@ -135,7 +135,7 @@ func (a *API) triggers(w http.ResponseWriter, r *http.Request) {
 	out := triggerPage{Triggers: make([]Trigger, 0, len(infos))}
 	for _, in := range infos {
 		out.Triggers = append(out.Triggers, Trigger{
-			Name: in.Trigger, Subject: in.Subject, Schedule: in.Schedule, DeadLetter: in.DeadLetter,
+			Name: in.Trigger, Subject: in.Subject, Schedule: in.Schedule, DeadLetter: in.DeadLetter, Dedup: in.Dedup,
 			Stream: in.Stream, Consumer: in.Consumer, Pending: in.Pending, InFlight: in.InFlight,
 			Redelivered: in.Redelivered, Delivered: in.Delivered, DeadLetters: in.DeadLetters,
 		})

@@ -92,6 +92,7 @@ type Trigger struct {
 	Subject     string `json:"subject,omitempty"`
 	Schedule    string `json:"schedule,omitempty"`
 	DeadLetter  string `json:"dead_letter"`
+	Dedup       string `json:"dedup"`
 	Stream      string `json:"stream"`
 	Consumer    string `json:"consumer"`
 	Pending     uint64 `json:"pending"`

@@ -16,6 +16,8 @@ type Info struct {
 	// Trigger, Subject, Schedule and DeadLetter are the trigger's name, its
 	// subject (or schedule) and its dead-letter subject.
 	Trigger, Subject, Schedule, DeadLetter string
+	// Dedup is the trigger's dedup mode, DedupRecord or DedupWindow.
+	Dedup string
 	// Stream and Consumer are where its events wait: the stream adopted or
 	// created for the subject, and the durable consumer named after it.
 	Stream, Consumer string
@@ -40,6 +42,7 @@ func (sub *Subscription) Info(ctx context.Context) (Info, error) {
 	}
 	out := Info{
 		Trigger: sub.t.Name, Subject: sub.t.Subject, Schedule: sub.t.Schedule, DeadLetter: sub.t.DeadLetter,
+		Dedup:  sub.t.Dedup,
 		Stream: ci.Stream, Consumer: ci.Name,
 		Pending: ci.NumPending, InFlight: ci.NumAckPending, Redelivered: ci.NumRedelivered,
 		Delivered: ci.Delivered.Consumer,

@@ -22,7 +22,7 @@ func TestTriggersInfo(t *testing.T) {
 		}
 		return http.StatusOK, nil, nil
 	})
-	if _, err := s.Subscribe(ctx, Trigger{Name: "b", Subject: "b.in", MaxConcurrency: 1}, rec); err != nil {
+	if _, err := s.Subscribe(ctx, Trigger{Name: "b", Subject: "b.in", MaxConcurrency: 1, Dedup: DedupWindow}, rec); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Subscribe(ctx, Trigger{Name: "a", Subject: "a.in"}, newRecorder(nil)); err != nil {
@@ -39,13 +39,16 @@ func TestTriggersInfo(t *testing.T) {
 		if err != nil || len(all) != 2 || all[0].Trigger != "a" || all[1].Trigger != "b" {
 			t.Fatalf("Triggers = %+v, %v; want a and b", all, err)
 		}
+		if all[0].Dedup != DedupRecord {
+			t.Errorf("trigger a: Dedup = %q, want the default %q", all[0].Dedup, DedupRecord)
+		}
 		return all[1]
 	}
 	// The dead letter is stored before the original is acknowledged: wait
 	// for both, or the ack may still be on its way.
 	eventually(t, "one dead letter, acknowledged", func() bool { in := info(); return in.DeadLetters == 1 && in.InFlight == 0 })
 	if in := info(); in.Delivered != 2 || in.InFlight != 0 || in.Pending != 0 || in.Stream != "EDGED_b" ||
-		in.Consumer != "b" || in.DeadLetter != "b.in.dead" {
+		in.Consumer != "b" || in.DeadLetter != "b.in.dead" || in.Dedup != DedupWindow {
 		t.Errorf("after ok and bad: %+v", in)
 	}
 	if _, err := s.Publish(ctx, "b.in", "slow", nil); err != nil {

@@ -148,13 +148,13 @@ func cmdEvents(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TRIGGER\tSUBJECT\tSTREAM\tCONSUMER\tPENDING\tIN FLIGHT\tREDELIVERED\tDELIVERED\tDEAD LETTERS")
+	fmt.Fprintln(tw, "TRIGGER\tSUBJECT\tDEDUP\tSTREAM\tCONSUMER\tPENDING\tIN FLIGHT\tREDELIVERED\tDELIVERED\tDEAD LETTERS")
 	for _, t := range ts {
 		subj := t.Subject
 		if t.Schedule != "" {
 			subj = "schedule " + t.Schedule
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", t.Name, subj, t.Stream, t.Consumer,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", t.Name, subj, t.Dedup, t.Stream, t.Consumer,
 			t.Pending, t.InFlight, t.Redelivered, t.Delivered, t.DeadLetters)
 	}
 	tw.Flush()

@@ -78,7 +78,7 @@ func TestDLQCommand(t *testing.T) {
 		wantStdout []string
 		wantStderr []string
 	}{
-		{"events", []string{"events"}, 0, []string{"TRIGGER", "DEAD LETTERS", "\norders ", " EDGED_orders ", " 2\n"}, nil},
+		{"events", []string{"events"}, 0, []string{"TRIGGER", "DEDUP", "DEAD LETTERS", "\norders ", " record ", " EDGED_orders ", " 2\n"}, nil},
 		{"list", []string{"dlq", "list", "orders"}, 0, []string{"ID", ids[0], ids[1], "order.created", "500"}, nil},
 		{"redrive one", []string{"dlq", "redrive", "orders", "-id", ids[0]}, 0, []string{"orders: redrove 1"}, nil},
 		{"redrive neither", []string{"dlq", "redrive", "orders"}, 2, nil, []string{"usage: edged dlq"}},
