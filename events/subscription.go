@@ -74,6 +74,7 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 
 		progressStop: make(chan struct{}),
 	}
+	sub.workers = newWorkers(sub.stop)
 	var err error
 	if err = s.whenReady(ctx, func(ctx context.Context) (err error) {
 		sub.runsKV, err = s.openRuns(ctx)
@@ -121,7 +122,6 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 	if err := s.track(sub); err != nil {
 		return nil, err
 	}
-	sub.workers = newWorkers(sub.stop)
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stopCtx, stopFetch := context.WithCancel(runCtx)
 	sub.cancel, sub.stopFetch = cancel, stopFetch
