@@ -47,6 +47,7 @@ func main() {
 	size := flag.Int("size", 64, "bytes of data per event")
 	pids := flag.String("pids", "", "processes whose CPU counts (watch, bare): space-separated")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
+	poll := flag.Duration("poll", 2*time.Millisecond, "watch, bare: how often to read the stream's state")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -58,7 +59,7 @@ func main() {
 	case "server":
 		err = runServer(ctx, *listen, *store, *sync)
 	case "fill", "watch", "bare":
-		err = runClient(ctx, *mode, *url, clientArgs{subject: *subject, stream: *stream, n: *n, size: *size, pids: *pids})
+		err = runClient(ctx, *mode, *url, clientArgs{subject: *subject, stream: *stream, n: *n, size: *size, pids: *pids, poll: *poll})
 	default:
 		err = fmt.Errorf("unknown -mode %q", *mode)
 	}
@@ -86,6 +87,7 @@ type clientArgs struct {
 	subject, stream string
 	n, size         int
 	pids            string
+	poll            time.Duration
 }
 
 func runClient(ctx context.Context, mode, url string, a clientArgs) error {
@@ -110,9 +112,9 @@ func runClient(ctx context.Context, mode, url string, a clientArgs) error {
 		if err != nil {
 			return err
 		}
-		return report(watch(ctx, st, pids))
+		return report(watch(ctx, st, pids, a.poll))
 	default:
-		return bare(ctx, nc, js, a.n, a.size, pids)
+		return bare(ctx, nc, js, a, pids)
 	}
 }
 
@@ -150,7 +152,7 @@ func fill(ctx context.Context, nc *nats.Conn, subject string, n, size int) error
 
 // bare fills a stream of its own and drains it with a bare consumer: JetStream's
 // floor for consuming the same events.
-func bare(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, n, size int, pids []int) error {
+func bare(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, a clientArgs, pids []int) error {
 	const name, subject = "LOAD_BARE", "load.bare"
 	_ = js.DeleteStream(ctx, name)
 	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subject},
@@ -164,7 +166,7 @@ func bare(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, n, size in
 	if err != nil {
 		return err
 	}
-	if err := fill(ctx, nc, subject, n, size); err != nil {
+	if err := fill(ctx, nc, subject, a.n, a.size); err != nil {
 		return err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) { _ = m.Ack() })
@@ -172,7 +174,7 @@ func bare(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, n, size in
 		return err
 	}
 	defer cc.Stop()
-	return report(watch(ctx, st, append(pids, os.Getpid())))
+	return report(watch(ctx, st, append(pids, os.Getpid()), a.poll))
 }
 
 // drain is what watch saw: events removed, over how long, and the CPU the
@@ -187,8 +189,7 @@ type drain struct {
 // finds fewer messages than the one before, so a consumer's start-up is not
 // counted, and closes at the first poll that finds none; the events are those
 // left when it opened.
-func watch(ctx context.Context, st jetstream.Stream, pids []int) (drain, error) {
-	const every = 2 * time.Millisecond
+func watch(ctx context.Context, st jetstream.Stream, pids []int, every time.Duration) (drain, error) {
 	var (
 		start    time.Time
 		startCPU time.Duration
