@@ -90,8 +90,9 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 				return
 			}
 			// Called from here, not from a helper: one frame more puts
-			// complete's json.Marshal past the goroutine's first stack, and
-			// every delivery would pay for growing it.
+			// complete's json.Marshal past a new goroutine's first stack
+			// (workers.go keeps goroutines, so only the first event of
+			// each pays for growing it now).
 			handedOff = sub.complete(ctx, msg, d.key, Record{
 				State: StateDone, Trigger: sub.t.Name, Attempts: d.attempt, Deliveries: d.delivered, Status: res.status,
 				Time: sub.s.opts.Now().UTC(),

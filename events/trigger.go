@@ -53,6 +53,21 @@ const (
 	DedupWindow = "window"
 )
 
+// ValidDedup reports whether mode is a dedup mode a trigger can have, a
+// schedule when schedule is set.
+func ValidDedup(mode string, schedule bool) error {
+	switch mode {
+	case DedupRecord:
+	case DedupWindow:
+		if schedule {
+			return fmt.Errorf("%q is for queue triggers: a schedule fires once per tick by its completion records", DedupWindow)
+		}
+	default:
+		return fmt.Errorf("%q is not %q or %q", mode, DedupRecord, DedupWindow)
+	}
+	return nil
+}
+
 // Verdicts an Invoker can give beyond 2xx (done) and anything else (retry).
 const (
 	// StatusDeadLetter (422) dead-letters the event at once, without
@@ -210,14 +225,10 @@ func (t Trigger) Validate() error {
 	default:
 		bad("ordering", "%q is not %q or %q", t.Ordering, OrderingNone, OrderingKey)
 	}
-	switch t.Dedup {
-	case "", DedupRecord:
-	case DedupWindow:
-		if t.Schedule != "" {
-			bad("dedup", "%q is for queue triggers: a schedule fires once per tick by its completion records", DedupWindow)
+	if t.Dedup != "" {
+		if err := ValidDedup(t.Dedup, t.Schedule != ""); err != nil {
+			bad("dedup", "%v", err)
 		}
-	default:
-		bad("dedup", "%q is not %q or %q", t.Dedup, DedupRecord, DedupWindow)
 	}
 	if t.MaxBodyBytes < 0 {
 		bad("max_body_bytes", "must be >= 0")

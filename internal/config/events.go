@@ -351,14 +351,8 @@ func validateTriggerDelivery(p *problems, path string, t Trigger) {
 	default:
 		p.add(path+".ordering", "%q is not %q or %q", t.Ordering, events.OrderingNone, events.OrderingKey)
 	}
-	switch t.Dedup {
-	case events.DedupRecord:
-	case events.DedupWindow:
-		if t.Schedule != "" {
-			p.add(path+".dedup", "%q is for queue triggers: a schedule fires once per tick by its completion records", events.DedupWindow)
-		}
-	default:
-		p.add(path+".dedup", "%q is not %q or %q", t.Dedup, events.DedupRecord, events.DedupWindow)
+	if err := events.ValidDedup(t.Dedup, t.Schedule != ""); err != nil {
+		p.add(path+".dedup", "%w", err)
 	}
 }
 
