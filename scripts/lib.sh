@@ -3,6 +3,7 @@
 #   TMP, PIDS            a temp dir and the background processes, cleaned up at exit
 #   WRK_CPU, SRV_CPU     taskset prefixes pinning wrk to core 0 and servers to core 1
 #   wait_port PORT       wait until something listens on 127.0.0.1:PORT
+#   admin_token FILE     write a random admin token to FILE, readable by its owner only
 #   cpu_ticks PID...     utime+stime of the processes, in clock ticks (CLK_TCK per second)
 #   measure CONNS URL "PID..." [WRK_ARG...]
 #                        one wrk run of DURATION (wrk pinned by WRK_CPU); sets RPS, P99,
@@ -35,6 +36,10 @@ wait_port() {
 	done
 	echo "$NAME: nothing listening on 127.0.0.1:$1" >&2
 	exit 1
+}
+
+admin_token() {
+	(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$1")
 }
 
 CLK_TCK=$(getconf CLK_TCK)

@@ -53,7 +53,7 @@ SERVER_PID=$!
 PIDS+=("$SERVER_PID")
 wait_port "$NATS_PORT"
 
-(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/admin.token")
+admin_token "$TMP/admin.token"
 cat >"$TMP/router.toml" <<TOML
 [server]
 listen = "127.0.0.1:$HTTP_PORT"

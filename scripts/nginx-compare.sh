@@ -69,8 +69,7 @@ PIDS+=($!)
 start_edged() {
 	local bin=$1 dir=$2 port=$3 admin=$4
 	mkdir -p "$dir"
-	head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/admin.token"
-	chmod 600 "$dir/admin.token"
+	admin_token "$dir/admin.token"
 	cat >"$dir/router.toml" <<CONF
 [server]
 listen = "127.0.0.1:$port"

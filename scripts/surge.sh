@@ -79,7 +79,7 @@ fi
 	go build -o "$TMP/surge" ./scripts/surge
 )
 
-(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/admin.token")
+admin_token "$TMP/admin.token"
 cat >"$TMP/router.toml" <<TOML
 [server]
 listen = "127.0.0.1:$PORT"
