@@ -124,15 +124,26 @@ listen = "127.0.0.1:0"`))
 	if got := get(a); got != http.StatusTooManyRequests {
 		t.Fatalf("node A past the burst: %d, want 429", got)
 	}
-	// The sync is asynchronous and across connections, with no event to wait
-	// on: poll B's limiter under a deadline until it has heard A's spending.
-	lb, ok := b.world.Load().Routes["hello"].RateLimit.(*fleetrate.Limiter)
-	if !ok {
-		t.Fatalf("node B's limiter is a %T, want *fleetrate.Limiter", b.world.Load().Routes["hello"].RateLimit)
+	// A's spending goes out in 1 or 2 increments (a sync may fall between
+	// its requests): publish what is left now, so A's count is final, then
+	// poll B's limiter under a deadline until it has heard every increment.
+	// Waiting for the first only let B answer between the two.
+	limiterOf := func(d *Daemon, node string) *fleetrate.Limiter {
+		t.Helper()
+		l, ok := d.world.Load().Routes["hello"].RateLimit.(*fleetrate.Limiter)
+		if !ok {
+			t.Fatalf("node %s's limiter is a %T, want *fleetrate.Limiter", node, d.world.Load().Routes["hello"].RateLimit)
+		}
+		return l
 	}
-	for deadline := time.Now().Add(10 * time.Second); lb.Stats().Heard == 0; time.Sleep(time.Millisecond) {
+	la, lb := limiterOf(a, "A"), limiterOf(b, "B")
+	if err := la.Sync(); err != nil {
+		t.Fatalf("node A's sync: %v", err)
+	}
+	published := la.Stats().Published
+	for deadline := time.Now().Add(10 * time.Second); lb.Stats().Heard < published; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("node B never heard node A's spending")
+			t.Fatalf("node B heard %d of node A's %d increments", lb.Stats().Heard, published)
 		}
 	}
 	if got := get(b); got != http.StatusTooManyRequests {
