@@ -95,6 +95,10 @@ func benchBare(b *testing.B, mode string, record bool) {
 	start, cpu := time.Now(), cpuTime(b)
 	// The records are acknowledged in order by one goroutine, as a
 	// trigger's acker does.
+	type pendingAck struct {
+		msg    jetstream.Msg
+		stored jetstream.PubAckFuture
+	}
 	acks := make(chan pendingAck, maxAckPending)
 	defer close(acks)
 	go func() {

@@ -42,7 +42,7 @@ type delivery struct {
 // key overtakes it; otherwise the event goes back to JetStream with
 // NakWithDelay. sem, when not nil, is taken around each invocation.
 func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bool, sem chan struct{}) {
-	handedOff := false // to the acker, which then owns msg
+	handedOff := false // to the outbox, which then owns msg
 	defer func() {
 		if !handedOff {
 			sub.held.remove(msg)
@@ -85,18 +85,14 @@ func (sub *Subscription) handle(ctx context.Context, msg jetstream.Msg, local bo
 			return
 		}
 		if res.reason == "" && res.err == nil && res.status >= 200 && res.status < 300 {
-			if sub.t.Dedup == DedupWindow {
-				sub.finish(msg) // no record: a lost ack runs it again
-				return
+			var rec *Record // none with dedup = "window": a lost ack runs it again
+			if sub.t.Dedup != DedupWindow {
+				rec = &Record{
+					State: StateDone, Trigger: sub.t.Name, Attempts: d.attempt, Deliveries: d.delivered, Status: res.status,
+					Time: sub.s.opts.Now().UTC(),
+				}
 			}
-			// Called from here, not from a helper: one frame more puts
-			// complete's json.Marshal past a new goroutine's first stack
-			// (workers.go keeps goroutines, so only the first event of
-			// each pays for growing it now).
-			handedOff = sub.complete(ctx, msg, d.key, Record{
-				State: StateDone, Trigger: sub.t.Name, Attempts: d.attempt, Deliveries: d.delivered, Status: res.status,
-				Time: sub.s.opts.Now().UTC(),
-			})
+			handedOff = sub.complete(ctx, msg, d.key, rec)
 			return
 		}
 		if d.deadLettered(ctx, res) || !d.retry(ctx, local) {
@@ -295,55 +291,26 @@ func (sp *eventSpan) end(status int, err error) {
 	sp.exp.ExportSpans([]trace.Span{sp.span})
 }
 
-// pendingAck is an event whose completion record is being stored; the
-// acker acknowledges it once JetStream has the record.
-type pendingAck struct {
-	msg    jetstream.Msg
-	stored jetstream.PubAckFuture
-}
-
-// complete records the event as done, then acknowledges it: if the ack is
-// lost, the redelivery finds the record and is skipped. The record is
-// published asynchronously and the ack sent by the acker when the record is
-// stored, so the invocation slot is free meanwhile. It reports whether msg
-// was handed to the acker.
-func (sub *Subscription) complete(ctx context.Context, msg jetstream.Msg, key string, rec Record) bool {
-	b, err := json.Marshal(rec)
-	if err == nil {
-		m := nats.NewMsg(doneSubjectPrefix + key)
-		m.Data = b
-		var f jetstream.PubAckFuture
-		if f, err = sub.s.js.PublishMsgAsync(m); err == nil {
-			select {
-			case sub.acks <- pendingAck{msg, f}:
-				return true
-			case <-ctx.Done():
-				return false // unacked: redelivered, and skipped if the record made it
-			}
+// complete hands a completed event to the outbox, which stores its
+// completion record (with dedup = "record") and then acknowledges it: if the
+// ack is lost, the redelivery finds the record and is skipped. The
+// invocation slot is free meanwhile. It reports whether msg was handed over;
+// if not (the trigger is closing), the event is left unacked and redelivered,
+// to be skipped if its record made it.
+func (sub *Subscription) complete(ctx context.Context, msg jetstream.Msg, key string, rec *Record) bool {
+	d := doneEvent{msg: msg, key: key}
+	if rec != nil {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			sub.log.Warn("events: record completion", "key", key, "error", err)
 		}
-		// Too many records in flight: store this one synchronously.
-		_, err = sub.s.done.Put(ctx, key, b)
+		d.record = b
 	}
-	if err != nil {
-		sub.log.Warn("events: record completion", "key", key, "error", err)
-	}
-	sub.finish(msg)
-	return false
-}
-
-// acker acknowledges completed events in the order their records were
-// published, once each record is stored (or failed: the work is done, so
-// the event is acked anyway and only a lost ack could repeat it).
-func (sub *Subscription) acker() {
-	defer sub.ackerDone.Done()
-	for p := range sub.acks {
-		select {
-		case <-p.stored.Ok():
-		case err := <-p.stored.Err():
-			sub.log.Warn("events: record completion", "error", err)
-		}
-		sub.finish(p.msg)
-		sub.held.remove(p.msg)
+	select {
+	case sub.done <- d:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

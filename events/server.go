@@ -155,7 +155,7 @@ func NewWithConn(ctx context.Context, nc *nats.Conn, opts Options) (*Server, err
 // server without a cluster, which has nothing to wait for.
 func newServer(ctx context.Context, nc *nats.Conn, opts Options, standalone bool) (*Server, error) {
 	// The timeout resolves every async publish (completion records), so the
-	// acker never waits forever on a lost reply.
+	// outbox never waits forever on a lost reply.
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(publishTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)

@@ -38,9 +38,9 @@ type Subscription struct {
 	loops   sync.WaitGroup // dispatcher, ticker
 	work    sync.WaitGroup // handlers
 	workers *workers       // the goroutines handlers run on
-	// acks feeds the acker; closed once handlers are done.
-	acks      chan pendingAck
-	ackerDone sync.WaitGroup
+	// done feeds the outbox; closed once handlers are done.
+	done       chan doneEvent
+	outboxDone sync.WaitGroup
 	// progressStop ends the progress reporter once handlers are done: it
 	// keeps reporting while Close waits for them.
 	progressStop chan struct{}
@@ -70,7 +70,7 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 		fetched: make(chan struct{}),
 		held:    held{room: make(chan struct{}, prefetch(t.MaxConcurrency))},
 		keys:    map[string][]jetstream.Msg{},
-		acks:    make(chan pendingAck, maxAckPending),
+		done:    make(chan doneEvent, maxAckPending),
 
 		progressStop: make(chan struct{}),
 	}
@@ -126,9 +126,9 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 	stopCtx, stopFetch := context.WithCancel(runCtx)
 	sub.cancel, sub.stopFetch = cancel, stopFetch
 	sub.loops.Add(1)
-	sub.ackerDone.Add(1)
+	sub.outboxDone.Add(1)
 	sub.progressDone.Add(1)
-	go sub.acker()
+	go sub.outbox()
 	go sub.reportProgress()
 	go sub.dispatch(runCtx, stopCtx)
 	if t.Schedule != "" {
@@ -316,8 +316,8 @@ func (sub *Subscription) Close(ctx context.Context) error {
 			sub.workers.wait()
 			close(sub.progressStop)
 			sub.progressDone.Wait()
-			close(sub.acks)
-			sub.ackerDone.Wait()
+			close(sub.done)
+			sub.outboxDone.Wait()
 			close(done)
 		}()
 		select {
