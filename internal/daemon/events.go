@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -143,7 +145,20 @@ func (d *Daemon) startTriggers(ctx context.Context, cfg *config.Config, w *route
 type invoker struct {
 	function string
 	world    *atomic.Pointer[router.World]
+	// exchanges reuses the request and response of past events: on a busy
+	// queue their buffers were most of what an event allocated.
+	exchanges sync.Pool
 }
+
+// exchange is one event's request to a function and its answer.
+type exchange struct {
+	req  isolate.Request
+	resp isolate.Response
+}
+
+// maxPooledBody is the largest body buffer kept for the next event, so one
+// large event does not pin its buffer for the daemon's life.
+const maxPooledBody = 64 << 10
 
 // errNoFunction: the function of a trigger is not in the current World (a
 // reload removed it). The event is retried, and dead-lettered if it stays so.
@@ -159,26 +174,43 @@ func (iv *invoker) Invoke(ctx context.Context, r *http.Request) (int, http.Heade
 	if f == nil {
 		return 0, nil, fmt.Errorf("%w: %s", errNoFunction, iv.function)
 	}
-	var req isolate.Request
-	if err := cloudEventRequest(&req, r, int64(f.Policy().MaxRequestBody)); err != nil {
+	x, _ := iv.exchanges.Get().(*exchange)
+	if x == nil {
+		x = new(exchange)
+	}
+	defer iv.release(x)
+	if err := cloudEventRequest(&x.req, r, int64(f.Policy().MaxRequestBody)); err != nil {
 		return 0, nil, err
 	}
-	var resp isolate.Response
-	if err := f.Handle(ctx, &req, &resp, nil); err != nil {
+	if err := f.Handle(ctx, &x.req, &x.resp, nil); err != nil {
 		return 0, nil, err
 	}
-	h := make(http.Header, resp.Header.Len())
-	for i := range resp.Header.Len() {
-		k, v := resp.Header.At(i)
-		h.Add(string(k), string(v))
+	var h http.Header
+	if n := x.resp.Header.Len(); n > 0 {
+		h = make(http.Header, n)
+		for i := range n {
+			k, v := x.resp.Header.At(i)
+			h.Add(string(k), string(v))
+		}
 	}
-	return resp.Status, h, nil
+	return x.resp.Status, h, nil
+}
+
+// release returns x to the pool, emptied, unless its bodies grew large.
+func (iv *invoker) release(x *exchange) {
+	if cap(x.req.Body) > maxPooledBody || cap(x.resp.Body) > maxPooledBody {
+		return
+	}
+	x.req.Reset()
+	x.resp.Reset()
+	iv.exchanges.Put(x)
 }
 
 // cloudEventRequest copies the CloudEvents binary-mode request events builds
-// into dst: POST / with the ce-* headers, Content-Type, traceparent and the
-// data as body, read up to maxBody (events has already bounded it to the
-// same cap, so a longer body is an error, not a truncation).
+// into dst, an empty Request whose buffers it reuses: POST / with the ce-*
+// headers, Content-Type, traceparent and the data as body, read up to maxBody
+// (events has already bounded it to the same cap, so a longer body is an
+// error, not a truncation).
 func cloudEventRequest(dst *isolate.Request, r *http.Request, maxBody int64) error {
 	dst.Method = append(dst.Method[:0], r.Method...)
 	dst.URI = append(dst.URI[:0], r.URL.RequestURI()...)
@@ -191,14 +223,32 @@ func cloudEventRequest(dst *isolate.Request, r *http.Request, maxBody int64) err
 	if r.Body == nil {
 		return nil
 	}
+	tooLarge := func() error {
+		return fmt.Errorf("event data over the function's max_request_body of %d bytes: %w", maxBody, isolate.ErrBodyTooLarge)
+	}
+	if r.ContentLength > maxBody {
+		return tooLarge()
+	}
+	if r.ContentLength >= 0 {
+		// events states the length: read it into dst's buffer at once.
+		n := int(r.ContentLength)
+		dst.Body = slices.Grow(dst.Body[:0], n+1)[:n]
+		if _, err := io.ReadFull(r.Body, dst.Body); err != nil {
+			return fmt.Errorf("read event data: %w", err)
+		}
+		if m, _ := r.Body.Read(dst.Body[n : n+1]); m > 0 {
+			return errors.New("read event data: longer than its stated length")
+		}
+		return nil
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return fmt.Errorf("read event data: %w", err)
 	}
 	if int64(len(body)) > maxBody {
-		return fmt.Errorf("event data over the function's max_request_body of %d bytes: %w", maxBody, isolate.ErrBodyTooLarge)
+		return tooLarge()
 	}
-	dst.Body = body
+	dst.Body = append(dst.Body[:0], body...)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/edged/edged/events"
 	"github.com/edged/edged/internal/config"
+	"github.com/edged/edged/isolate"
 )
 
 // TestEventsAccepted: Validate (and so serve) accepts every part of a file
@@ -399,5 +401,59 @@ func TestGuestPublishTrace(t *testing.T) {
 	parts := strings.Split(tp, "-")
 	if len(parts) != 4 || parts[1] != traceID || parts[2] == client || len(parts[2]) != 16 || parts[3] != "01" {
 		t.Errorf("published event's traceparent = %q, want trace %s, sampled, under edged's span (not the client's %s)", tp, traceID, client)
+	}
+}
+
+// TestCloudEventRequest: the event's data becomes the guest's body whether or
+// not its length is stated, a body over the function's cap is refused with
+// isolate.ErrBodyTooLarge, and a reused Request keeps nothing of the last one.
+func TestCloudEventRequest(t *testing.T) {
+	const maxBody = 8
+	tests := []struct {
+		name    string
+		data    string
+		length  int64 // ContentLength; -1 when unknown
+		want    string
+		wantErr error // nil, or what errors.Is must match
+		anyErr  bool
+	}{
+		{"stated", "hello", 5, "hello", nil, false},
+		{"unknown length", "hello", -1, "hello", nil, false},
+		{"empty", "", 0, "", nil, false},
+		{"at the cap", "12345678", 8, "12345678", nil, false},
+		{"stated over the cap", "123456789", 9, "", isolate.ErrBodyTooLarge, true},
+		{"unknown over the cap", "123456789", -1, "", isolate.ErrBodyTooLarge, true},
+		{"longer than stated", "hello", 3, "", nil, true},
+		{"shorter than stated", "hi", 5, "", nil, true},
+	}
+	var dst isolate.Request
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dst.Reset()
+			dst.Body = append(dst.Body, "stale data"...) // left by a past event
+			dst.Body = dst.Body[:0]
+			r, err := http.NewRequest(http.MethodPost, "/", io.NopCloser(strings.NewReader(tc.data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.ContentLength = tc.length
+			r.Header.Set("Ce-Id", "1")
+			err = cloudEventRequest(&dst, r, maxBody)
+			if tc.anyErr {
+				if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
+					t.Fatalf("err = %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(dst.Body) != tc.want || string(dst.Method) != "POST" || string(dst.URI) != "/" {
+				t.Errorf("request = %s %s body %q, want POST / body %q", dst.Method, dst.URI, dst.Body, tc.want)
+			}
+			if dst.Header.Len() != 1 {
+				t.Errorf("%d header fields, want 1", dst.Header.Len())
+			}
+		})
 	}
 }
