@@ -44,6 +44,10 @@ func (w *workers) run(f func()) {
 
 func (w *workers) loop(f func()) {
 	defer w.wg.Done()
+	// Held in use while the worker waits (see stackKeep); zeroed once per
+	// goroutine, not per event.
+	var keep [stackKeep]byte
+	touch(&keep)
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
@@ -58,6 +62,23 @@ func (w *workers) loop(f func()) {
 		}
 	}
 }
+
+// stackKeep is how much stack a worker holds in use while it waits. The
+// garbage collector halves the stack of a goroutine that uses under a
+// quarter of it, and a worker waiting between events used next to nothing:
+// every collection (many a second on a busy queue) shrank the stacks the last
+// guest calls had grown, and the next event grew and copied them back, a
+// tenth of a trigger's CPU with a C guest (docs/events.md, "Performance").
+// A quarter of the stack a guest call grows is enough; the cost is this much
+// memory per worker, and a trigger has at most its max_concurrency workers
+// running handlers.
+const stackKeep = 16 << 10
+
+// touch uses b so the compiler keeps it on the stack; not inlined, so it
+// cannot be optimised away, and b does not escape.
+//
+//go:noinline
+func touch(b *[stackKeep]byte) { b[0] = 1 }
 
 // wait waits for the goroutines to exit, once stop is closed.
 func (w *workers) wait() { w.wg.Wait() }
