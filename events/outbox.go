@@ -22,8 +22,9 @@ const (
 	// It delays only the ack of an event already done: no invocation waits
 	// for it, and the ack timeout is seconds.
 	outboxDelay = time.Millisecond
-	// outboxBatch sends a batch before outboxDelay once it is this large.
-	outboxBatch = 64
+	// outboxBatch is the most events a batch takes; when as many wait, the
+	// batch goes without waiting out outboxDelay.
+	outboxBatch = 128
 )
 
 // doneEvent is an event whose function completed, on its way to the outbox.
@@ -44,30 +45,32 @@ func (sub *Subscription) outbox() {
 	defer sub.outboxDone.Done()
 	batch := make([]doneEvent, 0, outboxBatch)
 	stored := make([]jetstream.PubAckFuture, 0, outboxBatch)
-	wait := time.NewTimer(outboxDelay)
-	wait.Stop()
 	for {
 		first, ok := <-sub.done
 		if !ok {
 			return
 		}
+		if len(sub.done) < outboxBatch-1 {
+			// Sleep out the delay rather than wake for each event that
+			// completes meanwhile: a wakeup per event was a switch between
+			// goroutines per event.
+			time.Sleep(outboxDelay)
+		}
 		batch = append(batch[:0], first)
 		open := true
-		wait.Reset(outboxDelay)
-	gather:
+	drain:
 		for len(batch) < outboxBatch {
 			select {
 			case d, ok := <-sub.done:
 				if !ok {
 					open = false
-					break gather
+					break drain
 				}
 				batch = append(batch, d)
-			case <-wait.C:
-				break gather
+			default:
+				break drain
 			}
 		}
-		wait.Stop()
 		stored = sub.send(batch, stored[:0])
 		clear(batch) // the messages are acked: do not keep them alive
 		if !open {
