@@ -122,6 +122,9 @@ type Options struct {
 	// dropAck, when it returns true, skips the ack after a completed
 	// invocation: tests simulate an ack lost in a crash.
 	dropAck func() bool
+	// heldBytes replaces maxHeldBytes when set: tests make pulls stop at
+	// their byte limit.
+	heldBytes int
 }
 
 // Validate reports every invalid field at once.

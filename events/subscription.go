@@ -3,6 +3,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,7 +38,8 @@ type Subscription struct {
 	fetched chan struct{}
 	loops   sync.WaitGroup // dispatcher, ticker
 	work    sync.WaitGroup // handlers
-	workers *workers       // the goroutines handlers run on
+	workers *workers       // the goroutines of ordering keys' handlers
+	runners *workers       // the goroutines of other handlers, max_concurrency at most
 	// done feeds the outbox; closed once handlers are done.
 	done       chan doneEvent
 	outboxDone sync.WaitGroup
@@ -75,6 +77,7 @@ func (s *Server) Subscribe(ctx context.Context, t Trigger, inv Invoker) (*Subscr
 		progressStop: make(chan struct{}),
 	}
 	sub.workers = newWorkers(sub.stop)
+	sub.runners = newBoundedWorkers(sub.stop, t.MaxConcurrency, cap(sub.held.room))
 	var err error
 	if err = s.whenReady(ctx, func(ctx context.Context) (err error) {
 		sub.runsKV, err = s.openRuns(ctx)
@@ -186,13 +189,24 @@ func (sub *Subscription) Trigger() Trigger { return sub.t }
 // dispatch pulls events and hands them to handlers, at most MaxConcurrency
 // invocations at once. It fetches only as many events as there is room for
 // (prefetch): every event it holds is tracked and reported in progress, so
-// none waits unseen in a client buffer while its ack timer runs.
+// none waits unseen in a client buffer while its ack timer runs. Without
+// ordering by key, a second pull is sent while the first is still being
+// answered (pullsInFlight), so the server is not left idle for a round trip
+// between pulls; with ordering by key, pulls go one at a time, so events are
+// routed in the order of the stream.
 func (sub *Subscription) dispatch(ctx, stopCtx context.Context) {
 	defer sub.loops.Done()
+	var pulls sync.WaitGroup
 	defer close(sub.fetched)
+	defer pulls.Wait() // before fetched is closed: the pulls are over
 	sem := make(chan struct{}, sub.t.MaxConcurrency)
 	keyed := sub.t.Ordering == OrderingKey
+	inFlight := make(chan struct{}, pullsInFlight)
+	if keyed {
+		inFlight = make(chan struct{}, 1)
+	}
 	room := cap(sub.held.room)
+	heldBytes := cmp.Or(sub.s.opts.heldBytes, maxHeldBytes)
 	for {
 		n := 0
 		select {
@@ -210,32 +224,69 @@ func (sub *Subscription) dispatch(ctx, stopCtx context.Context) {
 				break reserve
 			}
 		}
-		batch, err := sub.cons.Fetch(n, jetstream.FetchContext(stopCtx))
-		got := 0
-		if err == nil {
+		select {
+		case inFlight <- struct{}{}:
+		case <-sub.stop:
+			sub.unreserve(n)
+			return
+		}
+		batch, err := sub.cons.Fetch(n, jetstream.FetchContext(stopCtx),
+			jetstream.FetchMaxBytes(fetchBytes(n, room, heldBytes, sub.s.nc.MaxPayload())))
+		if err != nil {
+			sub.unreserve(n)
+			<-inFlight
+			if !sub.pullFailed(err, stopCtx) {
+				return
+			}
+			continue
+		}
+		pulls.Add(1)
+		go func() {
+			defer pulls.Done()
+			got := 0
 			for msg := range batch.Messages() {
 				got++
 				sub.held.add(msg)
 				sub.route(ctx, msg, keyed, sem)
 			}
-			err = batch.Error()
-		}
-		for ; got < n; got++ {
-			<-sub.held.room // room reserved for events that did not come
-		}
-		if err != nil && !errors.Is(err, nats.ErrTimeout) && stopCtx.Err() == nil {
-			sub.log.Warn("events: pull", "error", err)
-			select {
-			case <-sub.stop:
-				return
-			case <-time.After(100 * time.Millisecond): // the client reconnects meanwhile
+			sub.unreserve(n - got) // room reserved for events that did not come
+			if err := batch.Error(); err != nil {
+				sub.pullFailed(err, stopCtx)
 			}
-		}
+			<-inFlight
+		}()
+	}
+}
+
+// pullsInFlight is how many pulls a trigger without ordering by key has
+// waiting for their events at once.
+const pullsInFlight = 2
+
+// unreserve gives back n tokens of room.
+func (sub *Subscription) unreserve(n int) {
+	for range n {
+		<-sub.held.room
+	}
+}
+
+// pullFailed logs a failed pull and waits a moment before the next, so a
+// broken connection is not hammered while the client reconnects. It reports
+// false when the trigger is stopping.
+func (sub *Subscription) pullFailed(err error, stopCtx context.Context) bool {
+	if errors.Is(err, nats.ErrTimeout) || stopCtx.Err() != nil {
+		return stopCtx.Err() == nil
+	}
+	sub.log.Warn("events: pull", "error", err)
+	select {
+	case <-sub.stop:
+		return false
+	case <-time.After(100 * time.Millisecond):
+		return true
 	}
 }
 
 // route hands msg to a handler: its key's queue with ordering by key,
-// otherwise a goroutine that waits for an invocation slot.
+// otherwise the trigger's runners, which take an invocation slot for it.
 func (sub *Subscription) route(ctx context.Context, msg jetstream.Msg, keyed bool, sem chan struct{}) {
 	key := ""
 	if keyed {
@@ -243,7 +294,9 @@ func (sub *Subscription) route(ctx context.Context, msg jetstream.Msg, keyed boo
 	}
 	if key == "" {
 		sub.work.Add(1)
-		sub.workers.run(func() {
+		// Never blocks: every held event takes room, and runners queue
+		// as many as there is room.
+		sub.runners.run(func() {
 			defer sub.work.Done()
 			select {
 			case sem <- struct{}{}:
@@ -314,6 +367,7 @@ func (sub *Subscription) Close(ctx context.Context) error {
 			sub.loops.Wait()
 			sub.work.Wait()
 			sub.workers.wait()
+			sub.runners.wait()
 			close(sub.progressStop)
 			sub.progressDone.Wait()
 			close(sub.done)
@@ -353,17 +407,30 @@ type held struct {
 // prefetch is how many events a trigger holds at most: enough to keep the
 // invocation slots busy across a fetch round trip, and bounded well below
 // the consumer's MaxAckPending so retries waiting out a delay leave room.
-// At least 128: each fetch is a subscription and a pull request, and
-// fetching about 64 events at a time instead of 16 (the half of the room
-// the dispatcher finds free) drained a queue 25% faster for 14% less CPU
-// (docs/events.md, "Performance"); nats.go's own consumers buffer 500.
+// At least 256: each fetch is a subscription and a pull request, and a
+// trigger holds its events until their acks leave the outbox (up to a
+// millisecond); with 128 a trigger draining into the C guest was bound by
+// its room at about 42k events/s, with 256 it drained 48k–53k
+// (docs/events.md, "Performance"). nats.go's own consumers buffer 500.
 func prefetch(concurrency int) int {
 	return min(max(4*concurrency, minPrefetch), maxAckPending/2)
 }
 
-// minPrefetch is the fewest events a trigger holds: at NATS's default
-// max_payload of 1 MB, at most 128 MB of event data per trigger.
-const minPrefetch = 128
+// minPrefetch is the fewest events a trigger holds.
+const minPrefetch = 256
+
+// maxHeldBytes bounds the data of the events a trigger holds, about: each
+// pull asks for at most its share of it per event (fetchBytes).
+const maxHeldBytes = 64 << 20
+
+// fetchBytes is the most bytes a pull of n events, out of a room of room,
+// asks for: n shares of held bytes, but never less than the largest message
+// the server takes (maxPayload, plus room for the subjects), which JetStream
+// would otherwise refuse to deliver to the pull at all.
+func fetchBytes(n, room, held int, maxPayload int64) int {
+	const subjects = 64 << 10
+	return max(n*(held/room), int(maxPayload)+subjects)
+}
 
 func (h *held) add(m jetstream.Msg) {
 	h.mu.Lock()
