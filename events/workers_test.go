@@ -11,6 +11,20 @@ import (
 )
 
 func TestWorkers(t *testing.T) {
+	// Shared by the unbounded and the bounded cases.
+	oneAfterAnother := func(w *workers, ran *atomic.Int64, _ func()) {
+		for range 5 {
+			w.run(func() { ran.Add(1) })
+			synctest.Wait()
+		}
+	}
+	idleExits := func(w *workers, ran *atomic.Int64, _ func()) {
+		w.run(func() { ran.Add(1) })
+		time.Sleep(workerIdle + time.Millisecond)
+		synctest.Wait()
+		w.run(func() { ran.Add(1) })
+		synctest.Wait()
+	}
 	tests := []struct {
 		name  string
 		limit int // 0: unbounded
@@ -20,13 +34,8 @@ func TestWorkers(t *testing.T) {
 		wantSpawned int64
 	}{
 		{
-			name: "one after another reuse one goroutine",
-			run: func(w *workers, ran *atomic.Int64, stop func()) {
-				for range 5 {
-					w.run(func() { ran.Add(1) })
-					synctest.Wait()
-				}
-			},
+			name:    "one after another reuse one goroutine",
+			run:     oneAfterAnother,
 			wantRan: 5, wantSpawned: 1,
 		},
 		{
@@ -45,14 +54,8 @@ func TestWorkers(t *testing.T) {
 			wantRan: 6, wantSpawned: 3,
 		},
 		{
-			name: "an idle goroutine exits",
-			run: func(w *workers, ran *atomic.Int64, stop func()) {
-				w.run(func() { ran.Add(1) })
-				time.Sleep(workerIdle + time.Millisecond)
-				synctest.Wait()
-				w.run(func() { ran.Add(1) })
-				synctest.Wait()
-			},
+			name:    "an idle goroutine exits",
+			run:     idleExits,
 			wantRan: 2, wantSpawned: 2,
 		},
 		{
@@ -73,23 +76,12 @@ func TestWorkers(t *testing.T) {
 		},
 		{
 			name: "bounded: one after another reuse one goroutine", limit: 4,
-			run: func(w *workers, ran *atomic.Int64, stop func()) {
-				for range 5 {
-					w.run(func() { ran.Add(1) })
-					synctest.Wait()
-				}
-			},
+			run:     oneAfterAnother,
 			wantRan: 5, wantSpawned: 1,
 		},
 		{
 			name: "bounded: an idle goroutine exits, and a later one starts", limit: 2,
-			run: func(w *workers, ran *atomic.Int64, stop func()) {
-				w.run(func() { ran.Add(1) })
-				time.Sleep(workerIdle + time.Millisecond)
-				synctest.Wait()
-				w.run(func() { ran.Add(1) })
-				synctest.Wait()
-			},
+			run:     idleExits,
 			wantRan: 2, wantSpawned: 2,
 		},
 		{
