@@ -146,8 +146,9 @@ func (w *workers) exit() bool {
 // guest calls had grown, and the next event grew and copied them back, a
 // tenth of a trigger's CPU with a C guest (docs/events.md, "Performance").
 // A quarter of the stack a guest call grows is enough; the cost is this much
-// memory per worker, and a trigger has at most its max_concurrency workers
-// running handlers.
+// memory per worker goroutine: at most max_concurrency of them run a
+// trigger's handlers without a key, and with ordering by key there is one
+// per key being worked on (waiting out a backoff included).
 const stackKeep = 16 << 10
 
 // touch uses b so the compiler keeps it on the stack; not inlined, so it
