@@ -19,8 +19,8 @@ import (
 // BenchmarkThroughput drains b.N stored events through a trigger with a
 // trivial in-process Invoker, and through a bare nats.go consumer acking the
 // same messages (JetStream's floor), for both sync modes. bare-record is the
-// bare consumer storing a completion record per message before its ack, as
-// a trigger does: the floor of what a trigger promises (dedup of a lost ack,
+// bare consumer storing a completion record per message before its ack, in
+// batches, as a trigger does: the floor of what a trigger promises (dedup of a lost ack,
 // status), which no trigger can go below while it keeps one record per event;
 // trigger-dedup-window is a trigger that keeps none (Dedup: DedupWindow). The figures are
 // events/s and cpu-µs/event: the CPU time of the whole process (the embedded
@@ -93,24 +93,29 @@ func benchBare(b *testing.B, mode string, record bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start, cpu := time.Now(), cpuTime(b)
-	// The records are acknowledged in order by one goroutine, as a
-	// trigger's acker does.
-	type pendingAck struct {
-		msg    jetstream.Msg
-		stored jetstream.PubAckFuture
-	}
-	acks := make(chan pendingAck, maxAckPending)
-	defer close(acks)
+	// With records, one goroutine stores them in batches and then acks
+	// them, as a trigger's outbox does (outbox.go), waiting out the same
+	// delay for a batch to fill.
+	batches := make(chan doneEvent, maxAckPending)
+	defer close(batches)
 	go func() {
-		for p := range acks {
-			select {
-			case <-p.stored.Ok():
-			case err := <-p.stored.Err():
+		var fast fastBatches
+		defer fast.close()
+		batch := make([]doneEvent, 0, outboxBatch)
+		for d := range batches {
+			time.Sleep(outboxDelay)
+			batch = append(batch[:0], d)
+			for len(batch) < outboxBatch && len(batches) > 0 {
+				batch = append(batch, <-batches)
+			}
+			if err := fast.store(s.nc, batch); err != nil {
 				b.Error(err)
 			}
-			_ = p.msg.Ack()
-			if n.Add(1) == int64(b.N) {
-				close(done)
+			for _, d := range batch {
+				_ = d.msg.Ack()
+				if n.Add(1) == int64(b.N) {
+					close(done)
+				}
 			}
 		}
 	}()
@@ -133,14 +138,7 @@ func benchBare(b *testing.B, mode string, record bool) {
 			b.Error(err)
 			return
 		}
-		r := nats.NewMsg(doneSubjectPrefix + "bare." + kvKey("bench", m.Headers().Get(HeaderID)))
-		r.Data = rec
-		f, err := s.js.PublishMsgAsync(r)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		acks <- pendingAck{m, f}
+		batches <- doneEvent{msg: m, key: "bare." + kvKey("bench", m.Headers().Get(HeaderID)), record: rec}
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -4,6 +4,11 @@ package events
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -43,6 +48,7 @@ type doneEvent struct {
 // repeat it. It returns when sub.done is closed and drained.
 func (sub *Subscription) outbox() {
 	defer sub.outboxDone.Done()
+	defer sub.fast.close()
 	batch := make([]doneEvent, 0, outboxBatch)
 	stored := make([]jetstream.PubAckFuture, 0, outboxBatch)
 	for {
@@ -80,8 +86,31 @@ func (sub *Subscription) outbox() {
 }
 
 // send stores the batch's records, waits for them, then acks the batch.
-// Each loop publishes without blocking, so the messages leave in one write.
 func (sub *Subscription) send(batch []doneEvent, stored []jetstream.PubAckFuture) []jetstream.PubAckFuture {
+	stored = sub.storeRecords(batch, stored)
+	for _, d := range batch {
+		sub.finish(d.msg)
+		sub.held.remove(d.msg)
+	}
+	return stored
+}
+
+// storeRecords stores the batch's records and returns once JetStream has
+// answered for them: as one fast batch where the server takes them, else
+// each on its own.
+func (sub *Subscription) storeRecords(batch []doneEvent, stored []jetstream.PubAckFuture) []jetstream.PubAckFuture {
+	if sub.s.batchRecords.Load() {
+		err := sub.fast.store(sub.s.nc, batch)
+		if err == nil {
+			return stored
+		}
+		sub.log.Warn("events: record completion", "error", err)
+		if !errors.Is(err, errBatchRefused) {
+			// Unanswered: storing each again would wait as long again.
+			return stored
+		}
+	}
+	// Each loop publishes without blocking, so the messages leave in one write.
 	for _, d := range batch {
 		if d.record == nil {
 			continue
@@ -108,10 +137,119 @@ func (sub *Subscription) send(batch []doneEvent, stored []jetstream.PubAckFuture
 			sub.log.Warn("events: record completion", "error", err)
 		}
 	}
-	for _, d := range batch {
-		sub.finish(d.msg)
-		sub.held.remove(d.msg)
-	}
 	clear(stored)
-	return stored
+	return stored[:0]
+}
+
+// Fast batch publishing (nats-server 2.14 and later): the records of a
+// batch go out with reply subjects that name the batch and each record's
+// place in it, and JetStream answers once, when the last one is stored,
+// instead of once per record. Measured with a bare consumer, a record
+// stored that way costs the server and the client about half as much as a
+// publish answered on its own: without it, a trigger keeping records could
+// not drain half as fast as a bare consumer (docs/events.md, "Performance").
+const (
+	fastBatchSuffix = ".$FI"
+	fastBatchStart  = "0"
+	fastBatchAppend = "1"
+	fastBatchCommit = "2"
+)
+
+// errBatchRefused is wrapped when JetStream answered a fast batch with an
+// error: the records are then stored each on its own, which is never
+// refused for being a batch (the bucket's setting can be off for a moment
+// while another node updates the bucket).
+var errBatchRefused = errors.New("fast batch refused")
+
+// fastBatches stores the records of one outbox's batches, one batch at a
+// time, on its own subscription for JetStream's answers.
+type fastBatches struct {
+	inbox   string // the answers: <inbox>.<batch id>.<flow>.fail.<seq>.<op>.$FI
+	token   string // unique to this outbox: the batch ids' stem
+	replies *nats.Subscription
+	n       uint64 // batches sent
+}
+
+// store sends the records of batch as one fast batch and waits for its
+// answer. "fail" is the gap mode: the server stops at the first record it
+// misses rather than store the rest, so a complete answer means every
+// record was stored.
+func (f *fastBatches) store(nc *nats.Conn, batch []doneEvent) error {
+	total := 0
+	for _, d := range batch {
+		if d.record != nil {
+			total++
+		}
+	}
+	if total == 0 {
+		return nil
+	}
+	if f.replies == nil {
+		f.inbox = nc.NewInbox()
+		f.token = f.inbox[strings.LastIndexByte(f.inbox, '.')+1:]
+		var err error
+		if f.replies, err = nc.SubscribeSync(f.inbox + ".>"); err != nil {
+			f.replies = nil
+			return fmt.Errorf("%w: subscribe: %w", errBatchRefused, err)
+		}
+	}
+	f.n++
+	// The server acknowledges progress every <flow> records: never, within
+	// a batch of at most outboxBatch records.
+	prefix := f.inbox + "." + f.token + strconv.FormatUint(f.n, 36) + "." + strconv.Itoa(outboxBatch) + ".fail."
+	seq := 0
+	for _, d := range batch {
+		if d.record == nil {
+			continue
+		}
+		seq++
+		op := fastBatchAppend
+		switch {
+		case seq == total:
+			op = fastBatchCommit
+		case seq == 1:
+			op = fastBatchStart
+		}
+		m := &nats.Msg{Subject: doneSubjectPrefix + d.key, Reply: prefix + strconv.Itoa(seq) + "." + op + fastBatchSuffix, Data: d.record}
+		if err := nc.PublishMsg(m); err != nil {
+			return fmt.Errorf("%w: %w", errBatchRefused, err)
+		}
+	}
+	deadline := time.Now().Add(publishTimeout)
+	for {
+		m, err := f.replies.NextMsg(time.Until(deadline))
+		if err != nil {
+			return fmt.Errorf("events: %d records: no answer from JetStream: %w", total, err)
+		}
+		if !strings.HasPrefix(m.Subject, prefix) {
+			continue // an answer to a batch given up on
+		}
+		var r struct {
+			Type  string `json:"type"`
+			Count int    `json:"count"`
+			Error *struct {
+				Code        int    `json:"err_code"`
+				Description string `json:"description"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			return fmt.Errorf("%w: unreadable answer: %w", errBatchRefused, err)
+		}
+		switch {
+		case r.Type != "":
+			continue // flow control, or a notice; the answer follows
+		case r.Error != nil:
+			return fmt.Errorf("%w: %s (%d)", errBatchRefused, r.Error.Description, r.Error.Code)
+		case r.Count != total:
+			return fmt.Errorf("%w: %d of %d records stored", errBatchRefused, r.Count, total)
+		}
+		return nil
+	}
+}
+
+// close ends the subscription for answers.
+func (f *fastBatches) close() {
+	if f.replies != nil {
+		_ = f.replies.Unsubscribe()
+	}
 }

@@ -12,19 +12,38 @@ import (
 // acknowledged exactly once, with a completion record per event when the
 // trigger keeps records and none with dedup = "window"; and Close sends the
 // acks of events that completed just before it, so none is redelivered.
+// The records go as fast batches, or, when JetStream refuses those (the
+// bucket's setting turned off under the running server), one by one.
 func TestOutbox(t *testing.T) {
 	const n = 3*outboxBatch + 7
 	tests := []struct {
+		name        string
 		dedup       string
+		batchesOff  bool
 		wantRecords bool
 	}{
-		{DedupRecord, true},
-		{DedupWindow, false},
+		{"dedup=record", DedupRecord, false, true},
+		{"dedup=record/batches refused", DedupRecord, true, true},
+		{"dedup=window", DedupWindow, false, false},
 	}
 	for _, tc := range tests {
-		t.Run("dedup="+tc.dedup, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := openTest(t, t.TempDir(), Options{})
+			if !s.batchRecords.Load() {
+				t.Fatal("the embedded server does not take fast batches of records")
+			}
+			if tc.batchesOff {
+				st, err := s.js.Stream(ctx, "KV_"+doneBucket)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := st.CachedInfo().Config
+				cfg.AllowBatchPublish = false
+				if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
+					t.Fatal(err)
+				}
+			}
 			started, release := make(chan struct{}), make(chan struct{})
 			rec := newRecorder(func(c call, _ int) (int, http.Header, error) {
 				if c.id == "last" {

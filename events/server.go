@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -75,7 +76,10 @@ type Server struct {
 	ownConn  bool
 	js       jetstream.JetStream
 	done     jetstream.KeyValue // completion and status records
-	ticks    jetstream.KeyValue // last fired tick per schedule
+	// batchRecords: the records bucket's stream takes fast batches
+	// (outbox.go); false with a server too old for them.
+	batchRecords atomic.Bool
+	ticks        jetstream.KeyValue // last fired tick per schedule
 	// standalone: an embedded server without a cluster, ready once
 	// started (whenReady does not wait).
 	standalone bool
@@ -183,6 +187,7 @@ func (s *Server) ensureBuckets(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("events: bucket %s: %w", doneBucket, err)
 	}
+	s.batchRecords.Store(s.allowBatches(ctx, "KV_"+doneBucket))
 	if s.ticks, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      ticksBucket,
 		Description: "edged: last fired tick per schedule trigger",
@@ -192,6 +197,30 @@ func (s *Server) ensureBuckets(ctx context.Context) error {
 		return fmt.Errorf("events: bucket %s: %w", ticksBucket, err)
 	}
 	return nil
+}
+
+// allowBatches lets stream take fast batch publishes (nats-server 2.14 and
+// later), and says whether it does: a KV bucket's config has no such
+// setting, and every CreateOrUpdateKeyValue turns it off again. A server
+// that does not know the setting leaves it out of the config it returns;
+// records are then stored one publish at a time.
+func (s *Server) allowBatches(ctx context.Context, stream string) bool {
+	st, err := s.js.Stream(ctx, stream)
+	if err != nil {
+		s.opts.Logger.Warn("events: fast batches", "stream", stream, "error", err)
+		return false
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.AllowBatchPublish {
+		return true
+	}
+	cfg.AllowBatchPublish = true
+	st, err = s.js.UpdateStream(ctx, cfg)
+	if err != nil {
+		s.opts.Logger.Warn("events: fast batches", "stream", stream, "error", err)
+		return false
+	}
+	return st.CachedInfo().Config.AllowBatchPublish
 }
 
 // Bucket names; KV buckets are streams named KV_<bucket>.

@@ -43,6 +43,7 @@ type Subscription struct {
 	// done feeds the outbox; closed once handlers are done.
 	done       chan doneEvent
 	outboxDone sync.WaitGroup
+	fast       fastBatches // the outbox's, for completion records
 	// progressStop ends the progress reporter once handlers are done: it
 	// keeps reporting while Close waits for them.
 	progressStop chan struct{}
