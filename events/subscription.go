@@ -209,11 +209,21 @@ func (sub *Subscription) dispatch(ctx, stopCtx context.Context) {
 	room := cap(sub.held.room)
 	heldBytes := cmp.Or(sub.s.opts.heldBytes, maxHeldBytes)
 	for {
+		// The slot first, then the room: a pull that ends gives its
+		// unused room back before its slot, so the next pull asks for all
+		// of it rather than for what was given back by the time the
+		// first token was.
+		select {
+		case inFlight <- struct{}{}:
+		case <-sub.stop:
+			return
+		}
 		n := 0
 		select {
 		case sub.held.room <- struct{}{}:
 			n = 1
 		case <-sub.stop:
+			<-inFlight
 			return
 		}
 	reserve:
@@ -224,12 +234,6 @@ func (sub *Subscription) dispatch(ctx, stopCtx context.Context) {
 			default:
 				break reserve
 			}
-		}
-		select {
-		case inFlight <- struct{}{}:
-		case <-sub.stop:
-			sub.unreserve(n)
-			return
 		}
 		batch, err := sub.cons.Fetch(n, jetstream.FetchContext(stopCtx),
 			jetstream.FetchMaxBytes(fetchBytes(n, room, heldBytes, sub.s.nc.MaxPayload())))
