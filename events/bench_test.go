@@ -108,7 +108,7 @@ func benchBare(b *testing.B, mode string, record bool) {
 			for len(batch) < outboxBatch && len(batches) > 0 {
 				batch = append(batch, <-batches)
 			}
-			if err := fast.store(s.nc, batch); err != nil {
+			if err := fast.store(s.nc, batch, publishTimeout); err != nil {
 				b.Error(err)
 			}
 			for _, d := range batch {

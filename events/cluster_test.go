@@ -125,7 +125,8 @@ func awaitPeers(t *testing.T, js jetstream.JetStream, stream string, want int) {
 // forming one cluster (events.Options.Cluster): an event published through
 // node 1 is consumed by a trigger on node 2; the stream is replicated three
 // times, so after kill -9 of the node leading the stream, the consumer and
-// the completion bucket, publishing and consuming still work; restarted, the
+// the completion bucket, publishing and consuming still work, and each event
+// gets its completion record; restarted, the
 // node rejoins and serves again.
 func TestClusterOfThreeNodes(t *testing.T) {
 	if testing.Short() {
@@ -190,6 +191,25 @@ func TestClusterOfThreeNodes(t *testing.T) {
 		if n := fn.count(id); n != 1 {
 			t.Errorf("event %s ran %d times, want 1", id, n)
 		}
+		awaitDone(t, producer, id)
+	}
+}
+
+// awaitDone waits until the completion record of the event test+id says
+// done: the trigger stores it (in a fast batch on the replicated bucket)
+// after the function returned, so it may lag the run.
+func awaitDone(t *testing.T, srv *events.Server, id string) {
+	t.Helper()
+	deadline := time.Now().Add(clusterWait)
+	for {
+		recs, err := srv.Status(context.Background(), "test", id)
+		if err == nil && len(recs) == 1 && recs[0].State == events.StateDone {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("event %s: records %+v (err %v), want one done within %s", id, recs, err, clusterWait)
+		}
+		time.Sleep(50 * time.Millisecond) // a record has no notification to wait on
 	}
 }
 

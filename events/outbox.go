@@ -100,7 +100,7 @@ func (sub *Subscription) send(batch []doneEvent, stored []jetstream.PubAckFuture
 // each on its own.
 func (sub *Subscription) storeRecords(batch []doneEvent, stored []jetstream.PubAckFuture) []jetstream.PubAckFuture {
 	if sub.s.batchRecords.Load() {
-		err := sub.fast.store(sub.s.nc, batch)
+		err := sub.storeFast(batch)
 		if err == nil {
 			return stored
 		}
@@ -141,6 +141,38 @@ func (sub *Subscription) storeRecords(batch []doneEvent, stored []jetstream.PubA
 	return stored[:0]
 }
 
+// storeFast stores the batch's records as a fast batch, and sends it again
+// while JetStream does not answer: no server takes it while the bucket's
+// stream elects a leader after its last one died (retried after
+// noResponderWait, as nats.go does for a publish), and a batch sent while
+// the leader moves can go unanswered (retried after answerWait; a record
+// stored twice is the same record). It gives up after publishTimeout.
+func (sub *Subscription) storeFast(batch []doneEvent) error {
+	deadline := time.Now().Add(publishTimeout)
+	for {
+		err := sub.fast.store(sub.s.nc, batch, min(answerWait, time.Until(deadline)))
+		if err == nil || errors.Is(err, errBatchRefused) {
+			return err
+		}
+		if errors.Is(err, nats.ErrNoResponders) {
+			time.Sleep(noResponderWait)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
+const (
+	// noResponderWait is how long storeFast waits before it sends a batch
+	// nobody took again: nats.go's wait between publish attempts.
+	noResponderWait = 250 * time.Millisecond
+	// answerWait is how long storeFast waits for the answer to a batch
+	// before it sends the batch again: far above the time a batch of
+	// outboxBatch records takes to store, even fsynced one by one.
+	answerWait = 10 * time.Second
+)
+
 // Fast batch publishing (nats-server 2.14 and later): the records of a
 // batch go out with reply subjects that name the batch and each record's
 // place in it, and JetStream answers once, when the last one is stored,
@@ -170,11 +202,11 @@ type fastBatches struct {
 	n       uint64 // batches sent
 }
 
-// store sends the records of batch as one fast batch and waits for its
-// answer. "fail" is the gap mode: the server stops at the first record it
-// misses rather than store the rest, so a complete answer means every
-// record was stored.
-func (f *fastBatches) store(nc *nats.Conn, batch []doneEvent) error {
+// store sends the records of batch as one fast batch and waits up to wait
+// for its answer. "fail" is the gap mode: the server stops at the first
+// record it misses rather than store the rest, so a complete answer means
+// every record was stored.
+func (f *fastBatches) store(nc *nats.Conn, batch []doneEvent, wait time.Duration) error {
 	total := 0
 	for _, d := range batch {
 		if d.record != nil {
@@ -215,7 +247,7 @@ func (f *fastBatches) store(nc *nats.Conn, batch []doneEvent) error {
 			return fmt.Errorf("%w: %w", errBatchRefused, err)
 		}
 	}
-	deadline := time.Now().Add(publishTimeout)
+	deadline := time.Now().Add(wait)
 	for {
 		m, err := f.replies.NextMsg(time.Until(deadline))
 		if err != nil {
