@@ -94,20 +94,15 @@ func benchBare(b *testing.B, mode string, record bool) {
 	b.ResetTimer()
 	start, cpu := time.Now(), cpuTime(b)
 	// With records, one goroutine stores them in batches and then acks
-	// them, as a trigger's outbox does (outbox.go), waiting out the same
-	// delay for a batch to fill.
+	// them, gathered as a trigger's outbox gathers them (nextBatch).
 	batches := make(chan doneEvent, maxAckPending)
 	defer close(batches)
 	go func() {
 		var fast fastBatches
 		defer fast.close()
 		batch := make([]doneEvent, 0, outboxBatch)
-		for d := range batches {
-			time.Sleep(outboxDelay)
-			batch = append(batch[:0], d)
-			for len(batch) < outboxBatch && len(batches) > 0 {
-				batch = append(batch, <-batches)
-			}
+		for open := true; open; {
+			batch, open = nextBatch(batches, batch[:0])
 			if err := fast.store(s.nc, batch, publishTimeout); err != nil {
 				b.Error(err)
 			}

@@ -52,37 +52,46 @@ func (sub *Subscription) outbox() {
 	batch := make([]doneEvent, 0, outboxBatch)
 	stored := make([]jetstream.PubAckFuture, 0, outboxBatch)
 	for {
-		first, ok := <-sub.done
-		if !ok {
-			return
+		var open bool
+		batch, open = nextBatch(sub.done, batch[:0])
+		if len(batch) > 0 {
+			stored = sub.send(batch, stored[:0])
+			clear(batch) // the messages are acked: do not keep them alive
 		}
-		if len(sub.done) < outboxBatch-1 {
-			// Sleep out the delay rather than wake for each event that
-			// completes meanwhile: a wakeup per event was a switch between
-			// goroutines per event.
-			time.Sleep(outboxDelay)
-		}
-		batch = append(batch[:0], first)
-		open := true
-	drain:
-		for len(batch) < outboxBatch {
-			select {
-			case d, ok := <-sub.done:
-				if !ok {
-					open = false
-					break drain
-				}
-				batch = append(batch, d)
-			default:
-				break drain
-			}
-		}
-		stored = sub.send(batch, stored[:0])
-		clear(batch) // the messages are acked: do not keep them alive
 		if !open {
 			return
 		}
 	}
+}
+
+// nextBatch waits for an event on ch, waits out outboxDelay for others
+// unless a whole batch is already there, and appends up to outboxBatch of
+// them to batch. open is false once ch is closed; batch then holds what was
+// left in it.
+func nextBatch(ch <-chan doneEvent, batch []doneEvent) (_ []doneEvent, open bool) {
+	first, ok := <-ch
+	if !ok {
+		return batch, false
+	}
+	if len(ch) < outboxBatch-1 {
+		// Sleep out the delay rather than wake for each event that
+		// completes meanwhile: a wakeup per event was a switch between
+		// goroutines per event.
+		time.Sleep(outboxDelay)
+	}
+	batch = append(batch, first)
+	for len(batch) < outboxBatch {
+		select {
+		case d, ok := <-ch:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, d)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
 }
 
 // send stores the batch's records, waits for them, then acks the batch.
