@@ -108,7 +108,7 @@ func (sub *Subscription) send(batch []doneEvent, stored []jetstream.PubAckFuture
 // answered for them: as one fast batch where the server takes them, else
 // each on its own.
 func (sub *Subscription) storeRecords(batch []doneEvent, stored []jetstream.PubAckFuture) []jetstream.PubAckFuture {
-	if sub.s.batchRecords.Load() {
+	if sub.s.batchRecords {
 		err := sub.storeFast(batch)
 		if err == nil {
 			return stored

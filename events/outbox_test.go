@@ -30,7 +30,7 @@ func TestOutbox(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			s := openTest(t, t.TempDir(), Options{})
-			if !s.batchRecords.Load() {
+			if !s.batchRecords {
 				t.Fatal("the embedded server does not take fast batches of records")
 			}
 			if tc.batchesOff {

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -77,8 +76,8 @@ type Server struct {
 	js       jetstream.JetStream
 	done     jetstream.KeyValue // completion and status records
 	// batchRecords: the records bucket's stream takes fast batches
-	// (outbox.go); false with a server too old for them.
-	batchRecords atomic.Bool
+	// (outbox.go); false with a server too old for them. Set by Open.
+	batchRecords bool
 	ticks        jetstream.KeyValue // last fired tick per schedule
 	// standalone: an embedded server without a cluster, ready once
 	// started (whenReady does not wait).
@@ -187,7 +186,7 @@ func (s *Server) ensureBuckets(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("events: bucket %s: %w", doneBucket, err)
 	}
-	s.batchRecords.Store(s.allowBatches(ctx, "KV_"+doneBucket))
+	s.batchRecords = s.allowBatches(ctx, "KV_"+doneBucket)
 	if s.ticks, err = s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      ticksBucket,
 		Description: "edged: last fired tick per schedule trigger",
