@@ -73,8 +73,14 @@ func connectAll(t *testing.T, servers ...*server.Server) node {
 	for i, ns := range servers {
 		urls[i] = ns.ClientURL()
 	}
+	reconnected := make(chan struct{}, 1)
 	nc, err := nats.Connect(strings.Join(urls, ","), nats.DontRandomize(), nats.MaxReconnects(-1),
-		nats.ReconnectWait(50*time.Millisecond))
+		nats.ReconnectWait(50*time.Millisecond), nats.ReconnectHandler(func(*nats.Conn) {
+			select {
+			case reconnected <- struct{}{}:
+			default:
+			}
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +89,7 @@ func connectAll(t *testing.T, servers ...*server.Server) node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return node{nc: nc, js: js}
+	return node{nc: nc, js: js, reconnected: reconnected}
 }
 
 // TestClusterReplicated: two nodes connected to different servers of a
@@ -99,7 +105,8 @@ func TestClusterReplicated(t *testing.T) {
 	o := Options{Bucket: uniqueBucket(), Replicas: 3}
 	oa, ob := o, o
 	oa.Node, ob.Node = "a", "b"
-	a := storeCheck{t: t, s: openStore(t, connectAll(t, servers[0], servers[1], servers[2]), oa)}
+	na := connectAll(t, servers[0], servers[1], servers[2])
+	a := storeCheck{t: t, s: openStore(t, na, oa)}
 	b := storeCheck{t: t, s: openStore(t, connectAll(t, servers[1], servers[2], servers[0]), ob)}
 
 	a.begin("k1", fpA, idempotency.StateNew)
@@ -151,8 +158,15 @@ func TestClusterReplicated(t *testing.T) {
 	servers[0].Shutdown()
 	servers[0].WaitForShutdown()
 	start := time.Now()
+	// Until A's client has reconnected, a Begin fails at once ("not
+	// connected"), so 20 of them would not span the failover.
+	select {
+	case <-na.reconnected:
+	case <-time.After(30 * time.Second):
+		t.Fatal("A did not reconnect to another server within 30s")
+	}
 	var err error
-	for range 20 { // each Begin waits at most JetStream's timeout while A reconnects
+	for range 20 { // each Begin waits at most JetStream's timeout while the bucket fails over
 		var bg idempotency.Begin
 		bg, err = a.s.Begin(context.Background(), []byte("k2"), fpA)
 		if err == nil {

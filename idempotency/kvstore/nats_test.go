@@ -54,6 +54,9 @@ func startNATSWith(t testing.TB, set func(*server.Options)) *server.Server {
 type node struct {
 	nc *nats.Conn
 	js jetstream.JetStream
+	// reconnected receives once the connection is back after losing its
+	// server (connectAll only).
+	reconnected chan struct{}
 }
 
 func connect(t testing.TB, ns *server.Server) node {
